@@ -1,0 +1,124 @@
+//! Apps (tenants) and where they come from.
+//!
+//! An [`App`] is immutable once loaded: its limits and feature flags are read on every
+//! message, so they live behind an `Arc` and are never locked. Where apps come from is the
+//! [`AppStore`] trait; the embedded default is [`StaticAppStore`], built from the config file.
+//! SQL-backed stores can implement the same narrow trait later without touching the hot path.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Per-app limits and feature flags. Names and defaults follow PROTOCOL.md section 13.1.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppLimits {
+    pub enabled: bool,
+    pub enable_client_messages: bool,
+    /// `None` = unlimited.
+    pub max_connections: Option<u64>,
+    pub max_presence_members_per_channel: usize,
+    pub max_presence_member_size_in_kb: usize,
+    pub max_event_payload_in_kb: usize,
+    pub max_event_channels_at_once: usize,
+    pub max_event_batch_size: usize,
+    pub max_channel_name_length: usize,
+    pub max_event_name_length: usize,
+    pub max_user_id_length: usize,
+    pub max_client_events_per_second: u32,
+    /// "user authentication required": a connection must sign in (or subscribe to a private or
+    /// presence channel) within the server's `authorized_connection_timeout`, else 4009.
+    pub require_authorized_connections: bool,
+    pub enable_watchlist_events: bool,
+    pub max_watchlist_size: usize,
+    pub enable_subscription_count: bool,
+    pub emit_subscription_error: bool,
+    pub force_tls: bool,
+}
+
+impl Default for AppLimits {
+    fn default() -> Self {
+        AppLimits {
+            enabled: true,
+            enable_client_messages: false,
+            max_connections: None,
+            max_presence_members_per_channel: 100,
+            max_presence_member_size_in_kb: 1,
+            max_event_payload_in_kb: 10,
+            max_event_channels_at_once: 100,
+            max_event_batch_size: 10,
+            max_channel_name_length: 200,
+            max_event_name_length: 200,
+            max_user_id_length: 128,
+            max_client_events_per_second: 10,
+            require_authorized_connections: false,
+            enable_watchlist_events: false,
+            max_watchlist_size: 100,
+            enable_subscription_count: false,
+            emit_subscription_error: false,
+            force_tls: false,
+        }
+    }
+}
+
+impl AppLimits {
+    /// Largest accepted event `data`, in bytes (10 KB = 10 240 bytes, as the SDKs check).
+    pub fn max_payload_bytes(&self) -> usize {
+        self.max_event_payload_in_kb * 1024
+    }
+    /// Largest accepted serialized presence `user_info`, in bytes.
+    pub fn max_member_bytes(&self) -> usize {
+        self.max_presence_member_size_in_kb * 1024
+    }
+}
+
+/// One tenant: credentials plus limits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct App {
+    pub id: String,
+    pub key: String,
+    pub secret: String,
+    pub limits: AppLimits,
+}
+
+impl App {
+    /// The secret for a key presented in an `auth` token, if the key is this app's.
+    pub fn secret_for_key(&self, key: &str) -> Option<&str> {
+        (key == self.key).then_some(self.secret.as_str())
+    }
+}
+
+/// Where apps are looked up. Implementations must be cheap to call on every connection and
+/// every HTTP request (the static store is two hash lookups).
+pub trait AppStore: Send + Sync + 'static {
+    fn by_key(&self, key: &str) -> Option<Arc<App>>;
+    fn by_id(&self, id: &str) -> Option<Arc<App>>;
+}
+
+/// Apps fixed at start-up (config file, env, flags). Read-only after construction, so no lock.
+#[derive(Debug, Default)]
+pub struct StaticAppStore {
+    by_key: HashMap<String, Arc<App>>,
+    by_id: HashMap<String, Arc<App>>,
+}
+
+impl StaticAppStore {
+    /// Builds the store. Duplicate ids or keys are a configuration error, reported by the
+    /// config loader before this is called; here the last one wins.
+    pub fn new(apps: impl IntoIterator<Item = App>) -> Self {
+        let mut store = StaticAppStore::default();
+        for app in apps {
+            let app = Arc::new(app);
+            store.by_key.insert(app.key.clone(), app.clone());
+            store.by_id.insert(app.id.clone(), app);
+        }
+        store
+    }
+}
+
+impl AppStore for StaticAppStore {
+    fn by_key(&self, key: &str) -> Option<Arc<App>> {
+        self.by_key.get(key).cloned()
+    }
+    fn by_id(&self, id: &str) -> Option<Arc<App>> {
+        self.by_id.get(id).cloned()
+    }
+}

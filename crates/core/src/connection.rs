@@ -1,0 +1,53 @@
+//! The shared handle of one live WebSocket connection.
+//!
+//! A [`Connection`] is what other parts of herald hold to reach a socket: channels keep one per
+//! subscriber, the namespace keeps one per live connection (counts, terminate). It carries only
+//! what those holders need — the socket id and the outbox — so it stays small. Everything that
+//! only the connection's own task touches lives in [`crate::session::Session`] instead.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use herald_protocol::socket_id::SocketId;
+use parking_lot::Mutex;
+
+use crate::metrics::Metrics;
+use crate::outbox::{Outbox, OutboxLimits, Pushed};
+
+#[derive(Debug)]
+pub struct Connection {
+    pub socket_id: SocketId,
+    /// `socket_id` formatted once ("{node}.{seq}"), as clients and SDKs see it.
+    pub socket_id_str: Box<str>,
+    pub outbox: Outbox,
+    /// The signed-in user id (PROTOCOL.md 8), read by terminate_connections and server-to-user
+    /// delivery. A mutex because sign-in (the connection's task) and lookups (HTTP tasks) race;
+    /// held only to clone the `Arc`, never across an await or another lock.
+    user_id: Mutex<Option<Arc<str>>>,
+}
+
+impl Connection {
+    pub fn new(socket_id: SocketId, limits: OutboxLimits) -> Self {
+        Connection {
+            socket_id_str: socket_id.to_string().into_boxed_str(),
+            socket_id,
+            outbox: Outbox::new(limits),
+            user_id: Mutex::new(None),
+        }
+    }
+
+    /// Queues a frame for this connection, counting a slow-consumer disconnect if it overflowed.
+    pub fn send(&self, frame: Bytes, metrics: &Metrics) {
+        if self.outbox.push(frame) == Pushed::Overflowed {
+            metrics.slow_consumer_disconnects.increment(1);
+        }
+    }
+
+    pub fn user_id(&self) -> Option<Arc<str>> {
+        self.user_id.lock().clone()
+    }
+
+    pub(crate) fn set_user_id(&self, id: Option<Arc<str>>) {
+        *self.user_id.lock() = id;
+    }
+}

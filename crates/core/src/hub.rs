@@ -1,0 +1,184 @@
+//! The node: apps, their namespaces, socket ids, admission of new connections.
+//!
+//! One [`Hub`] per running server, shared (`Arc`) by every connection task and HTTP handler.
+//! It owns no lock of its own on any hot path: namespaces sit in a sharded map created lazily
+//! per app, socket ids come from an atomic counter.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use herald_protocol::codes::close;
+use herald_protocol::outbound;
+use herald_protocol::socket_id::SocketId;
+use rand::Rng;
+
+use crate::app::{App, AppStore};
+use crate::connection::Connection;
+use crate::metrics::Metrics;
+use crate::namespace::Namespace;
+use crate::outbox::OutboxLimits;
+use crate::session::Session;
+
+/// Node-wide settings the core needs (the rest of the config stays in the binary).
+#[derive(Debug, Clone)]
+pub struct HubSettings {
+    /// Seconds, sent to clients in `connection_established` (PROTOCOL.md 2.4).
+    pub activity_timeout: u64,
+    pub outbox: OutboxLimits,
+    /// Node-wide connection cap; beyond it new connections are closed with 4100.
+    pub max_connections: Option<u64>,
+    /// Missing `protocol` query parameter: false = accept as 7, true = close 4008.
+    pub strict_protocol_param: bool,
+}
+
+impl Default for HubSettings {
+    fn default() -> Self {
+        HubSettings { activity_timeout: 120, outbox: OutboxLimits::default(), max_connections: None, strict_protocol_param: false }
+    }
+}
+
+/// A refused connection: close code plus the message of the `pusher:error` sent before it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct Refusal {
+    pub code: u16,
+    pub message: String,
+}
+
+impl Refusal {
+    fn new(code: u16, message: impl Into<String>) -> Self {
+        Refusal { code, message: message.into() }
+    }
+}
+
+pub struct Hub {
+    apps: Arc<dyn AppStore>,
+    /// One namespace per app id, created on first use and kept (an empty namespace is a few
+    /// hundred bytes; apps are few).
+    namespaces: DashMap<String, Arc<Namespace>>,
+    /// First half of every socket id this process issues, drawn once (PROTOCOL.md 2.5).
+    node: u32,
+    /// Second half: incremented per connection, so ids are unique for the life of the process.
+    next_seq: AtomicU64,
+    /// Connections admitted on this node (all apps), for the node-wide cap.
+    connections: AtomicUsize,
+    /// Cleared when shutdown starts: new connections are then refused with 4200.
+    accepting: AtomicBool,
+    pub settings: HubSettings,
+    pub metrics: Metrics,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub").field("node", &self.node).finish_non_exhaustive()
+    }
+}
+
+impl Hub {
+    pub fn new(apps: Arc<dyn AppStore>, settings: HubSettings, metrics: Metrics) -> Arc<Self> {
+        let mut rng = rand::rng();
+        Arc::new(Hub {
+            apps,
+            namespaces: DashMap::new(),
+            node: rng.random_range(1..=i32::MAX as u32),
+            next_seq: AtomicU64::new(rng.random_range(1..=1_000_000_000)),
+            connections: AtomicUsize::new(0),
+            accepting: AtomicBool::new(true),
+            settings,
+            metrics,
+        })
+    }
+
+    pub fn apps(&self) -> &dyn AppStore {
+        &*self.apps
+    }
+
+    pub fn node(&self) -> u32 {
+        self.node
+    }
+
+    /// The namespace of an app (created on first use).
+    pub fn namespace(&self, app_id: &str) -> Arc<Namespace> {
+        if let Some(ns) = self.namespaces.get(app_id) {
+            return ns.value().clone();
+        }
+        self.namespaces.entry(app_id.to_owned()).or_default().value().clone()
+    }
+
+    /// The per-node sequence number of `socket_id` if this node issued it.
+    pub fn local_seq(&self, socket_id: &SocketId) -> Option<u64> {
+        (socket_id.node == self.node).then_some(socket_id.seq)
+    }
+
+    /// Stops admitting connections (graceful shutdown step 1).
+    pub fn stop_accepting(&self) {
+        self.accepting.store(false, Ordering::Release);
+    }
+
+    pub fn is_accepting(&self) -> bool {
+        self.accepting.load(Ordering::Acquire)
+    }
+
+    /// Connections currently open on this node.
+    pub fn connection_count(&self) -> usize {
+        self.connections.load(Ordering::Acquire)
+    }
+
+    /// Admission (PROTOCOL.md 2.2): runs the checks in the specified order and, on success,
+    /// returns the session with `pusher:connection_established` already queued as its first frame.
+    pub fn connect(self: &Arc<Self>, app_key: &str, protocol: Option<&str>, secure: bool) -> Result<Session, Refusal> {
+        if !self.is_accepting() {
+            return Err(Refusal::new(close::RECONNECT, "Server is shutting down; reconnect"));
+        }
+        match protocol {
+            None if self.settings.strict_protocol_param => {
+                return Err(Refusal::new(close::NO_PROTOCOL, "No protocol version supplied"));
+            }
+            None => {}
+            Some(p) => match p.parse::<u32>() {
+                Ok(5..=7) => {}
+                _ => return Err(Refusal::new(close::UNSUPPORTED_PROTOCOL, format!("Unsupported protocol version: {p}"))),
+            },
+        }
+        let app: Arc<App> = self
+            .apps
+            .by_key(app_key)
+            .ok_or_else(|| Refusal::new(close::APP_NOT_FOUND, format!("App key {app_key} not in this cluster")))?;
+        if !app.limits.enabled {
+            return Err(Refusal::new(close::APP_DISABLED, "Application is disabled"));
+        }
+        if app.limits.force_tls && !secure {
+            return Err(Refusal::new(close::APP_ONLY_TLS, "Application only accepts TLS connections"));
+        }
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        let conn = Arc::new(Connection::new(SocketId { node: self.node, seq }, self.settings.outbox));
+        let ns = self.namespace(&app.id);
+        if !ns.add_connection(&conn, app.limits.max_connections) {
+            return Err(Refusal::new(close::APP_OVER_QUOTA, "Application is over its connection quota"));
+        }
+        let prev = self.connections.fetch_add(1, Ordering::AcqRel);
+        if self.settings.max_connections.is_some_and(|max| prev as u64 >= max) {
+            self.connections.fetch_sub(1, Ordering::AcqRel);
+            ns.remove_connection(seq);
+            return Err(Refusal::new(close::OVER_CAPACITY, "Server is over capacity"));
+        }
+        self.metrics.connections.increment(1.0);
+        self.metrics.connections_total.increment(1);
+        conn.send(outbound::connection_established(&conn.socket_id_str, self.settings.activity_timeout), &self.metrics);
+        Ok(Session::new(self.clone(), app, ns, conn))
+    }
+
+    /// Asks every connection on this node to close with `code` (graceful shutdown).
+    pub fn close_all(&self, code: u16, message: &str) {
+        for ns in self.namespaces.iter() {
+            ns.close_all(code, message);
+        }
+    }
+
+    /// Called once when a session ends.
+    pub(crate) fn disconnected(&self) {
+        self.connections.fetch_sub(1, Ordering::AcqRel);
+        self.metrics.connections.decrement(1.0);
+    }
+}

@@ -1,0 +1,22 @@
+//! herald-core: the state of a herald node and the protocol logic that changes it.
+//!
+//! - [`app`]: tenants and where they come from ([`app::AppStore`]).
+//! - [`hub`]: the node — namespaces per app, socket ids, admission of connections.
+//! - [`namespace`]: one app's channels and connections; publish and queries.
+//! - [`channel`]: one channel's subscribers and presence members.
+//! - [`connection`] / [`outbox`]: the shared handle of a socket and its bounded send queue.
+//! - [`session`]: a connection's protocol state machine (subscribe, client events, signin).
+//! - [`metrics`]: pre-registered metric handles.
+//!
+//! Nothing here does socket I/O: the `herald` binary reads frames, calls [`session::Session`],
+//! and writes whatever the connection's outbox yields. That keeps this crate testable without
+//! sockets and keeps the transport replaceable.
+
+pub mod app;
+pub mod channel;
+pub mod connection;
+pub mod hub;
+pub mod metrics;
+pub mod namespace;
+pub mod outbox;
+pub mod session;

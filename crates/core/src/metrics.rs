@@ -1,0 +1,79 @@
+//! Counters and gauges herald exports at `GET /metrics`.
+//!
+//! Handles are registered once against a recorder owned by the server (not the process-global
+//! one), so several servers can live in one process (tests) without mixing their numbers, and
+//! the hot path only does atomic increments on pre-registered handles.
+//! Metric names are stable and documented in docs/OPERATIONS.md.
+
+use metrics::{Counter, Gauge, Key, Label, Level, Metadata, Recorder};
+use std::sync::Arc;
+
+static METADATA: Metadata<'static> = Metadata::new("herald", Level::INFO, Some(module_path!()));
+
+/// Pre-registered metric handles plus the recorder for labelled, rarely-hit series.
+#[derive(Clone)]
+pub struct Metrics {
+    recorder: Arc<dyn Recorder + Send + Sync>,
+    pub connections: Gauge,
+    pub connections_total: Counter,
+    pub subscriptions: Gauge,
+    pub channels: Gauge,
+    pub ws_messages_in: Counter,
+    pub ws_bytes_in: Counter,
+    pub ws_messages_out: Counter,
+    pub ws_bytes_out: Counter,
+    pub client_events: Counter,
+    pub api_events_published: Counter,
+    pub slow_consumer_disconnects: Counter,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Metrics {
+    pub fn new(recorder: Arc<dyn Recorder + Send + Sync>) -> Self {
+        let c = |name: &'static str| recorder.register_counter(&Key::from_static_name(name), &METADATA);
+        let g = |name: &'static str| recorder.register_gauge(&Key::from_static_name(name), &METADATA);
+        Metrics {
+            connections: g("herald_connections"),
+            connections_total: c("herald_connections_total"),
+            subscriptions: g("herald_subscriptions"),
+            channels: g("herald_channels"),
+            ws_messages_in: c("herald_ws_messages_in_total"),
+            ws_bytes_in: c("herald_ws_bytes_in_total"),
+            ws_messages_out: c("herald_ws_messages_out_total"),
+            ws_bytes_out: c("herald_ws_bytes_out_total"),
+            client_events: c("herald_client_events_total"),
+            api_events_published: c("herald_api_events_published_total"),
+            slow_consumer_disconnects: c("herald_slow_consumer_disconnects_total"),
+            recorder,
+        }
+    }
+
+    /// A recorder that drops everything (unit tests, benchmarks of pure logic).
+    pub fn noop() -> Self {
+        Metrics::new(Arc::new(metrics::NoopRecorder))
+    }
+
+    /// Counts one protocol error sent to a client, by code (`null` codes count as "none").
+    pub fn error(&self, code: Option<u16>) {
+        let code = code.map_or_else(|| "none".to_owned(), |c| c.to_string());
+        let key = Key::from_parts("herald_errors_total", vec![Label::new("code", code)]);
+        self.recorder.register_counter(&key, &METADATA).increment(1);
+    }
+
+    /// Counts one connection closed by the server, by close code.
+    pub fn closed_by_server(&self, code: u16) {
+        let key = Key::from_parts("herald_server_closes_total", vec![Label::new("code", code.to_string())]);
+        self.recorder.register_counter(&key, &METADATA).increment(1);
+    }
+
+    /// Counts one HTTP API request by status.
+    pub fn http_request(&self, status: u16) {
+        let key = Key::from_parts("herald_http_requests_total", vec![Label::new("status", status.to_string())]);
+        self.recorder.register_counter(&key, &METADATA).increment(1);
+    }
+}

@@ -1,0 +1,287 @@
+//! All live state of one app on this node: its channels and its connections.
+//!
+//! Apps never share a namespace, so nothing published or queried through one app can reach
+//! another app's sockets. There is no global lock: channels sit in a sharded map, and each
+//! channel has its own lock (see [`crate::channel`] for the lock order).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use herald_protocol::channel::ChannelKind;
+use herald_protocol::outbound;
+
+use crate::channel::{Channel, ChannelState, Member, Subscriber};
+use crate::connection::Connection;
+use crate::metrics::Metrics;
+
+/// A presence member as supplied by a subscribing connection.
+#[derive(Debug, Clone)]
+pub struct JoinAs {
+    pub user_id: Arc<str>,
+    pub user_info: Option<Arc<str>>,
+}
+
+/// What a successful subscribe changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Joined {
+    /// The connection was already subscribed; `subscription_succeeded` was sent again.
+    Again,
+    New {
+        /// The channel went from 0 to 1 subscribers (occupied).
+        occupied: bool,
+        /// Presence: this user was not yet a member (member_added was broadcast).
+        new_member: bool,
+    },
+}
+
+/// What an unsubscribe changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Left {
+    /// The channel has no subscriber left (vacated).
+    pub vacated: bool,
+    /// Presence: the user's last connection left (member_removed was broadcast).
+    pub member_removed: Option<Arc<str>>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SubscribeError {
+    #[error("Presence channel {channel} is full (limit {limit} members)")]
+    PresenceFull { channel: String, limit: usize },
+}
+
+/// Counts reported for one channel by the HTTP API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ChannelCounts {
+    pub subscription_count: usize,
+    pub user_count: usize,
+}
+
+#[derive(Debug, Default)]
+pub struct Namespace {
+    /// Channels with at least one local subscriber. A channel is inserted and removed only while
+    /// holding its shard's write lock, and subscribers are added under that same shard lock, so
+    /// a subscriber can never be added to a channel that was just removed.
+    channels: DashMap<Arc<str>, Arc<Channel>>,
+    /// Live connections by per-node sequence number (counts, terminate_connections).
+    connections: DashMap<u64, Arc<Connection>>,
+    /// Exact number of admitted connections; checked and bumped atomically for quotas.
+    connection_count: AtomicUsize,
+}
+
+impl Namespace {
+    /// Registers a connection unless `limit` connections already exist. Returns false when over.
+    pub fn add_connection(&self, conn: &Arc<Connection>, limit: Option<u64>) -> bool {
+        let prev = self.connection_count.fetch_add(1, Ordering::AcqRel);
+        if limit.is_some_and(|l| prev as u64 >= l) {
+            self.connection_count.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        self.connections.insert(conn.socket_id.seq, conn.clone());
+        true
+    }
+
+    pub fn remove_connection(&self, seq: u64) {
+        if self.connections.remove(&seq).is_some() {
+            self.connection_count.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.connection_count.load(Ordering::Acquire)
+    }
+
+    /// Every live connection signed in as `user_id`.
+    pub fn connections_of_user(&self, user_id: &str) -> Vec<Arc<Connection>> {
+        self.connections
+            .iter()
+            .filter(|c| c.user_id().as_deref() == Some(user_id))
+            .map(|c| c.value().clone())
+            .collect()
+    }
+
+    /// Subscribes `conn` and queues the resulting frames: `subscription_succeeded` (with the
+    /// member list on presence channels) to `conn`, `member_added` to the others.
+    pub fn subscribe(
+        &self,
+        conn: &Arc<Connection>,
+        name: &str,
+        kind: ChannelKind,
+        join_as: Option<JoinAs>,
+        max_members: usize,
+        metrics: &Metrics,
+    ) -> Result<Joined, SubscribeError> {
+        let seq = conn.socket_id.seq;
+        // Holding the entry keeps the shard write-locked until the subscriber is in place.
+        let entry = self
+            .channels
+            .entry(Arc::from(name))
+            .or_insert_with(|| Arc::new(Channel::new(Arc::from(name), kind)));
+        let channel = entry.value().clone();
+        let mut st = channel.state.write();
+
+        if st.subscribers.contains_key(&seq) {
+            conn.send(succeeded_frame(&channel, &st), metrics);
+            return Ok(Joined::Again);
+        }
+        if let Some(member) = &join_as {
+            if !st.members.contains_key(&member.user_id) && st.members.len() >= max_members {
+                let empty = st.subscribers.is_empty();
+                drop(st);
+                drop(entry);
+                if empty {
+                    self.remove_if_empty(name);
+                }
+                return Err(SubscribeError::PresenceFull { channel: name.to_owned(), limit: max_members });
+            }
+        }
+
+        let occupied = st.subscribers.is_empty();
+        let mut new_member = false;
+        if let Some(member) = &join_as {
+            let m = st
+                .members
+                .entry(member.user_id.clone())
+                .or_insert_with(|| Member { info: member.user_info.clone(), connections: 0 });
+            m.connections += 1;
+            new_member = m.connections == 1;
+        }
+        st.subscribers.insert(seq, Subscriber { conn: conn.clone(), user_id: join_as.as_ref().map(|m| m.user_id.clone()) });
+        drop(entry);
+
+        conn.send(succeeded_frame(&channel, &st), metrics);
+        if new_member {
+            if let Some(member) = &join_as {
+                let frame = outbound::member_added(name, &member.user_id, member.user_info.as_deref());
+                st.broadcast(&frame, Some(seq), metrics);
+            }
+        }
+        metrics.subscriptions.increment(1.0);
+        if occupied {
+            metrics.channels.increment(1.0);
+        }
+        Ok(Joined::New { occupied, new_member })
+    }
+
+    /// Removes `conn` from `name`. `None` if it was not subscribed.
+    pub fn unsubscribe(&self, conn: &Connection, name: &str, metrics: &Metrics) -> Option<Left> {
+        let channel = self.channels.get(name).map(|c| c.value().clone())?;
+        let mut st = channel.state.write();
+        let sub = st.subscribers.remove(&conn.socket_id.seq)?;
+        let mut member_removed = None;
+        if let Some(uid) = sub.user_id {
+            let gone = match st.members.get_mut(&uid) {
+                Some(m) => {
+                    m.connections -= 1;
+                    m.connections == 0
+                }
+                None => false,
+            };
+            if gone {
+                st.members.remove(&uid);
+                st.broadcast(&outbound::member_removed(name, &uid), None, metrics);
+                member_removed = Some(uid);
+            }
+        }
+        let vacated = st.subscribers.is_empty();
+        drop(st);
+        metrics.subscriptions.decrement(1.0);
+        if vacated {
+            metrics.channels.decrement(1.0);
+            self.remove_if_empty(name);
+        }
+        Some(Left { vacated, member_removed })
+    }
+
+    /// Drops the channel from the map if it is (still) empty. Takes the shard write lock, then
+    /// the channel's read lock: the same order as `subscribe`.
+    fn remove_if_empty(&self, name: &str) {
+        self.channels.remove_if(name, |_, ch| ch.state.read().subscribers.is_empty());
+    }
+
+    /// Queues an already-encoded frame to every subscriber of `name` except `exclude`.
+    pub fn publish(&self, name: &str, frame: &Bytes, exclude: Option<u64>, metrics: &Metrics) -> usize {
+        let Some(channel) = self.channels.get(name).map(|c| c.value().clone()) else {
+            return 0;
+        };
+        let st = channel.state.read();
+        st.broadcast(frame, exclude, metrics)
+    }
+
+    /// Counts of one channel (zeros when nobody is subscribed here).
+    pub fn counts(&self, name: &str) -> ChannelCounts {
+        match self.channels.get(name).map(|c| c.value().clone()) {
+            Some(ch) => {
+                let st = ch.state.read();
+                ChannelCounts { subscription_count: st.subscribers.len(), user_count: st.members.len() }
+            }
+            None => ChannelCounts::default(),
+        }
+    }
+
+    /// Occupied channels whose name starts with `prefix`, with their counts, sorted by name.
+    /// `#server-to-user-` channels are internal and never listed (PROTOCOL.md 10.5).
+    pub fn occupied(&self, prefix: &str) -> Vec<(Arc<str>, ChannelCounts)> {
+        let mut out: Vec<_> = self
+            .channels
+            .iter()
+            .filter(|c| c.key().starts_with(prefix) && c.value().kind != ChannelKind::ServerToUser)
+            .map(|c| (c.key().clone(), c.value().clone()))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .filter_map(|(name, ch)| {
+                let st = ch.state.read();
+                (!st.subscribers.is_empty()).then(|| {
+                    (name, ChannelCounts { subscription_count: st.subscribers.len(), user_count: st.members.len() })
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Member user ids of a presence channel, sorted.
+    pub fn user_ids(&self, name: &str) -> Vec<Arc<str>> {
+        let Some(ch) = self.channels.get(name).map(|c| c.value().clone()) else {
+            return Vec::new();
+        };
+        let mut ids: Vec<_> = ch.state.read().members.keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    /// Whether `name` currently has local subscribers.
+    pub fn has_channel(&self, name: &str) -> bool {
+        self.channels.contains_key(name)
+    }
+}
+
+fn succeeded_frame(channel: &Channel, st: &ChannelState) -> Bytes {
+    if channel.kind.is_presence() {
+        let mut members: Vec<(&str, Option<&str>)> =
+            st.members.iter().map(|(id, m)| (&**id, m.info.as_deref())).collect();
+        members.sort_by(|a, b| a.0.cmp(b.0));
+        outbound::presence_subscription_succeeded(&channel.name, members.into_iter())
+    } else {
+        outbound::subscription_succeeded(&channel.name)
+    }
+}
+
+impl Namespace {
+    /// The user id connection `seq` joined presence channel `name` as.
+    pub fn member_of(&self, name: &str, seq: u64) -> Option<Arc<str>> {
+        let ch = self.channels.get(name).map(|c| c.value().clone())?;
+        let st = ch.state.read();
+        st.subscribers.get(&seq).and_then(|s| s.user_id.clone())
+    }
+}
+
+impl Namespace {
+    /// Asks every connection of this app to close (shutdown).
+    pub fn close_all(&self, code: u16, message: &str) {
+        for conn in self.connections.iter() {
+            conn.outbox.close(code, message);
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! Client events (`client-*`, PROTOCOL.md 7): the acceptance rules, in the specified order,
+//! then relay to the channel's other subscribers.
+
+use std::time::{Duration, Instant};
+
+use herald_protocol::channel::ChannelKind;
+use herald_protocol::codes::error::CLIENT_EVENT_RATE_LIMIT;
+use herald_protocol::outbound;
+
+use super::Session;
+
+impl Session {
+    pub(super) fn client_event(&mut self, event: &str, channel: &str, data: &str) {
+        let app = self.app.clone();
+        let limits = &app.limits;
+        if !limits.enable_client_messages {
+            return self.send_error(None, "Client events are not enabled for this app");
+        }
+        let kind = ChannelKind::of(channel);
+        if !kind.allows_client_events() {
+            return self.send_error(None, "Client events are only allowed on private and presence channels");
+        }
+        if !self.subscriptions.contains_key(channel) {
+            return self.send_error(None, &format!("Not subscribed to {channel}"));
+        }
+        let max_rate = limits.max_client_events_per_second;
+        if !self.take_rate_token(max_rate) {
+            return self.send_error(
+                Some(CLIENT_EVENT_RATE_LIMIT),
+                &format!("Client event rate limit exceeded ({max_rate} per second)"),
+            );
+        }
+        if data.len() > limits.max_payload_bytes() {
+            return self.send_error(None, &format!("Client event data exceeds {} bytes", limits.max_payload_bytes()));
+        }
+        if event.chars().count() > limits.max_event_name_length {
+            return self.send_error(None, &format!("Event name is longer than {} characters", limits.max_event_name_length));
+        }
+        // user_id only on presence channels, from the sender's membership, never the payload.
+        let user_id = if kind.is_presence() { self.presence_user_id(channel) } else { None };
+        let frame = outbound::channel_event(event, channel, data, user_id.as_deref());
+        self.ns.publish(channel, &frame, Some(self.conn.socket_id.seq), &self.hub.metrics);
+        self.hub.metrics.client_events.increment(1);
+    }
+
+    /// Fixed one-second window: at most `max` events per window.
+    fn take_rate_token(&mut self, max: u32) -> bool {
+        let now = Instant::now();
+        if now.duration_since(self.rate.started) >= Duration::from_secs(1) {
+            self.rate.started = now;
+            self.rate.count = 0;
+        }
+        if self.rate.count >= max {
+            return false;
+        }
+        self.rate.count += 1;
+        true
+    }
+
+    /// The user id this connection joined `channel` as.
+    fn presence_user_id(&self, channel: &str) -> Option<std::sync::Arc<str>> {
+        self.ns.member_of(channel, self.conn.socket_id.seq)
+    }
+}

@@ -1,0 +1,131 @@
+//! One connection's protocol state machine, independent of the socket.
+//!
+//! The connection task (in the `herald` binary) feeds every received text frame to
+//! [`Session::handle_text`]; everything the session wants to send goes into the connection's
+//! outbox, so replies and broadcasts stay in one ordered stream. The session is owned by that
+//! one task, so its own state needs no locks. Dropping the session is the disconnect: it
+//! unsubscribes from every channel (presence removals included) and unregisters the connection.
+//!
+//! One file per command, like mini-redis's `cmd/`: `subscribe.rs`, `client_event.rs`,
+//! `signin.rs`.
+
+mod client_event;
+mod signin;
+mod subscribe;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use herald_protocol::inbound::{parse_client_message, ClientMessage};
+use herald_protocol::outbound;
+
+use crate::app::App;
+use crate::connection::Connection;
+use crate::hub::Hub;
+use crate::namespace::Namespace;
+
+pub use signin::SignedInUser;
+
+/// Fixed one-second window counting client events (PROTOCOL.md 7.1 rule 5).
+#[derive(Debug)]
+struct RateWindow {
+    started: Instant,
+    count: u32,
+}
+
+pub struct Session {
+    hub: Arc<Hub>,
+    app: Arc<App>,
+    ns: Arc<Namespace>,
+    conn: Arc<Connection>,
+    /// Channels this connection is subscribed to (name → kind is re-derived when needed).
+    subscriptions: HashMap<Arc<str>, ()>,
+    rate: RateWindow,
+    user: Option<SignedInUser>,
+    /// Signed in, or subscribed to a private/presence channel (authorized connections, 8.7).
+    authorized: bool,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("socket_id", &self.conn.socket_id_str).finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    pub(crate) fn new(hub: Arc<Hub>, app: Arc<App>, ns: Arc<Namespace>, conn: Arc<Connection>) -> Self {
+        Session {
+            hub,
+            app,
+            ns,
+            conn,
+            subscriptions: HashMap::new(),
+            rate: RateWindow { started: Instant::now(), count: 0 },
+            user: None,
+            authorized: false,
+        }
+    }
+
+    pub fn connection(&self) -> &Arc<Connection> {
+        &self.conn
+    }
+
+    pub fn app(&self) -> &Arc<App> {
+        &self.app
+    }
+
+    /// Whether the connection has signed in or joined a private/presence channel.
+    pub fn is_authorized(&self) -> bool {
+        self.authorized
+    }
+
+    pub fn subscription_count(&self) -> usize {
+        self.subscriptions.len()
+    }
+
+    /// Handles one text frame from the client.
+    pub fn handle_text(&mut self, text: &str) {
+        let msg = match parse_client_message(text) {
+            Ok(msg) => msg,
+            Err(e) => return self.send_error(None, &e.to_string()),
+        };
+        match msg {
+            ClientMessage::Ping => self.send(outbound::pong()),
+            ClientMessage::Pong | ClientMessage::UnknownPusherEvent(_) => {}
+            ClientMessage::Subscribe { channel, auth, channel_data } => {
+                self.subscribe(&channel, auth.as_deref(), channel_data.as_deref())
+            }
+            ClientMessage::Unsubscribe { channel } => self.unsubscribe(&channel),
+            ClientMessage::Signin { auth, user_data } => self.signin(&auth, &user_data),
+            ClientMessage::ClientEvent { event, channel, data } => self.client_event(&event, &channel, &data),
+        }
+    }
+
+    fn send(&self, frame: Bytes) {
+        self.conn.send(frame, &self.hub.metrics);
+    }
+
+    /// Queues a `pusher:error` (connection stays open).
+    fn send_error(&self, code: Option<u16>, message: &str) {
+        self.hub.metrics.error(code);
+        self.send(outbound::error(code, message));
+    }
+
+    fn unsubscribe(&mut self, channel: &str) {
+        if self.subscriptions.remove(channel).is_some() {
+            self.ns.unsubscribe(&self.conn, channel, &self.hub.metrics);
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        for (channel, ()) in self.subscriptions.drain() {
+            self.ns.unsubscribe(&self.conn, &channel, &self.hub.metrics);
+        }
+        self.ns.remove_connection(self.conn.socket_id.seq);
+        self.hub.disconnected();
+    }
+}

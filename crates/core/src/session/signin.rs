@@ -1,0 +1,57 @@
+//! `pusher:signin` (PROTOCOL.md 8.1–8.2): user authentication of a connection.
+
+use std::sync::Arc;
+
+use herald_protocol::auth::verify_user_auth;
+use herald_protocol::outbound;
+use herald_protocol::user::parse_user_data;
+
+use super::Session;
+
+/// The user a connection signed in as.
+#[derive(Debug, Clone)]
+pub struct SignedInUser {
+    pub id: Arc<str>,
+    /// Compact JSON of `user_info`, used as presence member data when a presence subscription
+    /// carries no channel_data (5.6).
+    pub user_info: Option<Arc<str>>,
+    pub watchlist: Vec<String>,
+}
+
+impl Session {
+    pub(super) fn signin(&mut self, auth: &str, user_data: &str) {
+        if let Err(message) = self.try_signin(auth, user_data) {
+            // Never close here: pusher-js would stop reconnecting for good (8.2).
+            self.send_error(None, &message);
+        }
+    }
+
+    fn try_signin(&mut self, auth: &str, user_data: &str) -> Result<(), String> {
+        let app = self.app.clone();
+        verify_user_auth(&self.conn.socket_id_str, user_data, auth, |key| {
+            app.secret_for_key(key).map(|s| s.as_bytes().to_vec())
+        })
+        .map_err(|e| e.to_string())?;
+        let parsed = parse_user_data(user_data, self.app.limits.max_user_id_length).map_err(|e| e.to_string())?;
+        if let Some(current) = &self.user {
+            if *current.id != *parsed.id {
+                return Err(format!("Already signed in as {}; cannot sign in as {}", current.id, parsed.id));
+            }
+        }
+        let id: Arc<str> = parsed.id.into();
+        self.user = Some(SignedInUser {
+            id: id.clone(),
+            user_info: parsed.user_info.map(Arc::from),
+            watchlist: parsed.watchlist,
+        });
+        self.conn.set_user_id(Some(id));
+        self.authorized = true;
+        self.send(outbound::signin_success(user_data));
+        Ok(())
+    }
+
+    /// The signed-in user, if any.
+    pub fn user(&self) -> Option<&SignedInUser> {
+        self.user.as_ref()
+    }
+}

@@ -1,0 +1,248 @@
+//! Server configuration: where settings come from, in which order, and what is valid.
+//!
+//! This module owns [`Config`], the fully resolved and validated configuration the rest of
+//! the server reads, and the loader that builds it. It is split by source:
+//!
+//! * `file.rs`: the TOML schema (`herald.example.toml` documents every key) and the partial
+//!   `Layer` every source is converted into;
+//! * `env.rs`: `HERALD_*` environment variables;
+//! * `cli.rs`: command-line flags (clap);
+//! * `validate.rs`: turning the stacked layers into a [`Config`], rejecting bad values;
+//! * `error.rs`: [`ConfigError`].
+//!
+//! # Precedence
+//!
+//! Built-in defaults < TOML file < environment variables < command-line flags. Each source
+//! only overrides the settings it actually sets; the apps list is replaced as a whole (the
+//! file's `[[apps]]`, or the single app given by `HERALD_APP_ID`/`_KEY`/`_SECRET`, or the one
+//! given by `--app-id`/`--app-key`/`--app-secret`, highest source wins). Loading never falls
+//! back silently: a named file that cannot be read, an unknown key, or an unparsable value is
+//! an error naming the key.
+
+mod cli;
+mod env;
+mod error;
+mod file;
+mod validate;
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::Parser;
+use herald_core::app::{App, AppLimits};
+
+pub use env::{APP_VARS, CONFIG_VAR, SCALAR_VARS};
+pub use error::ConfigError;
+
+/// Log output format (`log_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (the default).
+    #[default]
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "human" => Ok(LogFormat::Human),
+            "json" => Ok(LogFormat::Json),
+            _ => Err("expected \"human\" or \"json\"".to_string()),
+        }
+    }
+}
+
+/// The fully resolved, validated configuration. Built by [`load`] / [`load_from`];
+/// [`Config::default`] is the built-in defaults (with the default app), handy in tests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Listen address. Default `0.0.0.0`.
+    pub host: String,
+    /// Listen port; 0 lets the OS pick. Default 6001.
+    pub port: u16,
+    /// Prefix for every route: `""` or `/something` (no trailing `/`). Default `""`.
+    pub path_prefix: String,
+    /// Seconds, sent to clients in `pusher:connection_established`. Default 120, > 0.
+    pub activity_timeout: u64,
+    /// Seconds to wait for a pong before closing 4201. Default 30, > 0.
+    pub pong_timeout: u64,
+    /// Seconds a connection of an app with `require_authorized_connections` has to sign in
+    /// before it is closed with 4009. Default 30, > 0.
+    pub authorized_connection_timeout: u64,
+    /// Largest inbound WebSocket message, KiB (larger → close 1009). Default 32, > 0.
+    pub max_ws_message_kb: usize,
+    /// Largest HTTP API request body, KiB. Default 256, > 0.
+    pub max_http_body_kb: usize,
+    /// Allowed skew of HTTP API `auth_timestamp`, seconds. Default 600.
+    pub api_timestamp_tolerance: u64,
+    /// Reject WebSocket connections without a supported `protocol` query parameter.
+    /// Default false.
+    pub strict_protocol_param: bool,
+    /// Node-wide connection cap (over it → close 4100). `None` = unlimited (default).
+    pub max_connections: Option<u64>,
+    /// Per-connection outbound queue bound, in messages. Default 1000, > 0.
+    pub outbound_queue_messages: usize,
+    /// Per-connection outbound queue bound, in KiB. Default 1024, > 0.
+    pub outbound_queue_kb: usize,
+    /// Seconds to let connections drain on shutdown. Default 10.
+    pub shutdown_grace: u64,
+    /// Lifetime of cache-channel entries, seconds. Default 1800, > 0.
+    pub cache_ttl: u64,
+    /// Default [`LogFormat::Human`].
+    pub log_format: LogFormat,
+    /// A `tracing_subscriber::EnvFilter` directive. Default `info`.
+    pub log_level: String,
+    /// Directory for persistent state. Default `./herald-data` (relative to the working dir).
+    pub data_dir: PathBuf,
+    /// The configured apps; never empty.
+    pub apps: Vec<App>,
+    /// True when no app was configured anywhere and [`default_app`] was used; the server
+    /// should print a warning, since its credentials are public.
+    pub default_app_in_use: bool,
+    /// True for `herald check-config`: validate, report, exit without serving.
+    pub check_only: bool,
+    /// The config file that was loaded, if any.
+    pub config_file: Option<PathBuf>,
+    /// Non-fatal findings to log once logging is set up (e.g. unknown `HERALD_*` variables).
+    pub warnings: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        validate::resolve(Vec::new(), None, false, Vec::new()).expect("built-in defaults are valid")
+    }
+}
+
+impl Config {
+    pub fn activity_timeout(&self) -> Duration {
+        Duration::from_secs(self.activity_timeout)
+    }
+    pub fn pong_timeout(&self) -> Duration {
+        Duration::from_secs(self.pong_timeout)
+    }
+    pub fn authorized_connection_timeout(&self) -> Duration {
+        Duration::from_secs(self.authorized_connection_timeout)
+    }
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace)
+    }
+    pub fn cache_ttl(&self) -> Duration {
+        Duration::from_secs(self.cache_ttl)
+    }
+    pub fn max_ws_message_bytes(&self) -> usize {
+        self.max_ws_message_kb.saturating_mul(1024)
+    }
+    pub fn max_http_body_bytes(&self) -> usize {
+        self.max_http_body_kb.saturating_mul(1024)
+    }
+    pub fn outbound_queue_bytes(&self) -> usize {
+        self.outbound_queue_kb.saturating_mul(1024)
+    }
+    /// `host:port`, bracketing IPv6 literals, for binding.
+    pub fn bind_addr(&self) -> String {
+        if self.host.contains(':') && !self.host.starts_with('[') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+    /// Same as the `check_only` field: `herald check-config` was requested.
+    pub fn wants_check_only(&self) -> bool {
+        self.check_only
+    }
+}
+
+/// The built-in app used when none is configured anywhere: id `app-id`, key `app-key`,
+/// secret `app-secret`. Unlike the per-app default, client events are enabled on it
+/// (`enable_client_messages = true`), a friendlier default for trying things out locally.
+/// Its credentials are public, so it must never be used in production.
+pub fn default_app() -> App {
+    App {
+        id: "app-id".to_string(),
+        key: "app-key".to_string(),
+        secret: "app-secret".to_string(),
+        limits: AppLimits {
+            enable_client_messages: true,
+            ..AppLimits::default()
+        },
+    }
+}
+
+/// Loads the configuration from the process arguments and environment.
+pub fn load() -> Result<Config, ConfigError> {
+    let mut env = HashMap::new();
+    for (k, v) in std::env::vars_os() {
+        let Some(k) = k.to_str().map(str::to_string) else {
+            continue;
+        };
+        if !k.starts_with("HERALD_") {
+            continue;
+        }
+        match v.into_string() {
+            Ok(v) => {
+                env.insert(k, v);
+            }
+            Err(v) => {
+                return Err(ConfigError::InvalidValue {
+                    key: k.trim_start_matches("HERALD_").to_ascii_lowercase(),
+                    value: v.to_string_lossy().into_owned(),
+                    source_name: k,
+                    reason: "not valid UTF-8".to_string(),
+                })
+            }
+        }
+    }
+    load_from(std::env::args_os(), &env)
+}
+
+/// Loads the configuration from explicit arguments (the first is the program name) and an
+/// explicit environment map, so tests never touch the process environment.
+///
+/// Precedence: built-in defaults < TOML file < environment < flags (see the module docs).
+pub fn load_from(
+    args: impl IntoIterator<Item = impl Into<OsString> + Clone>,
+    env: &HashMap<String, String>,
+) -> Result<Config, ConfigError> {
+    let cli = cli::Cli::try_parse_from(args)?;
+
+    // The file: --config wins over HERALD_CONFIG. No file at all is fine (defaults only).
+    let config_file = cli
+        .config
+        .clone()
+        .or_else(|| env.get(CONFIG_VAR).map(PathBuf::from));
+    let mut layers: Vec<(Source, file::Layer)> = Vec::new();
+    if let Some(path) = &config_file {
+        layers.push((Source::File, file::read(path)?));
+    }
+    let (env_layer, warnings) = env::layer(env)?;
+    layers.push((Source::Env, env_layer));
+    layers.push((Source::Flags, cli.layer()?));
+
+    validate::resolve(layers, config_file, cli.check_only(), warnings)
+}
+
+/// Where a setting came from; used to say so in validation errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    File,
+    Env,
+    Flags,
+}
+
+impl Source {
+    /// How to refer to `key` as set by this source, e.g. `HERALD_PORT` or `--port`.
+    pub(crate) fn name_of(self, key: &str) -> String {
+        match self {
+            Source::File => "the config file".to_string(),
+            Source::Env => format!("HERALD_{}", key.to_ascii_uppercase()),
+            Source::Flags => format!("--{}", key.replace('_', "-")),
+        }
+    }
+}

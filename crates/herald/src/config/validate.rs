@@ -1,0 +1,434 @@
+//! Stacking the source layers and validating the result.
+//!
+//! Owns [`resolve`]: it applies the layers in precedence order onto the built-in defaults,
+//! remembers which source set each key (so an error can say `(from HERALD_PORT)`), picks the
+//! apps list, and rejects anything invalid. Validation fails fast on the first problem and
+//! never replaces a bad value with a default.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use herald_core::app::{App, AppLimits};
+
+use super::cli::APP_FLAGS;
+use super::env::APP_VARS;
+use super::file::{FileApp, Layer};
+use super::{default_app, Config, ConfigError, LogFormat, Source};
+
+/// Largest accepted `max_channel_name_length`.
+const MAX_CHANNEL_NAME_LENGTH_CAP: usize = 1000;
+
+/// Where an app came from, to name its fields in errors.
+#[derive(Clone, Copy)]
+enum AppOrigin {
+    File(usize),
+    Env,
+    Flags,
+}
+
+impl AppOrigin {
+    fn field(self, name: &str) -> String {
+        let i = match name {
+            "id" => 0,
+            "key" => 1,
+            _ => 2,
+        };
+        match self {
+            AppOrigin::File(n) => format!("apps[{n}].{name}"),
+            AppOrigin::Env => APP_VARS[i].to_string(),
+            AppOrigin::Flags => APP_FLAGS[i].to_string(),
+        }
+    }
+}
+
+/// Applies `layers` (lowest precedence first) onto the defaults and validates the result.
+pub(crate) fn resolve(
+    layers: Vec<(Source, Layer)>,
+    config_file: Option<PathBuf>,
+    check_only: bool,
+    warnings: Vec<String>,
+) -> Result<Config, ConfigError> {
+    let mut merged = Layer::default();
+    let mut origin: HashMap<&'static str, Source> = HashMap::new();
+    let mut apps: Option<(Vec<FileApp>, Option<AppOrigin>)> = None;
+
+    // Precedence: each later layer overrides only what it sets.
+    for (source, layer) in layers {
+        macro_rules! overlay {
+            ($($field:ident),* $(,)?) => {$(
+                if layer.$field.is_some() {
+                    merged.$field = layer.$field;
+                    origin.insert(stringify!($field), source);
+                }
+            )*};
+        }
+        overlay!(
+            host,
+            port,
+            path_prefix,
+            activity_timeout,
+            pong_timeout,
+            authorized_connection_timeout,
+            max_ws_message_kb,
+            max_http_body_kb,
+            api_timestamp_tolerance,
+            strict_protocol_param,
+            max_connections,
+            outbound_queue_messages,
+            outbound_queue_kb,
+            shutdown_grace,
+            cache_ttl,
+            log_format,
+            log_level,
+            data_dir,
+        );
+        if let Some(list) = layer.apps {
+            apps = Some((list, None));
+        }
+        if let Some((id, key, secret)) = layer.single_app {
+            let app = FileApp {
+                id: Some(id),
+                key: Some(key),
+                secret: Some(secret),
+                ..FileApp::default()
+            };
+            let from = match source {
+                Source::Flags => AppOrigin::Flags,
+                _ => AppOrigin::Env,
+            };
+            apps = Some((vec![app], Some(from)));
+        }
+    }
+
+    // Names a key in an error, adding where the value came from when it was not the file.
+    let from = |key: &'static str| -> String {
+        match origin.get(key) {
+            Some(s @ (Source::Env | Source::Flags)) => format!(" (from {})", s.name_of(key)),
+            _ => String::new(),
+        }
+    };
+    let positive = |key: &'static str, v: u64| -> Result<(), ConfigError> {
+        if v == 0 {
+            Err(ConfigError::invalid(
+                key,
+                format!("must be greater than 0{}", from(key)),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+
+    let host = merged.host.unwrap_or_else(|| "0.0.0.0".to_string());
+    if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == '/') {
+        return Err(ConfigError::invalid(
+            "host",
+            format!(
+                "invalid value {host:?}{}: expected an IP address or host name",
+                from("host")
+            ),
+        ));
+    }
+
+    let path_prefix = merged.path_prefix.unwrap_or_default();
+    if let Some(reason) = path_prefix_problem(&path_prefix) {
+        return Err(ConfigError::invalid(
+            "path_prefix",
+            format!(
+                "invalid value {path_prefix:?}{}: {reason}",
+                from("path_prefix")
+            ),
+        ));
+    }
+
+    let log_level = merged.log_level.unwrap_or_else(|| "info".to_string());
+    if log_level.trim().is_empty() {
+        return Err(ConfigError::invalid(
+            "log_level",
+            format!("must not be empty{}", from("log_level")),
+        ));
+    }
+    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log_level) {
+        return Err(ConfigError::invalid(
+            "log_level",
+            format!(
+                "invalid filter {log_level:?}{}: {e} (examples: \"info\", \"herald=debug,warn\")",
+                from("log_level")
+            ),
+        ));
+    }
+
+    let data_dir = merged
+        .data_dir
+        .unwrap_or_else(|| PathBuf::from("./herald-data"));
+    if data_dir.as_os_str().is_empty() {
+        return Err(ConfigError::invalid(
+            "data_dir",
+            format!("must not be empty{}", from("data_dir")),
+        ));
+    }
+
+    let max_connections = merged.max_connections.unwrap_or(None);
+    if let Some(n) = max_connections {
+        if n == 0 {
+            return Err(ConfigError::invalid(
+                "max_connections",
+                format!(
+                    "must be greater than 0; omit it or use \"unlimited\" for no cap{}",
+                    from("max_connections")
+                ),
+            ));
+        }
+    }
+
+    let config = Config {
+        host,
+        port: merged.port.unwrap_or(6001),
+        path_prefix,
+        activity_timeout: merged.activity_timeout.unwrap_or(120),
+        pong_timeout: merged.pong_timeout.unwrap_or(30),
+        authorized_connection_timeout: merged.authorized_connection_timeout.unwrap_or(30),
+        max_ws_message_kb: merged.max_ws_message_kb.unwrap_or(32),
+        max_http_body_kb: merged.max_http_body_kb.unwrap_or(256),
+        api_timestamp_tolerance: merged.api_timestamp_tolerance.unwrap_or(600),
+        strict_protocol_param: merged.strict_protocol_param.unwrap_or(false),
+        max_connections,
+        outbound_queue_messages: merged.outbound_queue_messages.unwrap_or(1000),
+        outbound_queue_kb: merged.outbound_queue_kb.unwrap_or(1024),
+        shutdown_grace: merged.shutdown_grace.unwrap_or(10),
+        cache_ttl: merged.cache_ttl.unwrap_or(1800),
+        log_format: merged.log_format.unwrap_or(LogFormat::Human),
+        log_level,
+        data_dir,
+        apps: Vec::new(),
+        default_app_in_use: false,
+        check_only,
+        config_file,
+        warnings,
+    };
+
+    positive("activity_timeout", config.activity_timeout)?;
+    positive("pong_timeout", config.pong_timeout)?;
+    positive(
+        "authorized_connection_timeout",
+        config.authorized_connection_timeout,
+    )?;
+    positive("max_ws_message_kb", config.max_ws_message_kb as u64)?;
+    positive("max_http_body_kb", config.max_http_body_kb as u64)?;
+    positive(
+        "outbound_queue_messages",
+        config.outbound_queue_messages as u64,
+    )?;
+    positive("outbound_queue_kb", config.outbound_queue_kb as u64)?;
+    positive("cache_ttl", config.cache_ttl)?;
+
+    let mut config = config;
+    match apps {
+        Some((list, origin)) if !list.is_empty() => {
+            config.apps = build_apps(list, origin)?;
+        }
+        // No apps anywhere (or an empty `apps = []`): the built-in, publicly known app.
+        _ => {
+            config.apps = vec![default_app()];
+            config.default_app_in_use = true;
+        }
+    }
+
+    // Consistent but probably unintended: the transport limit is hit before the app limit.
+    for (i, app) in config.apps.iter().enumerate() {
+        let payload = app.limits.max_event_payload_in_kb;
+        if app.limits.enable_client_messages && payload >= config.max_ws_message_kb {
+            config.warnings.push(format!(
+                "apps[{i}].max_event_payload_in_kb ({payload}) is not below max_ws_message_kb \
+                 ({}): large client events will hit the WebSocket message limit (close 1009)",
+                config.max_ws_message_kb
+            ));
+        }
+        if payload >= config.max_http_body_kb {
+            config.warnings.push(format!(
+                "apps[{i}].max_event_payload_in_kb ({payload}) is not below max_http_body_kb \
+                 ({}): large publishes will hit the HTTP body limit",
+                config.max_http_body_kb
+            ));
+        }
+    }
+    Ok(config)
+}
+
+/// Why a `path_prefix` is unacceptable, if it is.
+fn path_prefix_problem(p: &str) -> Option<&'static str> {
+    if p.is_empty() {
+        return None;
+    }
+    if !p.starts_with('/') {
+        return Some("must be empty or start with \"/\"");
+    }
+    if p.ends_with('/') {
+        return Some("must not end with \"/\" (use \"\" for no prefix)");
+    }
+    if p.contains("//") {
+        return Some("must not contain \"//\"");
+    }
+    if p.contains(|c: char| c.is_whitespace() || c.is_control() || matches!(c, '?' | '#')) {
+        return Some("must not contain whitespace, \"?\" or \"#\"");
+    }
+    None
+}
+
+/// Validates the apps list: credentials present and well-formed, ids and keys unique, limits
+/// in range. `origin` is `None` for the file's `[[apps]]` list.
+fn build_apps(list: Vec<FileApp>, origin: Option<AppOrigin>) -> Result<Vec<App>, ConfigError> {
+    let mut apps: Vec<App> = Vec::with_capacity(list.len());
+    let mut ids: HashMap<String, usize> = HashMap::new();
+    let mut keys: HashMap<String, usize> = HashMap::new();
+    for (i, fa) in list.into_iter().enumerate() {
+        let o = origin.unwrap_or(AppOrigin::File(i));
+        let required = |name: &str, v: Option<String>| -> Result<String, ConfigError> {
+            match v {
+                None => Err(ConfigError::invalid(o.field(name), "is required")),
+                Some(s) if s.is_empty() => {
+                    Err(ConfigError::invalid(o.field(name), "must not be empty"))
+                }
+                Some(s) => Ok(s),
+            }
+        };
+        let id = required("id", fa.id.clone())?;
+        let key = required("key", fa.key.clone())?;
+        let secret = required("secret", fa.secret.clone())?;
+
+        let token = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+        if !id.chars().all(token) {
+            return Err(ConfigError::invalid(
+                o.field("id"),
+                format!("invalid value {id:?}: only letters, digits, '_' and '-' are allowed"),
+            ));
+        }
+        if !key.chars().all(token) {
+            return Err(ConfigError::invalid(
+                o.field("key"),
+                format!(
+                    "invalid value {key:?}: only letters, digits, '_' and '-' are allowed \
+                     (':' separates key and signature in auth tokens)"
+                ),
+            ));
+        }
+        if let Some(prev) = ids.insert(id.clone(), i) {
+            return Err(ConfigError::invalid(
+                o.field("id"),
+                format!("duplicate app id {id:?} (also used by apps[{prev}])"),
+            ));
+        }
+        if let Some(prev) = keys.insert(key.clone(), i) {
+            return Err(ConfigError::invalid(
+                o.field("key"),
+                format!("duplicate app key {key:?} (also used by apps[{prev}])"),
+            ));
+        }
+
+        let limits = app_limits(&fa, |name| format!("apps[{i}].{name}"))?;
+        apps.push(App {
+            id,
+            key,
+            secret,
+            limits,
+        });
+    }
+    Ok(apps)
+}
+
+/// Per-app limits: defaults (PROTOCOL.md 13.1) overridden by the app's keys, then checked.
+fn app_limits(fa: &FileApp, name: impl Fn(&str) -> String) -> Result<AppLimits, ConfigError> {
+    let d = AppLimits::default();
+    let l = AppLimits {
+        enabled: fa.enabled.unwrap_or(d.enabled),
+        enable_client_messages: fa
+            .enable_client_messages
+            .unwrap_or(d.enable_client_messages),
+        max_connections: fa.max_connections.or(d.max_connections),
+        max_presence_members_per_channel: fa
+            .max_presence_members_per_channel
+            .unwrap_or(d.max_presence_members_per_channel),
+        max_presence_member_size_in_kb: fa
+            .max_presence_member_size_in_kb
+            .unwrap_or(d.max_presence_member_size_in_kb),
+        max_event_payload_in_kb: fa
+            .max_event_payload_in_kb
+            .unwrap_or(d.max_event_payload_in_kb),
+        max_event_channels_at_once: fa
+            .max_event_channels_at_once
+            .unwrap_or(d.max_event_channels_at_once),
+        max_event_batch_size: fa.max_event_batch_size.unwrap_or(d.max_event_batch_size),
+        max_channel_name_length: fa
+            .max_channel_name_length
+            .unwrap_or(d.max_channel_name_length),
+        max_event_name_length: fa.max_event_name_length.unwrap_or(d.max_event_name_length),
+        max_user_id_length: fa.max_user_id_length.unwrap_or(d.max_user_id_length),
+        max_client_events_per_second: fa
+            .max_client_events_per_second
+            .unwrap_or(d.max_client_events_per_second),
+        require_authorized_connections: fa
+            .require_authorized_connections
+            .unwrap_or(d.require_authorized_connections),
+        enable_watchlist_events: fa
+            .enable_watchlist_events
+            .unwrap_or(d.enable_watchlist_events),
+        max_watchlist_size: fa.max_watchlist_size.unwrap_or(d.max_watchlist_size),
+        enable_subscription_count: fa
+            .enable_subscription_count
+            .unwrap_or(d.enable_subscription_count),
+        emit_subscription_error: fa
+            .emit_subscription_error
+            .unwrap_or(d.emit_subscription_error),
+        force_tls: fa.force_tls.unwrap_or(d.force_tls),
+    };
+
+    let checks: [(&str, u64); 11] = [
+        ("max_connections", l.max_connections.unwrap_or(1)),
+        (
+            "max_presence_members_per_channel",
+            l.max_presence_members_per_channel as u64,
+        ),
+        (
+            "max_presence_member_size_in_kb",
+            l.max_presence_member_size_in_kb as u64,
+        ),
+        ("max_event_payload_in_kb", l.max_event_payload_in_kb as u64),
+        (
+            "max_event_channels_at_once",
+            l.max_event_channels_at_once as u64,
+        ),
+        ("max_event_batch_size", l.max_event_batch_size as u64),
+        ("max_channel_name_length", l.max_channel_name_length as u64),
+        ("max_event_name_length", l.max_event_name_length as u64),
+        ("max_user_id_length", l.max_user_id_length as u64),
+        (
+            "max_client_events_per_second",
+            l.max_client_events_per_second as u64,
+        ),
+        ("max_watchlist_size", l.max_watchlist_size as u64),
+    ];
+    for (key, v) in checks {
+        if v == 0 {
+            let hint = match key {
+                "max_connections" => " (omit it for no cap)",
+                "max_client_events_per_second" => {
+                    " (set enable_client_messages = false to turn client events off)"
+                }
+                _ => "",
+            };
+            return Err(ConfigError::invalid(
+                name(key),
+                format!("must be greater than 0{hint}"),
+            ));
+        }
+    }
+    if l.max_channel_name_length > MAX_CHANNEL_NAME_LENGTH_CAP {
+        return Err(ConfigError::invalid(
+            name("max_channel_name_length"),
+            format!(
+                "must be at most {MAX_CHANNEL_NAME_LENGTH_CAP}, got {}",
+                l.max_channel_name_length
+            ),
+        ));
+    }
+    Ok(l)
+}

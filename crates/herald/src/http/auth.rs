@@ -1,0 +1,62 @@
+//! Request authentication for the HTTP API (PROTOCOL.md 10.2).
+//!
+//! Order: unknown app → 404; body over `max_http_body_kb` → 413; every signature check → 401
+//! (done before the body is parsed); app disabled → 403. The configured path prefix is stripped
+//! before verification because SDKs (PHP's `path` option) do not sign it.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::{to_bytes, Bytes};
+use axum::extract::Request;
+use herald_core::app::App;
+use herald_protocol::api_auth::{verify_api_request, ApiRequest, QueryParams};
+
+use super::error::ApiError;
+use crate::server::AppState;
+
+/// A request that passed authentication.
+pub(crate) struct Authed {
+    pub app: Arc<App>,
+    pub params: QueryParams,
+    pub body: Bytes,
+}
+
+/// Authenticates a request for `app_id` (`None` for the Python alias route, where the app is
+/// the one owning `auth_key`).
+pub(crate) async fn authenticate(state: &AppState, app_id: Option<&str>, req: Request) -> Result<Authed, ApiError> {
+    let path_app = match app_id {
+        Some(id) => Some(state.hub.apps().by_id(id).ok_or_else(|| ApiError::NotFound(format!("Unknown app: {id}")))?),
+        None => None,
+    };
+    let method = req.method().as_str().to_owned();
+    let full_path = req.uri().path().to_owned();
+    let path = full_path.strip_prefix(state.config.path_prefix.as_str()).unwrap_or(&full_path).to_owned();
+    let query = req.uri().query().unwrap_or("").to_owned();
+    let limit = state.config.max_http_body_kb * 1024;
+    let body = to_bytes(req.into_body(), limit)
+        .await
+        .map_err(|_| ApiError::TooLarge(format!("Request body larger than {limit} bytes")))?;
+
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let apps = state.hub.apps();
+    let owned_lookup = |key: &str| apps.by_key(key);
+    // The verifier borrows (id, secret) for the duration of the call; look the app up once.
+    let key_param = QueryParams::parse(&query).get("auth_key").map(str::to_owned);
+    let key_app = key_param.as_deref().and_then(owned_lookup);
+    let verified = verify_api_request(
+        &ApiRequest { method: &method, path: &path, raw_query: &query, body: &body },
+        app_id,
+        now,
+        state.config.api_timestamp_tolerance,
+        |key| key_app.as_ref().filter(|a| a.key == key).map(|a| (a.id.as_str(), a.secret.as_bytes())),
+    )?;
+    let app = match path_app {
+        Some(app) => app,
+        None => key_app.ok_or(ApiError::Unauthorized(herald_protocol::api_auth::ApiAuthError::UnknownKey))?,
+    };
+    if !app.limits.enabled {
+        return Err(ApiError::Forbidden("Application is disabled".to_owned()));
+    }
+    Ok(Authed { app, params: verified.params, body })
+}

@@ -1,0 +1,189 @@
+//! `POST /apps/{id}/events` and `POST /apps/{id}/batch_events` (PROTOCOL.md 10.3, 10.4).
+//!
+//! The whole request is validated before anything is published. Each event is encoded once
+//! per target channel and the same bytes are queued to every subscriber.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Request, State};
+use axum::response::Response;
+use herald_core::app::App;
+use herald_core::hub::Hub;
+use herald_protocol::channel::{validate_channel_name, ChannelKind};
+use herald_protocol::event::validate_event_name;
+use herald_protocol::outbound;
+use herald_protocol::socket_id::SocketId;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::auth::authenticate;
+use super::error::{json_ok, ApiError};
+use super::info::Info;
+use crate::server::AppState;
+
+const TRIGGER_INFO: &[&str] = &["user_count", "subscription_count"];
+
+#[derive(Debug, Deserialize)]
+struct TriggerBody {
+    name: Option<Value>,
+    data: Option<Value>,
+    channels: Option<Value>,
+    channel: Option<Value>,
+    socket_id: Option<Value>,
+    info: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct BatchBody {
+    batch: Option<Vec<Value>>,
+}
+
+/// One validated event, ready to publish.
+struct Event {
+    name: String,
+    data: String,
+    channels: Vec<String>,
+    exclude: Option<SocketId>,
+    info: Info,
+}
+
+pub(crate) async fn trigger(State(state): State<Arc<AppState>>, Path(app_id): Path<String>, req: Request) -> Result<Response, ApiError> {
+    let authed = authenticate(&state, Some(&app_id), req).await?;
+    let body: TriggerBody = parse_json(&authed.body)?;
+    let event = validate(&authed.app, body, false)?;
+    publish(&state.hub, &authed.app, &event);
+    if !event.info.any() {
+        return Ok(json_ok(&json!({})));
+    }
+    let ns = state.hub.namespace(&authed.app.id);
+    let mut channels = Map::new();
+    for ch in &event.channels {
+        let attrs = event.info.attributes(ChannelKind::of(ch), ns.counts(ch));
+        channels.insert(ch.clone(), Value::Object(attrs));
+    }
+    Ok(json_ok(&json!({ "channels": channels })))
+}
+
+pub(crate) async fn trigger_batch(State(state): State<Arc<AppState>>, Path(app_id): Path<String>, req: Request) -> Result<Response, ApiError> {
+    let authed = authenticate(&state, Some(&app_id), req).await?;
+    let body: BatchBody = parse_json(&authed.body)?;
+    let items = body.batch.ok_or_else(|| ApiError::bad_request("Missing batch"))?;
+    let max = authed.app.limits.max_event_batch_size;
+    if items.is_empty() {
+        return Err(ApiError::bad_request("Batch is empty"));
+    }
+    if items.len() > max {
+        return Err(ApiError::bad_request(format!("Batch of {} events exceeds the limit of {max}", items.len())));
+    }
+    let mut events = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let body: TriggerBody = serde_json::from_value(item).map_err(|e| ApiError::bad_request(format!("batch[{i}]: {e}")))?;
+        let event = validate(&authed.app, body, true).map_err(|e| match e {
+            ApiError::BadRequest(m) => ApiError::BadRequest(format!("batch[{i}]: {m}")),
+            ApiError::TooLarge(m) => ApiError::TooLarge(format!("batch[{i}]: {m}")),
+            other => other,
+        })?;
+        events.push(event);
+    }
+    for event in &events {
+        publish(&state.hub, &authed.app, event);
+    }
+    if !events.iter().any(|e| e.info.any()) {
+        return Ok(json_ok(&json!({})));
+    }
+    let ns = state.hub.namespace(&authed.app.id);
+    let batch: Vec<Value> = events
+        .iter()
+        .map(|e| {
+            let ch = &e.channels[0];
+            Value::Object(e.info.attributes(ChannelKind::of(ch), ns.counts(ch)))
+        })
+        .collect();
+    Ok(json_ok(&json!({ "batch": batch })))
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("Invalid JSON body: {e}")))
+}
+
+/// Applies every 400/413 rule of 10.3 (and 10.4 when `batch`).
+fn validate(app: &App, body: TriggerBody, batch: bool) -> Result<Event, ApiError> {
+    let limits = &app.limits;
+    let name = match body.name {
+        Some(Value::String(s)) => s,
+        Some(_) => return Err(ApiError::bad_request("Event name must be a string")),
+        None => return Err(ApiError::bad_request("Missing event name")),
+    };
+    validate_event_name(&name, limits.max_event_name_length).map_err(|e| ApiError::bad_request(format!("Invalid event name: {e}")))?;
+    let data = match body.data {
+        Some(Value::String(s)) => s,
+        Some(other) => other.to_string(),
+        None => return Err(ApiError::bad_request("Missing event data")),
+    };
+    if data.len() > limits.max_payload_bytes() {
+        return Err(ApiError::TooLarge(format!(
+            "Event data is {} bytes; the limit is {} bytes",
+            data.len(),
+            limits.max_payload_bytes()
+        )));
+    }
+    let channels = if batch {
+        if body.channels.is_some() {
+            return Err(ApiError::bad_request("Batch events take a single `channel`, not `channels`"));
+        }
+        vec![string_field(body.channel, "channel")?.ok_or_else(|| ApiError::bad_request("Missing channel"))?]
+    } else {
+        match body.channels {
+            Some(Value::Array(list)) => list
+                .into_iter()
+                .map(|v| match v {
+                    Value::String(s) => Ok(s),
+                    _ => Err(ApiError::bad_request("Channel names must be strings")),
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            Some(_) => return Err(ApiError::bad_request("`channels` must be an array of strings")),
+            None => vec![string_field(body.channel, "channel")?.ok_or_else(|| ApiError::bad_request("Missing channels"))?],
+        }
+    };
+    if channels.is_empty() {
+        return Err(ApiError::bad_request("At least one channel is required"));
+    }
+    if channels.len() > limits.max_event_channels_at_once {
+        return Err(ApiError::bad_request(format!(
+            "{} channels exceed the limit of {} per event",
+            channels.len(),
+            limits.max_event_channels_at_once
+        )));
+    }
+    for ch in &channels {
+        let kind = validate_channel_name(ch, limits.max_channel_name_length)
+            .map_err(|e| ApiError::bad_request(format!("Invalid channel name {ch:?}: {e}")))?;
+        if kind.is_encrypted() && channels.len() > 1 {
+            return Err(ApiError::bad_request("Cannot trigger to multiple channels when one of them is encrypted"));
+        }
+    }
+    let exclude = match string_field(body.socket_id, "socket_id")? {
+        Some(s) => Some(s.parse::<SocketId>().map_err(|_| ApiError::bad_request(format!("Invalid socket_id: {s}")))?),
+        None => None,
+    };
+    let info = Info::parse(string_field(body.info, "info")?.as_deref(), TRIGGER_INFO)?;
+    Ok(Event { name, data, channels, exclude, info })
+}
+
+fn string_field(v: Option<Value>, field: &str) -> Result<Option<String>, ApiError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(ApiError::bad_request(format!("`{field}` must be a string"))),
+    }
+}
+
+fn publish(hub: &Hub, app: &App, event: &Event) {
+    let ns = hub.namespace(&app.id);
+    let exclude = event.exclude.as_ref().and_then(|sid| hub.local_seq(sid));
+    for ch in &event.channels {
+        let frame = outbound::channel_event(&event.name, ch, &event.data, None);
+        ns.publish(ch, &frame, exclude, &hub.metrics);
+    }
+    hub.metrics.api_events_published.increment(1);
+}

@@ -1,0 +1,45 @@
+//! The Pusher HTTP API (PROTOCOL.md 10): routes, request authentication, handlers.
+//!
+//! - `auth.rs`: reads the body (bounded), verifies the signed request, resolves the app.
+//! - `error.rs`: [`ApiError`], the one place HTTP statuses and messages are decided.
+//! - `events.rs`: `POST /events` and `POST /batch_events`.
+//! - `channels.rs`: `GET /channels`, `GET /channels/{name}`, `GET /channels/{name}/users`.
+//! - `users.rs`: `POST /users/{id}/terminate_connections`.
+
+mod auth;
+mod channels;
+mod error;
+mod events;
+mod info;
+mod users;
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::server::AppState;
+
+/// The API routes, mounted under the configured path prefix.
+pub(crate) fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/apps/{app_id}/events", post(events::trigger))
+        .route("/apps/{app_id}/batch_events", post(events::trigger_batch))
+        .route("/apps/{app_id}/channels", get(channels::list))
+        .route("/apps/{app_id}/channels/{channel}", get(channels::show))
+        .route("/apps/{app_id}/channels/{channel}/users", get(channels::users))
+        .route("/apps/{app_id}/users/{user_id}/terminate_connections", post(users::terminate))
+        // pusher-http-python <= 3.3.3 signs and requests this path (PROTOCOL.md 10.8).
+        .route("/users/{user_id}/terminate_connections", post(users::terminate_alias))
+        .layer(axum::middleware::from_fn_with_state(state, count_status))
+}
+
+/// Counts every API response by status.
+async fn count_status(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    state.hub.metrics.http_request(res.status().as_u16());
+    res
+}

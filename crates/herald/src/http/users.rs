@@ -1,0 +1,40 @@
+//! `POST /apps/{id}/users/{user_id}/terminate_connections` (PROTOCOL.md 8.4, 10.8): closes every
+//! connection signed in as the user with 4009.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Request, State};
+use axum::response::Response;
+use herald_protocol::codes::close;
+use serde_json::json;
+
+use super::auth::authenticate;
+use super::error::{json_ok, ApiError};
+use crate::server::AppState;
+
+pub(crate) async fn terminate(
+    State(state): State<Arc<AppState>>,
+    Path((app_id, user_id)): Path<(String, String)>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let authed = authenticate(&state, Some(&app_id), req).await?;
+    terminate_user(&state, &authed.app.id, &user_id);
+    Ok(json_ok(&json!({})))
+}
+
+/// The unprefixed path pusher-http-python signs; the app is the one owning `auth_key`.
+pub(crate) async fn terminate_alias(
+    State(state): State<Arc<AppState>>,
+    Path(user_id): Path<String>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let authed = authenticate(&state, None, req).await?;
+    terminate_user(&state, &authed.app.id, &user_id);
+    Ok(json_ok(&json!({})))
+}
+
+fn terminate_user(state: &AppState, app_id: &str, user_id: &str) {
+    for conn in state.hub.namespace(app_id).connections_of_user(user_id) {
+        conn.outbox.close(close::UNAUTHORIZED, "You got disconnected by the app.");
+    }
+}

@@ -1,0 +1,17 @@
+//! The `herald` server: configuration, HTTP and WebSocket serving, metrics.
+//!
+//! The binary (`main.rs`) only loads the config, sets up logging and calls [`start`]; tests
+//! call [`start`] directly with a config on port 0. Layout:
+//! - [`config`]: defaults < file < env < flags, validated.
+//! - `server.rs`: router, listener, graceful shutdown.
+//! - `ws/`: upgrade + per-connection task.
+//! - `http/`: the signed Pusher HTTP API.
+//! - `ops.rs`: `/metrics`, `/up`, `/ready`.
+
+pub mod config;
+mod http;
+mod ops;
+mod server;
+mod ws;
+
+pub use server::{start, RunningServer};

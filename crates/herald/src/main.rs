@@ -1,0 +1,117 @@
+//! `herald` — start a Pusher Channels compatible server.
+//!
+//! Loads the configuration (defaults < file < env < flags), sets up logging, starts the server,
+//! prints where it listens (and the credentials when the built-in default app is in use), then
+//! runs until SIGINT/SIGTERM and shuts down gracefully.
+
+use std::process::ExitCode;
+
+use herald::config::{self, Config, ConfigError, LogFormat};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let config = match config::load() {
+        Ok(c) => c,
+        Err(ConfigError::Cli(e)) => e.exit(),
+        Err(e) => {
+            eprintln!("herald: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&config);
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    if config.check_only {
+        println!("configuration OK ({} app(s))", config.apps.len());
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("herald: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: Config) -> ExitCode {
+    let banner = Banner::from(&config);
+    let server = match herald::start(config).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("herald: cannot listen on {}: {e}", banner.bind);
+            return ExitCode::FAILURE;
+        }
+    };
+    banner.print(server.local_addr());
+    wait_for_signal().await;
+    tracing::info!("shutdown requested; draining connections");
+    server.shutdown().await;
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
+}
+
+/// What start-up prints to stdout.
+struct Banner {
+    bind: String,
+    prefix: String,
+    default_app: Option<(String, String, String)>,
+    apps: usize,
+}
+
+impl Banner {
+    fn from(config: &Config) -> Self {
+        let default_app = config
+            .default_app_in_use
+            .then(|| config.apps.first().map(|a| (a.id.clone(), a.key.clone(), a.secret.clone())))
+            .flatten();
+        Banner { bind: config.bind_addr(), prefix: config.path_prefix.clone(), default_app, apps: config.apps.len() }
+    }
+
+    fn print(&self, addr: std::net::SocketAddr) {
+        // Tests and scripts parse this first line.
+        println!("herald listening on http://{addr}");
+        println!("  WebSocket: ws://{addr}{}/app/{{key}}   HTTP API: http://{addr}{}/apps/{{id}}/...", self.prefix, self.prefix);
+        println!("  metrics: http://{addr}/metrics   liveness: /up   readiness: /ready");
+        match &self.default_app {
+            Some((id, key, secret)) => {
+                println!("  default app: id={id} key={key} secret={secret}");
+                println!("  WARNING: these are the built-in default credentials, known to everyone.");
+                println!("           Configure your own apps (herald --config herald.toml) before exposing herald.");
+            }
+            None => println!("  {} app(s) configured", self.apps),
+        }
+    }
+}
+
+fn init_logging(config: &Config) {
+    let filter = EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Human => builder.init(),
+    }
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

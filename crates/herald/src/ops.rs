@@ -1,0 +1,30 @@
+//! Operational endpoints: `GET /metrics` (Prometheus text), `GET /up` (liveness),
+//! `GET /ready` (readiness: 503 once shutdown has begun).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::server::AppState;
+
+pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.prometheus.render(),
+    )
+        .into_response()
+}
+
+pub(crate) async fn up() -> &'static str {
+    "OK\n"
+}
+
+pub(crate) async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    if state.hub.is_accepting() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response()
+    }
+}

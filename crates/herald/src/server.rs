@@ -1,0 +1,118 @@
+//! Builds the server from a [`Config`]: the hub, the router, the listener; and runs the
+//! graceful shutdown sequence.
+//!
+//! Shutdown (`RunningServer::shutdown`), in order:
+//! 1. stop admitting connections — `/ready` answers 503 and new sockets get 4200;
+//! 2. ask every connection to close with 4200 (pusher-js reconnects at once, elsewhere);
+//! 3. wait until they are gone, at most `shutdown_grace` seconds;
+//! 4. stop the HTTP server, letting in-flight API requests finish.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use herald_core::app::StaticAppStore;
+use herald_core::hub::{Hub, HubSettings};
+use herald_core::metrics::Metrics;
+use herald_core::outbox::OutboxLimits;
+use herald_protocol::codes::close;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::{http, ops, ws};
+
+/// Shared by every handler and connection task.
+pub(crate) struct AppState {
+    pub hub: Arc<Hub>,
+    pub config: Arc<Config>,
+    pub prometheus: PrometheusHandle,
+}
+
+/// A started server.
+pub struct RunningServer {
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    stop_http: watch::Sender<bool>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+/// Binds the listener and starts serving. Returns once the socket is bound.
+pub async fn start(config: Config) -> std::io::Result<RunningServer> {
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let prometheus = recorder.handle();
+    let metrics = Metrics::new(Arc::new(recorder));
+    let settings = HubSettings {
+        activity_timeout: config.activity_timeout,
+        outbox: OutboxLimits { max_messages: config.outbound_queue_messages, max_bytes: config.outbound_queue_kb * 1024 },
+        max_connections: config.max_connections,
+        strict_protocol_param: config.strict_protocol_param,
+    };
+    let hub = Hub::new(Arc::new(StaticAppStore::new(config.apps.clone())), settings, metrics);
+    let listener = TcpListener::bind((config.host.as_str(), config.port)).await?;
+    let addr = listener.local_addr()?;
+    let state = Arc::new(AppState { hub, config: Arc::new(config), prometheus });
+
+    let (stop_http, mut stop_rx) = watch::channel(false);
+    let app = router(state.clone());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
+    Ok(RunningServer { addr, state, stop_http, task })
+}
+
+fn router(state: Arc<AppState>) -> Router {
+    let prefix = state.config.path_prefix.clone();
+    let realtime = Router::new().route("/app/{key}", get(ws::ws_upgrade)).merge(http::routes(state.clone()));
+    let realtime = if prefix.is_empty() { realtime } else { Router::new().nest(&prefix, realtime) };
+    realtime
+        .route("/metrics", get(ops::metrics))
+        .route("/up", get(ops::up))
+        .route("/ready", get(ops::ready))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "Not found\n") })
+        .with_state(state)
+}
+
+impl RunningServer {
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The node's state (tests inspect counts through it).
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.state.hub
+    }
+
+    /// Graceful shutdown (see the module doc), then waits for the HTTP server to stop.
+    pub async fn shutdown(self) {
+        let hub = &self.state.hub;
+        hub.stop_accepting();
+        hub.close_all(close::RECONNECT, "Server is shutting down; reconnect");
+        let grace = Duration::from_secs(self.state.config.shutdown_grace);
+        let drained = tokio::time::timeout(grace, async {
+            while hub.connection_count() > 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(remaining = hub.connection_count(), "shutdown grace elapsed with connections still open");
+        }
+        let _ = self.stop_http.send(true);
+        match tokio::time::timeout(Duration::from_secs(5), self.task).await {
+            Ok(Ok(Err(e))) => tracing::error!(error = %e, "HTTP server ended with an error"),
+            Ok(_) => {}
+            Err(_) => tracing::warn!("HTTP server did not stop within 5 s"),
+        }
+    }
+}

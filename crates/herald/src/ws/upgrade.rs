@@ -1,0 +1,112 @@
+//! HTTP → WebSocket upgrade on `{path_prefix}/app/{key}` and connection admission.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
+
+use super::connection;
+use crate::server::AppState;
+
+/// Answers the upgrade request and spawns the connection task.
+pub(crate) async fn ws_upgrade(State(state): State<Arc<AppState>>, Path(key): Path<String>, req: Request) -> Response {
+    let headers = req.headers();
+    let Some(ws_key) = websocket_key(headers) else {
+        return (StatusCode::BAD_REQUEST, "Expected a WebSocket upgrade request (protocol 7)\n").into_response();
+    };
+    let accept = derive_accept_key(ws_key.as_bytes());
+    let protocol = query_param(req.uri().query().unwrap_or(""), "protocol");
+    let secure = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    let on_upgrade = hyper::upgrade::on(req);
+
+    tokio::spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::debug!(error = %e, "websocket upgrade failed");
+                return;
+            }
+        };
+        let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config(&state))).await;
+        match state.hub.connect(&key, protocol.as_deref(), secure) {
+            Ok(session) => connection::run(ws, session, state).await,
+            Err(refusal) => {
+                tracing::debug!(code = refusal.code, reason = %refusal.message, "connection refused");
+                state.hub.metrics.closed_by_server(refusal.code);
+                connection::refuse(ws, refusal.code, &refusal.message).await;
+            }
+        }
+    });
+
+    let mut res = Response::new(Body::empty());
+    *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = res.headers_mut();
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(v) = HeaderValue::from_str(&accept) {
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+    }
+    res
+}
+
+/// The `Sec-WebSocket-Key` of a valid RFC 6455 upgrade request.
+fn websocket_key(headers: &HeaderMap) -> Option<String> {
+    let has_token = |name: header::HeaderName, token: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    };
+    if !has_token(header::UPGRADE, "websocket") || !has_token(header::CONNECTION, "upgrade") {
+        return None;
+    }
+    if headers.get(header::SEC_WEBSOCKET_VERSION).and_then(|v| v.to_str().ok()) != Some("13") {
+        return None;
+    }
+    headers.get(header::SEC_WEBSOCKET_KEY).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+/// First value of `name` in a raw query string (values are digits here; no decoding needed
+/// beyond what a client would ever send for `protocol`).
+fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then(|| v.to_owned())
+    })
+}
+
+/// Per-socket WebSocket settings: small buffers (memory per idle connection matters) and the
+/// inbound frame limit (`max_ws_message_kb`; larger → close 1009).
+fn ws_config(state: &AppState) -> WebSocketConfig {
+    let max = state.config.max_ws_message_kb * 1024;
+    WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(16 * 1024)
+        .max_write_buffer_size(usize::MAX)
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max))
+        .accept_unmasked_frames(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::query_param;
+
+    #[test]
+    fn protocol_param_found_among_others() {
+        assert_eq!(query_param("client=js&protocol=7&version=8.4.0", "protocol").as_deref(), Some("7"));
+        assert_eq!(query_param("client=js", "protocol"), None);
+        assert_eq!(query_param("protocol", "protocol").as_deref(), Some(""));
+    }
+}

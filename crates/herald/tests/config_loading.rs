@@ -1,0 +1,528 @@
+//! Configuration loading, end to end through the public API (`herald::config::load_from`).
+//!
+//! Owns the behavioural tests of the config module: source precedence (defaults < file <
+//! env < flags), the default app, error messages that name the offending key, and the
+//! repository's `herald.example.toml`. The environment is always passed as a map, never read
+//! from the process, so these tests are independent of the machine they run on.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use herald::config::{load_from, Config, ConfigError, LogFormat};
+
+/// A config file in the temp dir, removed on drop. Names are unique per process and test.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(contents: &str) -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "herald-config-test-{}-{}.toml",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::write(&path, contents).expect("write temp config");
+        TempFile(path)
+    }
+    fn path(&self) -> &str {
+        self.0.to_str().expect("utf-8 temp path")
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn load(args: &[&str], vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let mut full = vec!["herald"];
+    full.extend_from_slice(args);
+    load_from(full, &env(vars))
+}
+
+fn load_err(args: &[&str], vars: &[(&str, &str)]) -> String {
+    match load(args, vars) {
+        Ok(c) => panic!("expected an error, got {c:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+const TWO_APPS: &str = r#"
+port = 7000
+log_level = "debug"
+
+[[apps]]
+id = "one"
+key = "key-one"
+secret = "secret-one"
+
+[[apps]]
+id = "two"
+key = "key-two"
+secret = "secret-two"
+max_event_batch_size = 20
+"#;
+
+#[test]
+fn defaults_without_file_use_default_app() {
+    let c = load(&[], &[]).unwrap();
+    assert_eq!(c.host, "0.0.0.0");
+    assert_eq!(c.port, 6001);
+    assert_eq!(c.path_prefix, "");
+    assert_eq!(c.activity_timeout, 120);
+    assert_eq!(c.pong_timeout, 30);
+    assert_eq!(c.authorized_connection_timeout, 30);
+    assert_eq!(c.max_ws_message_kb, 32);
+    assert_eq!(c.max_http_body_kb, 256);
+    assert_eq!(c.api_timestamp_tolerance, 600);
+    assert!(!c.strict_protocol_param);
+    assert_eq!(c.max_connections, None);
+    assert_eq!(c.outbound_queue_messages, 1000);
+    assert_eq!(c.outbound_queue_kb, 1024);
+    assert_eq!(c.shutdown_grace, 10);
+    assert_eq!(c.cache_ttl, 1800);
+    assert_eq!(c.log_format, LogFormat::Human);
+    assert_eq!(c.log_level, "info");
+    assert_eq!(c.data_dir, Path::new("./herald-data"));
+    assert!(!c.check_only);
+    assert_eq!(c.config_file, None);
+
+    assert!(c.default_app_in_use);
+    assert_eq!(c.apps.len(), 1);
+    let app = &c.apps[0];
+    assert_eq!(
+        (app.id.as_str(), app.key.as_str(), app.secret.as_str()),
+        ("app-id", "app-key", "app-secret")
+    );
+    assert!(app.limits.enable_client_messages);
+    assert_eq!(c, Config::default());
+}
+
+#[test]
+fn file_overrides_defaults() {
+    let f = TempFile::new(TWO_APPS);
+    let c = load(&["--config", f.path()], &[]).unwrap();
+    assert_eq!(c.port, 7000);
+    assert_eq!(c.log_level, "debug");
+    assert_eq!(c.host, "0.0.0.0", "keys not in the file keep their default");
+    assert!(!c.default_app_in_use);
+    assert_eq!(c.apps.len(), 2);
+    assert_eq!(c.apps[1].id, "two");
+    assert_eq!(c.apps[1].limits.max_event_batch_size, 20);
+    assert_eq!(c.apps[1].limits.max_event_channels_at_once, 100);
+    assert!(
+        !c.apps[0].limits.enable_client_messages,
+        "configured apps get the hosted default (client events off)"
+    );
+    assert_eq!(c.config_file.as_deref(), Some(Path::new(f.path())));
+}
+
+#[test]
+fn config_file_can_come_from_env() {
+    let f = TempFile::new(TWO_APPS);
+    let c = load(&[], &[("HERALD_CONFIG", f.path())]).unwrap();
+    assert_eq!(c.port, 7000);
+}
+
+#[test]
+fn config_flag_wins_over_config_env() {
+    let f = TempFile::new("port = 7001\n");
+    let c = load(
+        &["--config", f.path()],
+        &[("HERALD_CONFIG", "/nonexistent/herald.toml")],
+    )
+    .unwrap();
+    assert_eq!(c.port, 7001);
+}
+
+#[test]
+fn env_overrides_file() {
+    let f = TempFile::new(TWO_APPS);
+    let c = load(
+        &["--config", f.path()],
+        &[
+            ("HERALD_PORT", "7100"),
+            ("HERALD_LOG_FORMAT", "json"),
+            ("HERALD_STRICT_PROTOCOL_PARAM", "true"),
+            ("HERALD_MAX_CONNECTIONS", "500"),
+            ("HERALD_OUTBOUND_QUEUE_KB", "64"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.port, 7100);
+    assert_eq!(c.log_format, LogFormat::Json);
+    assert!(c.strict_protocol_param);
+    assert_eq!(c.max_connections, Some(500));
+    assert_eq!(c.outbound_queue_kb, 64);
+    assert_eq!(c.log_level, "debug", "file value kept where env is silent");
+    assert_eq!(
+        c.apps.len(),
+        2,
+        "env without app credentials keeps the file's apps"
+    );
+}
+
+#[test]
+fn env_app_credentials_replace_file_apps() {
+    let f = TempFile::new(TWO_APPS);
+    let c = load(
+        &["--config", f.path()],
+        &[
+            ("HERALD_APP_ID", "env-app"),
+            ("HERALD_APP_KEY", "env-key"),
+            ("HERALD_APP_SECRET", "env-secret"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.apps.len(), 1);
+    assert_eq!(c.apps[0].key, "env-key");
+    assert_eq!(c.apps[0].limits, herald_core::app::AppLimits::default());
+    assert!(!c.default_app_in_use);
+}
+
+#[test]
+fn flag_overrides_env() {
+    let c = load(
+        &[
+            "--port",
+            "7200",
+            "--host",
+            "127.0.0.1",
+            "--log-level",
+            "warn",
+            "--log-format",
+            "human",
+            "--max-connections",
+            "unlimited",
+            "--activity-timeout",
+            "60",
+            "--data-dir",
+            "/var/lib/herald",
+            "--path-prefix",
+            "/pusher",
+            "--app-id",
+            "flag-app",
+            "--app-key",
+            "flag-key",
+            "--app-secret",
+            "flag-secret",
+        ],
+        &[
+            ("HERALD_PORT", "7100"),
+            ("HERALD_HOST", "10.0.0.1"),
+            ("HERALD_LOG_LEVEL", "debug"),
+            ("HERALD_LOG_FORMAT", "json"),
+            ("HERALD_MAX_CONNECTIONS", "500"),
+            ("HERALD_ACTIVITY_TIMEOUT", "90"),
+            ("HERALD_APP_ID", "env-app"),
+            ("HERALD_APP_KEY", "env-key"),
+            ("HERALD_APP_SECRET", "env-secret"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.port, 7200);
+    assert_eq!(c.host, "127.0.0.1");
+    assert_eq!(c.log_level, "warn");
+    assert_eq!(c.log_format, LogFormat::Human);
+    assert_eq!(c.max_connections, None);
+    assert_eq!(c.activity_timeout, 60);
+    assert_eq!(c.data_dir, Path::new("/var/lib/herald"));
+    assert_eq!(c.path_prefix, "/pusher");
+    assert_eq!(c.apps.len(), 1);
+    assert_eq!(c.apps[0].id, "flag-app");
+}
+
+#[test]
+fn payload_above_transport_limit_warns() {
+    let f = TempFile::new(&format!(
+        "max_ws_message_kb = 8\n{ONE_APP}enable_client_messages = true\n"
+    ));
+    let c = load(&["--config", f.path()], &[]).unwrap();
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    assert!(c.warnings[0].starts_with("apps[0].max_event_payload_in_kb"));
+}
+
+#[test]
+fn port_zero_is_allowed() {
+    assert_eq!(load(&["--port", "0"], &[]).unwrap().port, 0);
+}
+
+#[test]
+fn unknown_key_error_names_key() {
+    let f = TempFile::new("port = 6001\nprot = 1\n");
+    let err = load_err(&["--config", f.path()], &[]);
+    assert!(err.contains("prot"), "{err}");
+    assert!(err.contains("line 2"), "{err}");
+    assert!(err.contains(f.path()), "{err}");
+}
+
+#[test]
+fn unknown_app_key_error_names_app_and_key() {
+    let f = TempFile::new(&format!("{TWO_APPS}enable_client_events = true\n"));
+    let err = load_err(&["--config", f.path()], &[]);
+    assert!(err.starts_with("apps[1].enable_client_events:"), "{err}");
+    assert!(err.contains("unknown field"), "{err}");
+}
+
+#[test]
+fn unimplemented_section_is_rejected() {
+    let f = TempFile::new("[adapter]\ndriver = \"redis\"\n");
+    let err = load_err(&["--config", f.path()], &[]);
+    assert!(err.contains("adapter"), "{err}");
+}
+
+#[test]
+fn wrong_type_in_file_names_key() {
+    let f = TempFile::new(
+        "[[apps]]\nid = \"a\"\nkey = \"k\"\nsecret = \"s\"\nmax_event_batch_size = \"ten\"\n",
+    );
+    let err = load_err(&["--config", f.path()], &[]);
+    assert!(err.starts_with("apps[0].max_event_batch_size:"), "{err}");
+}
+
+#[test]
+fn invalid_toml_reports_location() {
+    let f = TempFile::new("port = \n");
+    let err = load_err(&["--config", f.path()], &[]);
+    assert!(err.contains("line 1"), "{err}");
+    assert!(!err.contains('\n'), "one line: {err}");
+}
+
+#[test]
+fn duplicate_app_key_rejected() {
+    let f = TempFile::new(&TWO_APPS.replace("key-two", "key-one"));
+    let err = load_err(&["--config", f.path()], &[]);
+    assert!(
+        err.starts_with("apps[1].key: duplicate app key \"key-one\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn duplicate_app_id_rejected() {
+    let f = TempFile::new(&TWO_APPS.replace("id = \"two\"", "id = \"one\""));
+    let err = load_err(&["--config", f.path()], &[]);
+    assert!(err.starts_with("apps[1].id: duplicate app id"), "{err}");
+}
+
+#[test]
+fn empty_secret_rejected() {
+    let f = TempFile::new(&TWO_APPS.replace("secret-two", ""));
+    let err = load_err(&["--config", f.path()], &[]);
+    assert_eq!(err, "apps[1].secret: must not be empty");
+}
+
+#[test]
+fn missing_secret_rejected() {
+    let f = TempFile::new("[[apps]]\nid = \"a\"\nkey = \"k\"\n");
+    let err = load_err(&["--config", f.path()], &[]);
+    assert_eq!(err, "apps[0].secret: is required");
+}
+
+#[test]
+fn bad_app_id_and_key_characters_rejected() {
+    let f = TempFile::new(&TWO_APPS.replace("id = \"two\"", "id = \"two apps\""));
+    let err = load_err(&["--config", f.path()], &[]);
+    assert!(err.starts_with("apps[1].id: invalid value"), "{err}");
+
+    let f = TempFile::new(&TWO_APPS.replace("key-two", "key:two"));
+    let err = load_err(&["--config", f.path()], &[]);
+    assert!(err.starts_with("apps[1].key: invalid value"), "{err}");
+}
+
+const ONE_APP: &str = "[[apps]]\nid = \"a\"\nkey = \"k\"\nsecret = \"s\"\n";
+
+#[test]
+fn zero_limits_rejected() {
+    for key in [
+        "max_event_payload_in_kb",
+        "max_event_batch_size",
+        "max_event_channels_at_once",
+        "max_channel_name_length",
+        "max_event_name_length",
+        "max_presence_members_per_channel",
+        "max_presence_member_size_in_kb",
+        "max_user_id_length",
+        "max_client_events_per_second",
+        "max_watchlist_size",
+        "max_connections",
+    ] {
+        let f = TempFile::new(&format!("{ONE_APP}{key} = 0\n"));
+        let err = load_err(&["--config", f.path()], &[]);
+        assert!(
+            err.starts_with(&format!("apps[0].{key}: must be greater than 0")),
+            "{err}"
+        );
+    }
+    for key in [
+        "activity_timeout",
+        "pong_timeout",
+        "authorized_connection_timeout",
+        "max_ws_message_kb",
+        "max_http_body_kb",
+        "outbound_queue_messages",
+        "outbound_queue_kb",
+        "cache_ttl",
+    ] {
+        let f = TempFile::new(&format!("{key} = 0\n"));
+        let err = load_err(&["--config", f.path()], &[]);
+        assert_eq!(err, format!("{key}: must be greater than 0"));
+    }
+}
+
+#[test]
+fn zero_from_env_names_variable() {
+    let err = load_err(&[], &[("HERALD_PONG_TIMEOUT", "0")]);
+    assert_eq!(
+        err,
+        "pong_timeout: must be greater than 0 (from HERALD_PONG_TIMEOUT)"
+    );
+}
+
+#[test]
+fn channel_name_length_over_1000_rejected() {
+    let f = TempFile::new(&format!("{TWO_APPS}max_channel_name_length = 1001\n"));
+    let err = load_err(&["--config", f.path()], &[]);
+    assert!(err.starts_with("apps[1].max_channel_name_length:"), "{err}");
+}
+
+#[test]
+fn bad_env_value_names_variable() {
+    let err = load_err(&[], &[("HERALD_PORT", "abc")]);
+    assert!(
+        err.starts_with("port: invalid value \"abc\" from HERALD_PORT"),
+        "{err}"
+    );
+    let err = load_err(&[], &[("HERALD_STRICT_PROTOCOL_PARAM", "maybe")]);
+    assert!(err.contains("HERALD_STRICT_PROTOCOL_PARAM"), "{err}");
+    let err = load_err(&[], &[("HERALD_LOG_FORMAT", "xml")]);
+    assert!(
+        err.starts_with("log_format: invalid value \"xml\" from HERALD_LOG_FORMAT"),
+        "{err}"
+    );
+}
+
+#[test]
+fn invalid_log_level_rejected() {
+    let err = load_err(&[], &[("HERALD_LOG_LEVEL", "herald=loud")]);
+    assert!(err.starts_with("log_level: invalid filter"), "{err}");
+    assert!(err.contains("HERALD_LOG_LEVEL"), "{err}");
+}
+
+#[test]
+fn unknown_log_format_in_file_rejected() {
+    let f = TempFile::new("log_format = \"xml\"\n");
+    let err = load_err(&["--config", f.path()], &[]);
+    assert!(err.starts_with("log_format: unknown variant"), "{err}");
+}
+
+#[test]
+fn bad_path_prefix_rejected() {
+    for bad in ["pusher", "/pusher/", "/"] {
+        let err = load_err(&["--path-prefix", bad], &[]);
+        assert!(err.starts_with("path_prefix: invalid value"), "{err}");
+        assert!(err.contains("--path-prefix"), "{err}");
+    }
+}
+
+#[test]
+fn example_config_loads() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../herald.example.toml");
+    let c = load(&["--config", example.to_str().unwrap()], &[]).unwrap();
+    assert_eq!(c.apps.len(), 2);
+    assert!(!c.default_app_in_use);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    // The example documents the defaults, so apart from the apps it equals them.
+    let d = Config::default();
+    assert_eq!(
+        (
+            c.host.as_str(),
+            c.port,
+            c.path_prefix.as_str(),
+            c.log_level.as_str()
+        ),
+        (
+            d.host.as_str(),
+            d.port,
+            d.path_prefix.as_str(),
+            d.log_level.as_str()
+        )
+    );
+    assert_eq!(c.apps[0].limits, herald_core::app::AppLimits::default());
+    assert!(c.apps[1].limits.enable_client_messages);
+}
+
+#[test]
+fn missing_config_file_names_path() {
+    let path = std::env::temp_dir().join("herald-config-test-does-not-exist.toml");
+    let err = load_err(&["--config", path.to_str().unwrap()], &[]);
+    assert!(err.contains(path.to_str().unwrap()), "{err}");
+
+    let err = load_err(&[], &[("HERALD_CONFIG", path.to_str().unwrap())]);
+    assert!(err.contains(path.to_str().unwrap()), "{err}");
+}
+
+#[test]
+fn partial_app_credentials_in_env_rejected() {
+    let err = load_err(&[], &[("HERALD_APP_ID", "a"), ("HERALD_APP_KEY", "k")]);
+    assert!(err.starts_with("HERALD_APP_SECRET: missing"), "{err}");
+}
+
+#[test]
+fn partial_app_credentials_in_flags_rejected() {
+    let err = load_err(&["--app-key", "k"], &[]);
+    assert!(err.starts_with("--app-id: missing"), "{err}");
+}
+
+#[test]
+fn empty_env_credential_names_variable() {
+    let err = load_err(
+        &[],
+        &[
+            ("HERALD_APP_ID", "a"),
+            ("HERALD_APP_KEY", "k"),
+            ("HERALD_APP_SECRET", ""),
+        ],
+    );
+    assert_eq!(err, "HERALD_APP_SECRET: must not be empty");
+}
+
+#[test]
+fn unknown_herald_env_var_is_a_warning() {
+    let c = load(&[], &[("HERALD_PROT", "1"), ("PATH", "/bin")]).unwrap();
+    assert_eq!(
+        c.warnings,
+        vec!["ignoring unknown environment variable HERALD_PROT".to_string()]
+    );
+}
+
+#[test]
+fn help_and_version_are_cli_errors_for_main() {
+    for flag in ["--help", "--version"] {
+        match load(&[flag], &[]) {
+            Err(ConfigError::Cli(e)) => assert_eq!(e.exit_code(), 0, "{flag}"),
+            other => panic!("{flag}: expected ConfigError::Cli, got {other:?}"),
+        }
+    }
+    match load(&["--port", "abc"], &[]) {
+        Err(ConfigError::Cli(e)) => assert_ne!(e.exit_code(), 0),
+        other => panic!("expected ConfigError::Cli, got {other:?}"),
+    }
+}
+
+#[test]
+fn check_config_subcommand_sets_check_only() {
+    let f = TempFile::new(TWO_APPS);
+    let c = load(&["check-config", "--config", f.path()], &[]).unwrap();
+    assert!(c.check_only && c.wants_check_only());
+    assert_eq!(c.port, 7000);
+}
