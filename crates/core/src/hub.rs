@@ -34,7 +34,12 @@ pub struct HubSettings {
 
 impl Default for HubSettings {
     fn default() -> Self {
-        HubSettings { activity_timeout: 120, outbox: OutboxLimits::default(), max_connections: None, strict_protocol_param: false }
+        HubSettings {
+            activity_timeout: 120,
+            outbox: OutboxLimits::default(),
+            max_connections: None,
+            strict_protocol_param: false,
+        }
     }
 }
 
@@ -138,7 +143,9 @@ impl Hub {
             None => {}
             Some(p) => match p.parse::<u32>() {
                 Ok(5..=7) => {}
-                _ => return Err(Refusal::new(close::UNSUPPORTED_PROTOCOL, format!("Unsupported protocol version: {p}"))),
+                _ => {
+                    return Err(Refusal::new(close::UNSUPPORTED_PROTOCOL, format!("Unsupported protocol version: {p}")))
+                }
             },
         }
         let app: Arc<App> = self

@@ -94,11 +94,7 @@ impl Namespace {
 
     /// Every live connection signed in as `user_id`.
     pub fn connections_of_user(&self, user_id: &str) -> Vec<Arc<Connection>> {
-        self.connections
-            .iter()
-            .filter(|c| c.user_id().as_deref() == Some(user_id))
-            .map(|c| c.value().clone())
-            .collect()
+        self.connections.iter().filter(|c| c.user_id().as_deref() == Some(user_id)).map(|c| c.value().clone()).collect()
     }
 
     /// Subscribes `conn` and queues the resulting frames: `subscription_succeeded` (with the
@@ -114,10 +110,8 @@ impl Namespace {
     ) -> Result<Joined, SubscribeError> {
         let seq = conn.socket_id.seq;
         // Holding the entry keeps the shard write-locked until the subscriber is in place.
-        let entry = self
-            .channels
-            .entry(Arc::from(name))
-            .or_insert_with(|| Arc::new(Channel::new(Arc::from(name), kind)));
+        let entry =
+            self.channels.entry(Arc::from(name)).or_insert_with(|| Arc::new(Channel::new(Arc::from(name), kind)));
         let channel = entry.value().clone();
         let mut st = channel.state.write();
 
@@ -147,7 +141,8 @@ impl Namespace {
             m.connections += 1;
             new_member = m.connections == 1;
         }
-        st.subscribers.insert(seq, Subscriber { conn: conn.clone(), user_id: join_as.as_ref().map(|m| m.user_id.clone()) });
+        st.subscribers
+            .insert(seq, Subscriber { conn: conn.clone(), user_id: join_as.as_ref().map(|m| m.user_id.clone()) });
         drop(entry);
 
         conn.send(succeeded_frame(&channel, &st), metrics);

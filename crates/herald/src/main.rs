@@ -73,7 +73,10 @@ impl Banner {
     fn print(&self, addr: std::net::SocketAddr) {
         // Tests and scripts parse this first line.
         println!("herald listening on http://{addr}");
-        println!("  WebSocket: ws://{addr}{}/app/{{key}}   HTTP API: http://{addr}{}/apps/{{id}}/...", self.prefix, self.prefix);
+        println!(
+            "  WebSocket: ws://{addr}{}/app/{{key}}   HTTP API: http://{addr}{}/apps/{{id}}/...",
+            self.prefix, self.prefix
+        );
         println!("  metrics: http://{addr}/metrics   liveness: /up   readiness: /ready");
         match &self.default_app {
             Some((id, key, secret)) => {

@@ -10,11 +10,7 @@ use axum::response::{IntoResponse, Response};
 use crate::server::AppState;
 
 pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        state.prometheus.render(),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.prometheus.render()).into_response()
 }
 
 pub(crate) async fn up() -> &'static str {

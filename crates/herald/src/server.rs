@@ -49,7 +49,10 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
     let metrics = Metrics::new(Arc::new(recorder));
     let settings = HubSettings {
         activity_timeout: config.activity_timeout,
-        outbox: OutboxLimits { max_messages: config.outbound_queue_messages, max_bytes: config.outbound_queue_kb * 1024 },
+        outbox: OutboxLimits {
+            max_messages: config.outbound_queue_messages,
+            max_bytes: config.outbound_queue_kb * 1024,
+        },
         max_connections: config.max_connections,
         strict_protocol_param: config.strict_protocol_param,
     };

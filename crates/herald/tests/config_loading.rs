@@ -37,10 +37,7 @@ impl Drop for TempFile {
 }
 
 fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 fn load(args: &[&str], vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
@@ -99,10 +96,7 @@ fn defaults_without_file_use_default_app() {
     assert!(c.default_app_in_use);
     assert_eq!(c.apps.len(), 1);
     let app = &c.apps[0];
-    assert_eq!(
-        (app.id.as_str(), app.key.as_str(), app.secret.as_str()),
-        ("app-id", "app-key", "app-secret")
-    );
+    assert_eq!((app.id.as_str(), app.key.as_str(), app.secret.as_str()), ("app-id", "app-key", "app-secret"));
     assert!(app.limits.enable_client_messages);
     assert_eq!(c, Config::default());
 }
@@ -119,10 +113,7 @@ fn file_overrides_defaults() {
     assert_eq!(c.apps[1].id, "two");
     assert_eq!(c.apps[1].limits.max_event_batch_size, 20);
     assert_eq!(c.apps[1].limits.max_event_channels_at_once, 100);
-    assert!(
-        !c.apps[0].limits.enable_client_messages,
-        "configured apps get the hosted default (client events off)"
-    );
+    assert!(!c.apps[0].limits.enable_client_messages, "configured apps get the hosted default (client events off)");
     assert_eq!(c.config_file.as_deref(), Some(Path::new(f.path())));
 }
 
@@ -136,11 +127,7 @@ fn config_file_can_come_from_env() {
 #[test]
 fn config_flag_wins_over_config_env() {
     let f = TempFile::new("port = 7001\n");
-    let c = load(
-        &["--config", f.path()],
-        &[("HERALD_CONFIG", "/nonexistent/herald.toml")],
-    )
-    .unwrap();
+    let c = load(&["--config", f.path()], &[("HERALD_CONFIG", "/nonexistent/herald.toml")]).unwrap();
     assert_eq!(c.port, 7001);
 }
 
@@ -164,11 +151,7 @@ fn env_overrides_file() {
     assert_eq!(c.max_connections, Some(500));
     assert_eq!(c.outbound_queue_kb, 64);
     assert_eq!(c.log_level, "debug", "file value kept where env is silent");
-    assert_eq!(
-        c.apps.len(),
-        2,
-        "env without app credentials keeps the file's apps"
-    );
+    assert_eq!(c.apps.len(), 2, "env without app credentials keeps the file's apps");
 }
 
 #[test]
@@ -176,11 +159,7 @@ fn env_app_credentials_replace_file_apps() {
     let f = TempFile::new(TWO_APPS);
     let c = load(
         &["--config", f.path()],
-        &[
-            ("HERALD_APP_ID", "env-app"),
-            ("HERALD_APP_KEY", "env-key"),
-            ("HERALD_APP_SECRET", "env-secret"),
-        ],
+        &[("HERALD_APP_ID", "env-app"), ("HERALD_APP_KEY", "env-key"), ("HERALD_APP_SECRET", "env-secret")],
     )
     .unwrap();
     assert_eq!(c.apps.len(), 1);
@@ -243,9 +222,7 @@ fn flag_overrides_env() {
 
 #[test]
 fn payload_above_transport_limit_warns() {
-    let f = TempFile::new(&format!(
-        "max_ws_message_kb = 8\n{ONE_APP}enable_client_messages = true\n"
-    ));
+    let f = TempFile::new(&format!("max_ws_message_kb = 8\n{ONE_APP}enable_client_messages = true\n"));
     let c = load(&["--config", f.path()], &[]).unwrap();
     assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
     assert!(c.warnings[0].starts_with("apps[0].max_event_payload_in_kb"));
@@ -282,9 +259,7 @@ fn unimplemented_section_is_rejected() {
 
 #[test]
 fn wrong_type_in_file_names_key() {
-    let f = TempFile::new(
-        "[[apps]]\nid = \"a\"\nkey = \"k\"\nsecret = \"s\"\nmax_event_batch_size = \"ten\"\n",
-    );
+    let f = TempFile::new("[[apps]]\nid = \"a\"\nkey = \"k\"\nsecret = \"s\"\nmax_event_batch_size = \"ten\"\n");
     let err = load_err(&["--config", f.path()], &[]);
     assert!(err.starts_with("apps[0].max_event_batch_size:"), "{err}");
 }
@@ -301,10 +276,7 @@ fn invalid_toml_reports_location() {
 fn duplicate_app_key_rejected() {
     let f = TempFile::new(&TWO_APPS.replace("key-two", "key-one"));
     let err = load_err(&["--config", f.path()], &[]);
-    assert!(
-        err.starts_with("apps[1].key: duplicate app key \"key-one\""),
-        "{err}"
-    );
+    assert!(err.starts_with("apps[1].key: duplicate app key \"key-one\""), "{err}");
 }
 
 #[test]
@@ -358,10 +330,7 @@ fn zero_limits_rejected() {
     ] {
         let f = TempFile::new(&format!("{ONE_APP}{key} = 0\n"));
         let err = load_err(&["--config", f.path()], &[]);
-        assert!(
-            err.starts_with(&format!("apps[0].{key}: must be greater than 0")),
-            "{err}"
-        );
+        assert!(err.starts_with(&format!("apps[0].{key}: must be greater than 0")), "{err}");
     }
     for key in [
         "activity_timeout",
@@ -382,10 +351,7 @@ fn zero_limits_rejected() {
 #[test]
 fn zero_from_env_names_variable() {
     let err = load_err(&[], &[("HERALD_PONG_TIMEOUT", "0")]);
-    assert_eq!(
-        err,
-        "pong_timeout: must be greater than 0 (from HERALD_PONG_TIMEOUT)"
-    );
+    assert_eq!(err, "pong_timeout: must be greater than 0 (from HERALD_PONG_TIMEOUT)");
 }
 
 #[test]
@@ -398,17 +364,11 @@ fn channel_name_length_over_1000_rejected() {
 #[test]
 fn bad_env_value_names_variable() {
     let err = load_err(&[], &[("HERALD_PORT", "abc")]);
-    assert!(
-        err.starts_with("port: invalid value \"abc\" from HERALD_PORT"),
-        "{err}"
-    );
+    assert!(err.starts_with("port: invalid value \"abc\" from HERALD_PORT"), "{err}");
     let err = load_err(&[], &[("HERALD_STRICT_PROTOCOL_PARAM", "maybe")]);
     assert!(err.contains("HERALD_STRICT_PROTOCOL_PARAM"), "{err}");
     let err = load_err(&[], &[("HERALD_LOG_FORMAT", "xml")]);
-    assert!(
-        err.starts_with("log_format: invalid value \"xml\" from HERALD_LOG_FORMAT"),
-        "{err}"
-    );
+    assert!(err.starts_with("log_format: invalid value \"xml\" from HERALD_LOG_FORMAT"), "{err}");
 }
 
 #[test]
@@ -444,18 +404,8 @@ fn example_config_loads() {
     // The example documents the defaults, so apart from the apps it equals them.
     let d = Config::default();
     assert_eq!(
-        (
-            c.host.as_str(),
-            c.port,
-            c.path_prefix.as_str(),
-            c.log_level.as_str()
-        ),
-        (
-            d.host.as_str(),
-            d.port,
-            d.path_prefix.as_str(),
-            d.log_level.as_str()
-        )
+        (c.host.as_str(), c.port, c.path_prefix.as_str(), c.log_level.as_str()),
+        (d.host.as_str(), d.port, d.path_prefix.as_str(), d.log_level.as_str())
     );
     assert_eq!(c.apps[0].limits, herald_core::app::AppLimits::default());
     assert!(c.apps[1].limits.enable_client_messages);
@@ -485,24 +435,14 @@ fn partial_app_credentials_in_flags_rejected() {
 
 #[test]
 fn empty_env_credential_names_variable() {
-    let err = load_err(
-        &[],
-        &[
-            ("HERALD_APP_ID", "a"),
-            ("HERALD_APP_KEY", "k"),
-            ("HERALD_APP_SECRET", ""),
-        ],
-    );
+    let err = load_err(&[], &[("HERALD_APP_ID", "a"), ("HERALD_APP_KEY", "k"), ("HERALD_APP_SECRET", "")]);
     assert_eq!(err, "HERALD_APP_SECRET: must not be empty");
 }
 
 #[test]
 fn unknown_herald_env_var_is_a_warning() {
     let c = load(&[], &[("HERALD_PROT", "1"), ("PATH", "/bin")]).unwrap();
-    assert_eq!(
-        c.warnings,
-        vec!["ignoring unknown environment variable HERALD_PROT".to_string()]
-    );
+    assert_eq!(c.warnings, vec!["ignoring unknown environment variable HERALD_PROT".to_string()]);
 }
 
 #[test]

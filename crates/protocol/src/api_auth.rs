@@ -32,9 +32,7 @@ pub struct QueryParams(pub BTreeMap<String, String>);
 /// kept literally, invalid UTF-8 becomes U+FFFD).
 fn form_decode(s: &str) -> String {
     let plus_decoded = s.replace('+', " ");
-    percent_decode(plus_decoded.as_bytes())
-        .decode_utf8_lossy()
-        .into_owned()
+    percent_decode(plus_decoded.as_bytes()).decode_utf8_lossy().into_owned()
 }
 
 impl QueryParams {
@@ -77,11 +75,7 @@ pub fn string_to_sign(method: &str, path: &str, params: &QueryParams) -> String 
     out.push_str(path);
     out.push('\n');
     let mut first = true;
-    for (k, v) in params
-        .0
-        .iter()
-        .filter(|(k, _)| k.as_str() != "auth_signature")
-    {
+    for (k, v) in params.0.iter().filter(|(k, _)| k.as_str() != "auth_signature") {
         if !first {
             out.push('&');
         }
@@ -107,16 +101,14 @@ pub enum ApiAuthError {
     #[error("Invalid auth_timestamp")]
     BadTimestamp,
     #[error("Timestamp expired: Given timestamp ({given}) not within {tolerance}s of server time ({now})")]
-    TimestampExpired {
-        given: String,
-        tolerance: u64,
-        now: String,
-    },
+    TimestampExpired { given: String, tolerance: u64, now: String },
     #[error("body_md5 required for a request with a body")]
     MissingBodyMd5,
     #[error("body_md5 does not match the request body")]
     BodyMd5Mismatch,
-    #[error("Invalid signature: you should have sent HmacSHA256Hex({expected:?}, your_secret_key), but you sent \"{got}\"")]
+    #[error(
+        "Invalid signature: you should have sent HmacSHA256Hex({expected:?}, your_secret_key), but you sent \"{got}\""
+    )]
     InvalidSignature { expected: String, got: String },
 }
 
@@ -146,12 +138,7 @@ pub fn rfc3339_utc(unix: u64) -> String {
     let days = (unix / 86_400) as i64; // ≤ 2.2e14, fits
     let secs = unix % 86_400;
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        (secs % 3600) / 60,
-        secs % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, (secs % 3600) / 60, secs % 60)
 }
 
 /// `lookup(auth_key)` returns Some((app_id, secret)) for a known key. `expected_app_id` = None
@@ -185,9 +172,7 @@ pub fn verify_api_request<'k>(
     if timestamp.is_empty() || !timestamp.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ApiAuthError::BadTimestamp);
     }
-    let given = timestamp
-        .parse::<u64>()
-        .map_err(|_| ApiAuthError::BadTimestamp)?;
+    let given = timestamp.parse::<u64>().map_err(|_| ApiAuthError::BadTimestamp)?;
     if now_unix.abs_diff(given) > tolerance_secs {
         return Err(ApiAuthError::TimestampExpired {
             given: rfc3339_utc(given),
@@ -196,15 +181,13 @@ pub fn verify_api_request<'k>(
         });
     }
 
+    // A body_md5 on an empty body is accepted iff it is EMPTY_BODY_MD5 (Python SDK GETs).
     match params.get("body_md5") {
         None if !req.body.is_empty() => return Err(ApiAuthError::MissingBodyMd5),
-        None => {}
-        Some(given_md5) => {
-            // For an empty body this accepts exactly EMPTY_BODY_MD5 (Python SDK GETs).
-            if !ct_eq(md5_hex(req.body).as_bytes(), given_md5.as_bytes()) {
-                return Err(ApiAuthError::BodyMd5Mismatch);
-            }
+        Some(given_md5) if !ct_eq(md5_hex(req.body).as_bytes(), given_md5.as_bytes()) => {
+            return Err(ApiAuthError::BodyMd5Mismatch);
         }
+        _ => {}
     }
 
     let expected = string_to_sign(req.method, req.path, &params);
@@ -217,10 +200,7 @@ pub fn verify_api_request<'k>(
         }
     }
     if !ok {
-        return Err(ApiAuthError::InvalidSignature {
-            expected,
-            got: signature.to_owned(),
-        });
+        return Err(ApiAuthError::InvalidSignature { expected, got: signature.to_owned() });
     }
 
     let auth_key = auth_key.to_owned();

@@ -17,39 +17,22 @@ fn lookup(key: &str) -> Option<(&'static str, &'static [u8])> {
     }
 }
 
-fn verify(
-    method: &str,
-    path: &str,
-    raw_query: &str,
-    body: &[u8],
-    now: u64,
-) -> Result<VerifiedRequest, ApiAuthError> {
-    let req = ApiRequest {
-        method,
-        path,
-        raw_query,
-        body,
-    };
+fn verify(method: &str, path: &str, raw_query: &str, body: &[u8], now: u64) -> Result<VerifiedRequest, ApiAuthError> {
+    let req = ApiRequest { method, path, raw_query, body };
     verify_api_request(&req, Some("3"), now, 600, lookup)
 }
 
 /// Signs `params` (already canonical, no signature) over `path` and returns the full query.
 fn signed_query(method: &str, path: &str, params: &str) -> String {
     let sts = string_to_sign(method, path, &QueryParams::parse(params));
-    format!(
-        "{params}&auth_signature={}",
-        hmac_sha256_hex(SECRET, sts.as_bytes())
-    )
+    format!("{params}&auth_signature={}", hmac_sha256_hex(SECRET, sts.as_bytes()))
 }
 
 const DOCS_BODY: &str = r#"{"name":"foo","channels":["project-3"],"data":"{\"some\":\"data\"}"}"#;
 
 #[test]
 fn docs_worked_example_p4_verifies() {
-    assert_eq!(
-        md5_hex(DOCS_BODY.as_bytes()),
-        "ec365a775a4cd0599faeb73354201b6f"
-    );
+    assert_eq!(md5_hex(DOCS_BODY.as_bytes()), "ec365a775a4cd0599faeb73354201b6f");
     let q = "auth_key=278d425bdf160c739803&auth_timestamp=1353088179&auth_version=1.0\
              &body_md5=ec365a775a4cd0599faeb73354201b6f\
              &auth_signature=da454824c97ba181a32ccc17a72625ba02771f50b50e1e7430e47a1f3f457e6c";
@@ -58,14 +41,7 @@ fn docs_worked_example_p4_verifies() {
         "POST\n/apps/3/events\nauth_key=278d425bdf160c739803&auth_timestamp=1353088179\
          &auth_version=1.0&body_md5=ec365a775a4cd0599faeb73354201b6f"
     );
-    let v = verify(
-        "POST",
-        "/apps/3/events",
-        q,
-        DOCS_BODY.as_bytes(),
-        1_353_088_179,
-    )
-    .unwrap();
+    let v = verify("POST", "/apps/3/events", q, DOCS_BODY.as_bytes(), 1_353_088_179).unwrap();
     assert_eq!(v.auth_key, KEY);
     assert_eq!(v.params.get("auth_timestamp"), Some("1353088179"));
 }
@@ -98,11 +74,7 @@ fn h_query(info: &str) -> String {
 fn vector_h_raw_comma_info_value_verifies() {
     let q = h_query("user_count,subscription_count");
     assert_eq!(
-        string_to_sign(
-            "GET",
-            "/apps/3/channels/presence-room",
-            &QueryParams::parse(&q)
-        ),
+        string_to_sign("GET", "/apps/3/channels/presence-room", &QueryParams::parse(&q)),
         "GET\n/apps/3/channels/presence-room\nauth_key=278d425bdf160c739803\
          &auth_timestamp=1700000000&auth_version=1.0&body_md5=d41d8cd98f00b204e9800998ecf8427e\
          &info=user_count,subscription_count"
@@ -134,10 +106,7 @@ fn wrong_body_md5_on_empty_body_rejected() {
         "auth_key=278d425bdf160c739803&auth_timestamp=1700000000&auth_version=1.0\
          &body_md5=99914b932bd37a50b983c5e7c90ae93b",
     );
-    assert_eq!(
-        verify("GET", "/apps/3/channels", &q, b"", TS).unwrap_err(),
-        ApiAuthError::BodyMd5Mismatch
-    );
+    assert_eq!(verify("GET", "/apps/3/channels", &q, b"", TS).unwrap_err(), ApiAuthError::BodyMd5Mismatch);
 }
 
 const I_QUERY: &str = "auth_key=278d425bdf160c739803&auth_timestamp=1700000000&auth_version=1.0\
@@ -148,22 +117,11 @@ const I_QUERY: &str = "auth_key=278d425bdf160c739803&auth_timestamp=1700000000&a
 fn vector_i_terminate_connections_verifies() {
     assert_eq!(md5_hex(b"{}"), "99914b932bd37a50b983c5e7c90ae93b");
     assert_eq!(
-        string_to_sign(
-            "POST",
-            "/apps/3/users/u-1/terminate_connections",
-            &QueryParams::parse(I_QUERY)
-        ),
+        string_to_sign("POST", "/apps/3/users/u-1/terminate_connections", &QueryParams::parse(I_QUERY)),
         "POST\n/apps/3/users/u-1/terminate_connections\nauth_key=278d425bdf160c739803\
          &auth_timestamp=1700000000&auth_version=1.0&body_md5=99914b932bd37a50b983c5e7c90ae93b"
     );
-    assert!(verify(
-        "POST",
-        "/apps/3/users/u-1/terminate_connections",
-        I_QUERY,
-        b"{}",
-        TS
-    )
-    .is_ok());
+    assert!(verify("POST", "/apps/3/users/u-1/terminate_connections", I_QUERY, b"{}", TS).is_ok());
 }
 
 #[test]
@@ -175,12 +133,7 @@ fn python_alias_route_takes_app_from_key() {
         "auth_key=278d425bdf160c739803&auth_timestamp=1700000000&auth_version=1.0\
          &body_md5=99914b932bd37a50b983c5e7c90ae93b",
     );
-    let req = ApiRequest {
-        method: "POST",
-        path,
-        raw_query: &q,
-        body: b"{}",
-    };
+    let req = ApiRequest { method: "POST", path, raw_query: &q, body: b"{}" };
     assert!(verify_api_request(&req, None, TS, 600, lookup).is_ok());
 }
 
@@ -188,28 +141,21 @@ const J_BODY: &str = r#"{"batch":[{"channel":"orders","name":"created","data":"{
 
 #[test]
 fn vector_j_batch_events_verifies() {
-    assert_eq!(
-        md5_hex(J_BODY.as_bytes()),
-        "1baa3cd1988d12f026a986f931a35958"
-    );
+    assert_eq!(md5_hex(J_BODY.as_bytes()), "1baa3cd1988d12f026a986f931a35958");
     let q = "auth_key=278d425bdf160c739803&auth_timestamp=1700000000&auth_version=1.0\
              &body_md5=1baa3cd1988d12f026a986f931a35958\
              &auth_signature=52d47b3061f669e4da2ad82eed9e4c3ee05bbdccf57c5bfb8310edee7f1f57b3";
     assert!(verify("POST", "/apps/3/batch_events", q, J_BODY.as_bytes(), TS).is_ok());
 }
 
-const L_BODY: &str =
-    r##"{"name":"notice","data":"{\"text\":\"hi\"}","channels":["#server-to-user-u-1"]}"##;
+const L_BODY: &str = r##"{"name":"notice","data":"{\"text\":\"hi\"}","channels":["#server-to-user-u-1"]}"##;
 const L_QUERY: &str = "auth_key=278d425bdf160c739803&auth_timestamp=1700000000&auth_version=1.0\
     &body_md5=a63bf28d239115bc6df4baecdf31ce65\
     &auth_signature=a83eb0672faa89f07583912e8076b92bea7a9771bd460e1e64ca144da28d5379";
 
 #[test]
 fn vector_l_send_to_user_verifies() {
-    assert_eq!(
-        md5_hex(L_BODY.as_bytes()),
-        "a63bf28d239115bc6df4baecdf31ce65"
-    );
+    assert_eq!(md5_hex(L_BODY.as_bytes()), "a63bf28d239115bc6df4baecdf31ce65");
     assert!(verify("POST", "/apps/3/events", L_QUERY, L_BODY.as_bytes(), TS).is_ok());
 }
 
@@ -218,12 +164,7 @@ fn node_sdk_vector_n8_verifies() {
     let q = "auth_key=f00d&auth_timestamp=1234567890&auth_version=1.0\
              &body_md5=165d5e6d7ca8f73b3853ce45addf42fc\
              &auth_signature=a650196dc427ebe837226f8565ca9232198c6d1b9455eaa72374a9dc0b620e7b";
-    let req = ApiRequest {
-        method: "GET",
-        path: "/event",
-        raw_query: q,
-        body: b"example body",
-    };
+    let req = ApiRequest { method: "GET", path: "/event", raw_query: q, body: b"example body" };
     let lk = |k: &str| (k == "f00d").then_some(("1", b"tofu".as_slice()));
     assert!(verify_api_request(&req, None, 1_234_567_890, 600, lk).is_ok());
 }
@@ -269,22 +210,9 @@ fn rfc3339_handles_epoch_leap_day_and_extremes() {
 
 #[test]
 fn non_numeric_or_huge_timestamp_rejected() {
-    for ts in [
-        "abc",
-        "",
-        "-5",
-        "+1700000000",
-        "1700000000.0",
-        "99999999999999999999999",
-    ] {
-        let q = format!(
-            "auth_key=278d425bdf160c739803&auth_timestamp={ts}&auth_version=1.0&auth_signature=00"
-        );
-        assert_eq!(
-            verify("GET", "/apps/3/channels", &q, b"", TS).unwrap_err(),
-            ApiAuthError::BadTimestamp,
-            "{ts}"
-        );
+    for ts in ["abc", "", "-5", "+1700000000", "1700000000.0", "99999999999999999999999"] {
+        let q = format!("auth_key=278d425bdf160c739803&auth_timestamp={ts}&auth_version=1.0&auth_signature=00");
+        assert_eq!(verify("GET", "/apps/3/channels", &q, b"", TS).unwrap_err(), ApiAuthError::BadTimestamp, "{ts}");
     }
 }
 
@@ -295,10 +223,7 @@ fn missing_body_md5_with_body_rejected() {
         "/apps/3/events",
         "auth_key=278d425bdf160c739803&auth_timestamp=1700000000&auth_version=1.0",
     );
-    assert_eq!(
-        verify("POST", "/apps/3/events", &q, L_BODY.as_bytes(), TS).unwrap_err(),
-        ApiAuthError::MissingBodyMd5
-    );
+    assert_eq!(verify("POST", "/apps/3/events", &q, L_BODY.as_bytes(), TS).unwrap_err(), ApiAuthError::MissingBodyMd5);
 }
 
 #[test]
@@ -312,10 +237,7 @@ fn wrong_body_md5_rejected() {
 #[test]
 fn unknown_key_rejected() {
     let q = G_QUERY.replace(KEY, "nope");
-    assert_eq!(
-        verify("GET", "/apps/3/channels", &q, b"", TS).unwrap_err(),
-        ApiAuthError::UnknownKey
-    );
+    assert_eq!(verify("GET", "/apps/3/channels", &q, b"", TS).unwrap_err(), ApiAuthError::UnknownKey);
 }
 
 #[test]
@@ -329,37 +251,19 @@ fn key_of_another_app_rejected() {
 #[test]
 fn bad_auth_version_rejected() {
     let q = G_QUERY.replace("auth_version=1.0", "auth_version=2.0");
-    assert_eq!(
-        verify("GET", "/apps/3/channels", &q, b"", TS).unwrap_err(),
-        ApiAuthError::BadVersion("2.0".into())
-    );
+    assert_eq!(verify("GET", "/apps/3/channels", &q, b"", TS).unwrap_err(), ApiAuthError::BadVersion("2.0".into()));
 }
 
 #[test]
 fn missing_params_rejected_in_order() {
     let cases = [
-        (
-            "auth_timestamp=1&auth_version=1.0&auth_signature=x",
-            "auth_key",
-        ),
-        (
-            "auth_key=k&auth_version=1.0&auth_signature=x",
-            "auth_timestamp",
-        ),
-        (
-            "auth_key=k&auth_timestamp=1&auth_signature=x",
-            "auth_version",
-        ),
-        (
-            "auth_key=k&auth_timestamp=1&auth_version=1.0",
-            "auth_signature",
-        ),
+        ("auth_timestamp=1&auth_version=1.0&auth_signature=x", "auth_key"),
+        ("auth_key=k&auth_version=1.0&auth_signature=x", "auth_timestamp"),
+        ("auth_key=k&auth_timestamp=1&auth_signature=x", "auth_version"),
+        ("auth_key=k&auth_timestamp=1&auth_version=1.0", "auth_signature"),
     ];
     for (q, missing) in cases {
-        assert_eq!(
-            verify("GET", "/apps/3/channels", q, b"", TS).unwrap_err(),
-            ApiAuthError::MissingParam(missing)
-        );
+        assert_eq!(verify("GET", "/apps/3/channels", q, b"", TS).unwrap_err(), ApiAuthError::MissingParam(missing));
     }
 }
 
@@ -379,10 +283,7 @@ fn tampered_signature_rejected_with_hosted_style_message() {
 #[test]
 fn tampered_query_value_rejected() {
     let q = G_QUERY.replace("info=user_count", "info=subscription_count");
-    assert!(matches!(
-        verify("GET", "/apps/3/channels", &q, b"", TS),
-        Err(ApiAuthError::InvalidSignature { .. })
-    ));
+    assert!(matches!(verify("GET", "/apps/3/channels", &q, b"", TS), Err(ApiAuthError::InvalidSignature { .. })));
 }
 
 #[test]
@@ -394,11 +295,7 @@ fn percent_encoded_path_retried_decoded() {
 #[test]
 fn path_signed_as_received_verifies_first_try() {
     let path = "/apps/3/channels/private-a%40b";
-    let q = signed_query(
-        "GET",
-        path,
-        "auth_key=278d425bdf160c739803&auth_timestamp=1700000000&auth_version=1.0",
-    );
+    let q = signed_query("GET", path, "auth_key=278d425bdf160c739803&auth_timestamp=1700000000&auth_version=1.0");
     assert!(verify("GET", path, &q, b"", TS).is_ok());
     assert!(verify("GET", "/apps/3/channels/private-a@b", &q, b"", TS).is_err());
 }
@@ -432,9 +329,7 @@ fn form_decoding_plus_is_space_and_percent_2b_is_plus() {
 
 #[test]
 fn keys_lower_cased_and_lookup_case_insensitive() {
-    let q = G_QUERY
-        .replace("auth_key", "Auth_Key")
-        .replace("info=", "INFO=");
+    let q = G_QUERY.replace("auth_key", "Auth_Key").replace("info=", "INFO=");
     let v = verify("GET", "/apps/3/channels", &q, b"", TS).unwrap();
     assert_eq!(v.params.get("Info"), Some("user_count"));
 }
@@ -442,23 +337,12 @@ fn keys_lower_cased_and_lookup_case_insensitive() {
 #[test]
 fn canonical_string_sorts_bytewise_and_keeps_unknown_params() {
     let p = QueryParams::parse("b=2&a=1&auth_signature=zz&_x=3&Z=4");
-    assert_eq!(
-        string_to_sign("post", "/p", &p),
-        "POST\n/p\n_x=3&a=1&b=2&z=4"
-    );
+    assert_eq!(string_to_sign("post", "/p", &p), "POST\n/p\n_x=3&a=1&b=2&z=4");
 }
 
 #[test]
 fn hostile_query_strings_do_not_panic() {
-    for q in [
-        "%",
-        "%e9%",
-        "=&=&==",
-        "\u{e9}=\u{e9}",
-        "auth_key=%FF%FE",
-        "&&&&",
-        "a=%00",
-    ] {
+    for q in ["%", "%e9%", "=&=&==", "\u{e9}=\u{e9}", "auth_key=%FF%FE", "&&&&", "a=%00"] {
         let _ = QueryParams::parse(q);
         let _ = verify("GET", "/apps/3/%", q, b"\xff", TS);
     }

@@ -80,11 +80,8 @@ pub fn authorize_subscription(
         Some(a) if !a.is_empty() => a,
         _ => return Err(ChannelAuthError::Missing(channel.to_owned())),
     };
-    let (key, sig) = auth
-        .split_once(':')
-        .ok_or_else(|| ChannelAuthError::InvalidKey(auth.to_owned()))?;
-    let secret =
-        secret_for_key(key).ok_or_else(|| ChannelAuthError::InvalidKey(auth.to_owned()))?;
+    let (key, sig) = auth.split_once(':').ok_or_else(|| ChannelAuthError::InvalidKey(auth.to_owned()))?;
+    let secret = secret_for_key(key).ok_or_else(|| ChannelAuthError::InvalidKey(auth.to_owned()))?;
 
     let base = format!("{socket_id}:{channel}");
     let mut candidates = Vec::with_capacity(2);
@@ -130,9 +127,7 @@ pub fn verify_user_auth(
     auth: &str,
     secret_for_key: impl Fn(&str) -> Option<Vec<u8>>,
 ) -> Result<(), UserAuthError> {
-    let (key, sig) = auth
-        .split_once(':')
-        .ok_or_else(|| UserAuthError::InvalidKey(auth.to_owned()))?;
+    let (key, sig) = auth.split_once(':').ok_or_else(|| UserAuthError::InvalidKey(auth.to_owned()))?;
     let secret = secret_for_key(key).ok_or_else(|| UserAuthError::InvalidKey(auth.to_owned()))?;
     let message = format!("{socket_id}::user::{user_data}");
     if verify_hex_signature(&secret, message.as_bytes(), sig) {
@@ -158,21 +153,8 @@ mod tests {
         hmac_sha256_hex(secret.as_bytes(), msg.as_bytes())
     }
 
-    fn sub(
-        channel: &str,
-        auth: Option<&str>,
-        cd: Option<&str>,
-        signed_in: bool,
-    ) -> Result<(), ChannelAuthError> {
-        authorize_subscription(
-            ChannelKind::of(channel),
-            SID,
-            channel,
-            auth,
-            cd,
-            signed_in,
-            lookup,
-        )
+    fn sub(channel: &str, auth: Option<&str>, cd: Option<&str>, signed_in: bool) -> Result<(), ChannelAuthError> {
+        authorize_subscription(ChannelKind::of(channel), SID, channel, auth, cd, signed_in, lookup)
     }
 
     #[test]
@@ -186,18 +168,14 @@ mod tests {
             "4708d583dada6a56435fb8bc611c77c359a31eebde13337c16ab43aa6de336ba"
         );
         assert_eq!(
-            h(
-                SECRET,
-                r#"1234.1234:presence-foobar:{"user_id":10,"user_info":{"name":"Mr. Channels"}}"#
-            ),
+            h(SECRET, r#"1234.1234:presence-foobar:{"user_id":10,"user_info":{"name":"Mr. Channels"}}"#),
             "31935e7d86dba64c2a90aed31fdc61869f9b22ba9d8863bba239c03ca481bc80"
         );
     }
 
     #[test]
     fn docs_private_vector_p1_authorizes() {
-        let auth =
-            format!("{KEY}:58df8b0c36d6982b82c3ecf6b4662e34fe8c25bba48f5369f135bf843651c3a4");
+        let auth = format!("{KEY}:58df8b0c36d6982b82c3ecf6b4662e34fe8c25bba48f5369f135bf843651c3a4");
         let r = authorize_subscription(
             ChannelKind::Private,
             "1234.1234",
@@ -213,8 +191,7 @@ mod tests {
     #[test]
     fn docs_presence_vector_p3_with_numeric_user_id_authorizes() {
         let cd = r#"{"user_id":10,"user_info":{"name":"Mr. Channels"}}"#;
-        let auth =
-            format!("{KEY}:31935e7d86dba64c2a90aed31fdc61869f9b22ba9d8863bba239c03ca481bc80");
+        let auth = format!("{KEY}:31935e7d86dba64c2a90aed31fdc61869f9b22ba9d8863bba239c03ca481bc80");
         let r = authorize_subscription(
             ChannelKind::Presence,
             "1234.1234",
@@ -229,10 +206,7 @@ mod tests {
 
     #[test]
     fn node_sdk_vectors_n1_to_n5_compute() {
-        assert_eq!(
-            h("tofu", "123.456:test"),
-            "efa6cf7644a0b35cba36aa0f776f3cbf7bb60e95ea2696bde1dbe8403b61bd7c"
-        );
+        assert_eq!(h("tofu", "123.456:test"), "efa6cf7644a0b35cba36aa0f776f3cbf7bb60e95ea2696bde1dbe8403b61bd7c");
         assert_eq!(
             h("tofu", r#"123.456:test:{"foo":"bar"}"#),
             "f41faf9ead2ea76772cc6b1168363057459f02499ae4d92e88229dc7f4efa2d4"
@@ -266,15 +240,7 @@ mod tests {
         let plain = "k:efa6cf7644a0b35cba36aa0f776f3cbf7bb60e95ea2696bde1dbe8403b61bd7c";
         let cd = Some(r#"{"foo":"bar"}"#);
         for auth in [with_cd, plain] {
-            let r = authorize_subscription(
-                ChannelKind::Private,
-                "123.456",
-                "test",
-                Some(auth),
-                cd,
-                false,
-                lk,
-            );
+            let r = authorize_subscription(ChannelKind::Private, "123.456", "test", Some(auth), cd, false, lk);
             assert_eq!(r, Ok(()), "{auth}");
         }
         // Node vector N5: encrypted channel signed with channel_data `"foo"`.
@@ -293,16 +259,11 @@ mod tests {
 
     #[test]
     fn webhook_vectors_k_and_n7_compute() {
-        let k = r#"{"time_ms":1700000000123,"events":[{"name":"member_added","channel":"presence-room","user_id":"u-1"}]}"#;
-        assert_eq!(
-            h(SECRET, k),
-            "b907f68ec32242ac28a02b9168e533e115897219429d305074f1e78ffecf69c8"
-        );
+        let k =
+            r#"{"time_ms":1700000000123,"events":[{"name":"member_added","channel":"presence-room","user_id":"u-1"}]}"#;
+        assert_eq!(h(SECRET, k), "b907f68ec32242ac28a02b9168e533e115897219429d305074f1e78ffecf69c8");
         let n7 = r#"{"time_ms":1403175510755,"events":[{"channel":"test_channel","name":"channel_vacated"}]}"#;
-        assert_eq!(
-            h("tofu", n7),
-            "c17257e92037cd7de407ebc1ed174ceb7b2e518db127f44411b9ffc4f5b28cc5"
-        );
+        assert_eq!(h("tofu", n7), "c17257e92037cd7de407ebc1ed174ceb7b2e518db127f44411b9ffc4f5b28cc5");
     }
 
     /// Test-only base64 decoder for the shared-secret vectors (no base64 dependency).
@@ -340,37 +301,30 @@ mod tests {
         let master: Vec<u8> = (0u8..32).collect();
         assert_eq!(master, b64("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="));
         let ss = shared_secret("private-encrypted-vault", &master);
-        assert_eq!(
-            hex::encode(&ss),
-            "c29f0eae3b764b81f89fc7433fba5ad80f6b79db914d379d6da8959e3aa89ac7"
-        );
+        assert_eq!(hex::encode(&ss), "c29f0eae3b764b81f89fc7433fba5ad80f6b79db914d379d6da8959e3aa89ac7");
         assert_eq!(ss, b64("wp8Orjt2S4H4n8dDP7pa2A9reduRTTedbaiVnjqomsc="));
     }
 
     #[test]
     fn herald_vector_a_private_channel_authorizes() {
-        let auth =
-            format!("{KEY}:76387321915b200735ef6a513d808ea29f2f97e17e55e2c1ce4ee1945aeaa716");
+        let auth = format!("{KEY}:76387321915b200735ef6a513d808ea29f2f97e17e55e2c1ce4ee1945aeaa716");
         assert_eq!(sub("private-orders.42", Some(&auth), None, false), Ok(()));
     }
 
     #[test]
     fn herald_vector_b_presence_signature_verifies() {
         let cd = r#"{"user_id":"u-1","user_info":{"name":"Ada"}}"#;
-        let auth =
-            format!("{KEY}:1c77f93e546ef2a5f8be210fe1924061dd392b79a1a2e4d0acb301760f89ca8b");
+        let auth = format!("{KEY}:1c77f93e546ef2a5f8be210fe1924061dd392b79a1a2e4d0acb301760f89ca8b");
         assert_eq!(sub("presence-room", Some(&auth), Some(cd), false), Ok(()));
     }
 
     #[test]
     fn presence_signature_with_python_spacing_verifies() {
         let cd = r#"{"user_id": "u-1", "user_info": {"name": "Ada"}}"#;
-        let auth =
-            format!("{KEY}:cca7ba8273a43401039e981872209e6a9342b3feacc7613c351ec7f317c64ca6");
+        let auth = format!("{KEY}:cca7ba8273a43401039e981872209e6a9342b3feacc7613c351ec7f317c64ca6");
         assert_eq!(sub("presence-room", Some(&auth), Some(cd), false), Ok(()));
         // ... and the compact signature does not verify the spaced data.
-        let compact =
-            format!("{KEY}:1c77f93e546ef2a5f8be210fe1924061dd392b79a1a2e4d0acb301760f89ca8b");
+        let compact = format!("{KEY}:1c77f93e546ef2a5f8be210fe1924061dd392b79a1a2e4d0acb301760f89ca8b");
         assert!(matches!(
             sub("presence-room", Some(&compact), Some(cd), false),
             Err(ChannelAuthError::InvalidSignature { .. })
@@ -379,42 +333,27 @@ mod tests {
 
     #[test]
     fn herald_vector_d_encrypted_channel_authorizes() {
-        let auth =
-            format!("{KEY}:ac4da1a989c229ea43dc100f5c8010456ac2d1375c475ae689ab5f330ab8ee07");
-        assert_eq!(
-            sub("private-encrypted-vault", Some(&auth), None, false),
-            Ok(())
-        );
+        let auth = format!("{KEY}:ac4da1a989c229ea43dc100f5c8010456ac2d1375c475ae689ab5f330ab8ee07");
+        assert_eq!(sub("private-encrypted-vault", Some(&auth), None, false), Ok(()));
     }
 
     #[test]
     fn herald_vector_e_signin_verifies() {
         let ud = r#"{"id":"u-1","user_info":{"name":"Ada"},"watchlist":["u-2","u-3"]}"#;
-        let auth =
-            format!("{KEY}:33a665caccecc59c3efedb370fdd73e0c09ed631d57aef957f52046ab7fcd704");
+        let auth = format!("{KEY}:33a665caccecc59c3efedb370fdd73e0c09ed631d57aef957f52046ab7fcd704");
         assert_eq!(verify_user_auth(SID, ud, &auth, lookup), Ok(()));
-        assert_eq!(
-            verify_user_auth("1.1", ud, &auth, lookup),
-            Err(UserAuthError::InvalidSignature)
-        );
+        assert_eq!(verify_user_auth("1.1", ud, &auth, lookup), Err(UserAuthError::InvalidSignature));
     }
 
     #[test]
     fn docs_signin_vector_p2_verifies() {
-        let auth =
-            format!("{KEY}:4708d583dada6a56435fb8bc611c77c359a31eebde13337c16ab43aa6de336ba");
-        assert_eq!(
-            verify_user_auth("1234.1234", r#"{"id":"12345"}"#, &auth, lookup),
-            Ok(())
-        );
+        let auth = format!("{KEY}:4708d583dada6a56435fb8bc611c77c359a31eebde13337c16ab43aa6de336ba");
+        assert_eq!(verify_user_auth("1234.1234", r#"{"id":"12345"}"#, &auth, lookup), Ok(()));
     }
 
     #[test]
     fn signin_with_unknown_key_or_no_colon_rejected() {
-        assert_eq!(
-            verify_user_auth(SID, "{}", "nokey", lookup),
-            Err(UserAuthError::InvalidKey("nokey".into()))
-        );
+        assert_eq!(verify_user_auth(SID, "{}", "nokey", lookup), Err(UserAuthError::InvalidKey("nokey".into())));
         assert_eq!(
             verify_user_auth(SID, "{}", "other:abc", lookup),
             Err(UserAuthError::InvalidKey("other:abc".into()))
@@ -423,20 +362,16 @@ mod tests {
 
     #[test]
     fn herald_vector_f_signed_in_presence_without_channel_data_verifies() {
-        let auth =
-            format!("{KEY}:dcd12b3d9165462e6789eae761d226a40399b62ede84710010e9bfb895c1b5b6");
+        let auth = format!("{KEY}:dcd12b3d9165462e6789eae761d226a40399b62ede84710010e9bfb895c1b5b6");
         assert_eq!(sub("presence-room", Some(&auth), None, true), Ok(()));
     }
 
     #[test]
     fn presence_without_channel_data_and_not_signed_in_requires_channel_data() {
-        let auth =
-            format!("{KEY}:dcd12b3d9165462e6789eae761d226a40399b62ede84710010e9bfb895c1b5b6");
+        let auth = format!("{KEY}:dcd12b3d9165462e6789eae761d226a40399b62ede84710010e9bfb895c1b5b6");
         assert_eq!(
             sub("presence-room", Some(&auth), None, false),
-            Err(ChannelAuthError::ChannelDataRequired(
-                "presence-room".into()
-            ))
+            Err(ChannelAuthError::ChannelDataRequired("presence-room".into()))
         );
     }
 
@@ -444,28 +379,21 @@ mod tests {
     fn missing_or_empty_auth_rejected_with_hosted_message() {
         for auth in [None, Some("")] {
             let e = sub("private-x", auth, None, false).unwrap_err();
-            assert_eq!(
-                e.to_string(),
-                "Auth info required to subscribe to private-x"
-            );
+            assert_eq!(e.to_string(), "Auth info required to subscribe to private-x");
         }
     }
 
     #[test]
     fn wrong_key_or_missing_colon_rejected_with_hosted_message() {
         let e = sub("private-x", Some("abc"), None, false).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "Invalid key in subscription auth data: 'abc'"
-        );
+        assert_eq!(e.to_string(), "Invalid key in subscription auth data: 'abc'");
         let e = sub("private-x", Some("wrong:abc"), None, false).unwrap_err();
         assert_eq!(e, ChannelAuthError::InvalidKey("wrong:abc".into()));
     }
 
     #[test]
     fn tampered_signature_rejected_with_hosted_message() {
-        let auth =
-            format!("{KEY}:06387321915b200735ef6a513d808ea29f2f97e17e55e2c1ce4ee1945aeaa716");
+        let auth = format!("{KEY}:06387321915b200735ef6a513d808ea29f2f97e17e55e2c1ce4ee1945aeaa716");
         let e = sub("private-orders.42", Some(&auth), None, false).unwrap_err();
         assert_eq!(
             e.to_string(),
@@ -478,21 +406,9 @@ mod tests {
     fn uppercase_or_truncated_hex_rejected() {
         let good = "76387321915b200735ef6a513d808ea29f2f97e17e55e2c1ce4ee1945aeaa716";
         let msg = format!("{SID}:private-orders.42");
-        assert!(verify_hex_signature(
-            SECRET.as_bytes(),
-            msg.as_bytes(),
-            good
-        ));
-        assert!(!verify_hex_signature(
-            SECRET.as_bytes(),
-            msg.as_bytes(),
-            &good.to_uppercase()
-        ));
-        assert!(!verify_hex_signature(
-            SECRET.as_bytes(),
-            msg.as_bytes(),
-            &good[..63]
-        ));
+        assert!(verify_hex_signature(SECRET.as_bytes(), msg.as_bytes(), good));
+        assert!(!verify_hex_signature(SECRET.as_bytes(), msg.as_bytes(), &good.to_uppercase()));
+        assert!(!verify_hex_signature(SECRET.as_bytes(), msg.as_bytes(), &good[..63]));
         assert!(!verify_hex_signature(SECRET.as_bytes(), msg.as_bytes(), ""));
     }
 

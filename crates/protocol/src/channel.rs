@@ -46,10 +46,7 @@ const PREFIXES: [(&str, ChannelKind); 8] = [
 impl ChannelKind {
     /// Classifies a name with anchored prefix tests in the order of table 4.1.
     pub fn of(name: &str) -> ChannelKind {
-        PREFIXES
-            .iter()
-            .find(|(prefix, _)| name.starts_with(prefix))
-            .map_or(ChannelKind::Public, |&(_, kind)| kind)
+        PREFIXES.iter().find(|(prefix, _)| name.starts_with(prefix)).map_or(ChannelKind::Public, |&(_, kind)| kind)
     }
 
     /// Subscribing needs an `auth` signature (private*, encrypted*, presence*).
@@ -90,10 +87,7 @@ impl ChannelKind {
     pub fn allows_client_events(self) -> bool {
         matches!(
             self,
-            ChannelKind::Private
-                | ChannelKind::PrivateCache
-                | ChannelKind::Presence
-                | ChannelKind::PresenceCache
+            ChannelKind::Private | ChannelKind::PrivateCache | ChannelKind::Presence | ChannelKind::PresenceCache
         )
     }
 }
@@ -136,27 +130,12 @@ mod tests {
 
     #[test]
     fn prefix_table_order_first_match_wins() {
-        assert_eq!(
-            ChannelKind::of("#server-to-user-u-1"),
-            ChannelKind::ServerToUser
-        );
-        assert_eq!(
-            ChannelKind::of("private-encrypted-cache-x"),
-            ChannelKind::EncryptedCache
-        );
-        assert_eq!(
-            ChannelKind::of("private-encrypted-x"),
-            ChannelKind::Encrypted
-        );
-        assert_eq!(
-            ChannelKind::of("private-cache-x"),
-            ChannelKind::PrivateCache
-        );
+        assert_eq!(ChannelKind::of("#server-to-user-u-1"), ChannelKind::ServerToUser);
+        assert_eq!(ChannelKind::of("private-encrypted-cache-x"), ChannelKind::EncryptedCache);
+        assert_eq!(ChannelKind::of("private-encrypted-x"), ChannelKind::Encrypted);
+        assert_eq!(ChannelKind::of("private-cache-x"), ChannelKind::PrivateCache);
         assert_eq!(ChannelKind::of("private-x"), ChannelKind::Private);
-        assert_eq!(
-            ChannelKind::of("presence-cache-x"),
-            ChannelKind::PresenceCache
-        );
+        assert_eq!(ChannelKind::of("presence-cache-x"), ChannelKind::PresenceCache);
         assert_eq!(ChannelKind::of("presence-x"), ChannelKind::Presence);
         assert_eq!(ChannelKind::of("cache-x"), ChannelKind::PublicCache);
         assert_eq!(ChannelKind::of("my-channel"), ChannelKind::Public);
@@ -164,10 +143,7 @@ mod tests {
 
     #[test]
     fn presence_encrypted_is_plain_presence() {
-        assert_eq!(
-            ChannelKind::of("presence-encrypted-x"),
-            ChannelKind::Presence
-        );
+        assert_eq!(ChannelKind::of("presence-encrypted-x"), ChannelKind::Presence);
     }
 
     #[test]
@@ -193,30 +169,15 @@ mod tests {
             Public,
         ];
         let sig: Vec<_> = all.iter().map(|k| k.requires_signature()).collect();
-        assert_eq!(
-            sig,
-            [false, true, true, true, true, true, true, false, false]
-        );
+        assert_eq!(sig, [false, true, true, true, true, true, true, false, false]);
         let ce: Vec<_> = all.iter().map(|k| k.allows_client_events()).collect();
-        assert_eq!(
-            ce,
-            [false, false, false, true, true, true, true, false, false]
-        );
+        assert_eq!(ce, [false, false, false, true, true, true, true, false, false]);
         let cache: Vec<_> = all.iter().map(|k| k.is_cache()).collect();
-        assert_eq!(
-            cache,
-            [false, true, false, true, false, true, false, true, false]
-        );
+        assert_eq!(cache, [false, true, false, true, false, true, false, true, false]);
         let enc: Vec<_> = all.iter().map(|k| k.is_encrypted()).collect();
-        assert_eq!(
-            enc,
-            [false, true, true, false, false, false, false, false, false]
-        );
+        assert_eq!(enc, [false, true, true, false, false, false, false, false, false]);
         let pres: Vec<_> = all.iter().map(|k| k.is_presence()).collect();
-        assert_eq!(
-            pres,
-            [false, false, false, false, false, true, true, false, false]
-        );
+        assert_eq!(pres, [false, false, false, false, false, true, true, false, false]);
     }
 
     #[test]
@@ -229,61 +190,36 @@ mod tests {
         let ok = "a".repeat(200);
         assert_eq!(validate_channel_name(&ok, 200), Ok(ChannelKind::Public));
         let long = "a".repeat(201);
-        assert_eq!(
-            validate_channel_name(&long, 200),
-            Err(ChannelNameError::TooLong(200))
-        );
+        assert_eq!(validate_channel_name(&long, 200), Err(ChannelNameError::TooLong(200)));
     }
 
     #[test]
     fn all_allowed_characters_accepted() {
-        assert_eq!(
-            validate_channel_name("private-AZaz09_-=@,.;", 200),
-            Ok(ChannelKind::Private)
-        );
+        assert_eq!(validate_channel_name("private-AZaz09_-=@,.;", 200), Ok(ChannelKind::Private));
     }
 
     #[test]
     fn bad_characters_rejected() {
         for name in ["a b", "a/b", "a:b", "é", "a#b", "a\0", "a\n", "a%20", "*"] {
-            assert_eq!(
-                validate_channel_name(name, 200),
-                Err(ChannelNameError::InvalidCharacters),
-                "{name:?}"
-            );
+            assert_eq!(validate_channel_name(name, 200), Err(ChannelNameError::InvalidCharacters), "{name:?}");
         }
     }
 
     #[test]
     fn server_to_user_name_is_valid_syntax() {
-        assert_eq!(
-            validate_channel_name("#server-to-user-x", 200),
-            Ok(ChannelKind::ServerToUser)
-        );
+        assert_eq!(validate_channel_name("#server-to-user-x", 200), Ok(ChannelKind::ServerToUser));
     }
 
     #[test]
     fn other_hash_names_invalid() {
-        for name in [
-            "#other",
-            "#server-to-user-",
-            "#server-to-user-a b",
-            "##server-to-user-x",
-        ] {
-            assert_eq!(
-                validate_channel_name(name, 200),
-                Err(ChannelNameError::InvalidCharacters),
-                "{name:?}"
-            );
+        for name in ["#other", "#server-to-user-", "#server-to-user-a b", "##server-to-user-x"] {
+            assert_eq!(validate_channel_name(name, 200), Err(ChannelNameError::InvalidCharacters), "{name:?}");
         }
     }
 
     #[test]
     fn multibyte_name_length_counts_bytes_without_panicking() {
         let name = "é".repeat(101); // 202 bytes
-        assert_eq!(
-            validate_channel_name(&name, 200),
-            Err(ChannelNameError::TooLong(200))
-        );
+        assert_eq!(validate_channel_name(&name, 200), Err(ChannelNameError::TooLong(200)));
     }
 }

@@ -35,10 +35,7 @@ mod tests {
 
     #[test]
     fn laravel_class_names_and_dots_accepted() {
-        assert_eq!(
-            validate_event_name("App\\Events\\OrderShipped", 200),
-            Ok(())
-        );
+        assert_eq!(validate_event_name("App\\Events\\OrderShipped", 200), Ok(()));
         assert_eq!(validate_event_name("order.shipped", 200), Ok(()));
         assert_eq!(validate_event_name("client-typing", 200), Ok(()));
     }
@@ -51,22 +48,13 @@ mod tests {
     #[test]
     fn length_counts_characters_not_bytes() {
         assert_eq!(validate_event_name(&"é".repeat(200), 200), Ok(()));
-        assert_eq!(
-            validate_event_name(&"é".repeat(201), 200),
-            Err(EventNameError::TooLong(200))
-        );
+        assert_eq!(validate_event_name(&"é".repeat(201), 200), Err(EventNameError::TooLong(200)));
     }
 
     #[test]
     fn reserved_prefixes_rejected() {
-        assert_eq!(
-            validate_event_name("pusher:foo", 200),
-            Err(EventNameError::Reserved)
-        );
-        assert_eq!(
-            validate_event_name("pusher_internal:member_added", 200),
-            Err(EventNameError::Reserved)
-        );
+        assert_eq!(validate_event_name("pusher:foo", 200), Err(EventNameError::Reserved));
+        assert_eq!(validate_event_name("pusher_internal:member_added", 200), Err(EventNameError::Reserved));
         assert_eq!(validate_event_name("pusher-foo", 200), Ok(()));
     }
 }

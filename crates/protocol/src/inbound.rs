@@ -57,10 +57,7 @@ pub enum InboundError {
 type Fields<'a> = HashMap<String, &'a RawValue>;
 
 fn invalid_data(event: &str, reason: &str) -> InboundError {
-    InboundError::InvalidData {
-        event: event.to_owned(),
-        reason: reason.to_owned(),
-    }
+    InboundError::InvalidData { event: event.to_owned(), reason: reason.to_owned() }
 }
 
 /// `data` for pusher:* events may be absent, an object, or a string containing a JSON object
@@ -87,16 +84,13 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, InboundError> {
                     None => None,
                     Some(raw) if json::is_object(raw) => Some(json::compact(raw.get())),
                     Some(raw) => Some(
-                        json::as_string(raw)
-                            .ok_or_else(|| invalid_data(&event, "channel_data must be a string"))?,
+                        json::as_string(raw).ok_or_else(|| invalid_data(&event, "channel_data must be a string"))?,
                     ),
                 },
             })
         }),
         "pusher:unsubscribe" => with_pusher_data(&event, data, |f| {
-            Ok(ClientMessage::Unsubscribe {
-                channel: required_string(&event, f, "channel")?,
-            })
+            Ok(ClientMessage::Unsubscribe { channel: required_string(&event, f, "channel")? })
         }),
         "pusher:signin" => with_pusher_data(&event, data, |f| {
             Ok(ClientMessage::Signin {
@@ -119,11 +113,7 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, InboundError> {
                     None => json::compact(raw.get()),
                 },
             };
-            Ok(ClientMessage::ClientEvent {
-                event,
-                channel,
-                data,
-            })
+            Ok(ClientMessage::ClientEvent { event, channel, data })
         }
         _ => Err(InboundError::UnsupportedEvent(event)),
     }
@@ -140,15 +130,13 @@ fn with_pusher_data<T>(
         None => f(&Fields::new()),
         Some(raw) if json::is_null(raw) => f(&Fields::new()),
         Some(raw) if json::is_string(raw) => {
-            let inner = json::as_string(raw)
-                .ok_or_else(|| invalid_data(event, "data is not a valid string"))?;
+            let inner = json::as_string(raw).ok_or_else(|| invalid_data(event, "data is not a valid string"))?;
             let fields = json::object_fields(&inner)
                 .map_err(|_| invalid_data(event, "data string does not contain a JSON object"))?;
             f(&fields)
         }
         Some(raw) => {
-            let fields = json::object_fields(raw.get())
-                .map_err(|_| invalid_data(event, "data must be an object"))?;
+            let fields = json::object_fields(raw.get()).map_err(|_| invalid_data(event, "data must be an object"))?;
             f(&fields)
         }
     }
@@ -157,10 +145,7 @@ fn with_pusher_data<T>(
 fn required_string(event: &str, f: &Fields<'_>, key: &str) -> Result<String, InboundError> {
     f.get(key)
         .and_then(|raw| json::as_string(raw))
-        .ok_or_else(|| InboundError::InvalidData {
-            event: event.to_owned(),
-            reason: format!("{key} must be a string"),
-        })
+        .ok_or_else(|| InboundError::InvalidData { event: event.to_owned(), reason: format!("{key} must be a string") })
 }
 
 fn optional_string(event: &str, f: &Fields<'_>, key: &str) -> Result<Option<String>, InboundError> {
@@ -196,10 +181,7 @@ mod tests {
         ] {
             assert_eq!(parse(s), Ok(ClientMessage::Ping), "{s}");
         }
-        assert_eq!(
-            parse(r#"{"event":"pusher:pong","data":{}}"#),
-            Ok(ClientMessage::Pong)
-        );
+        assert_eq!(parse(r#"{"event":"pusher:pong","data":{}}"#), Ok(ClientMessage::Pong));
     }
 
     #[test]
@@ -221,9 +203,7 @@ mod tests {
     #[test]
     fn subscribe_with_data_as_string_containing_json_parsed() {
         assert_eq!(
-            parse(
-                r#"{"event":"pusher:subscribe","data":"{\"channel\":\"private-x\",\"auth\":\"k:s\"}"}"#
-            ),
+            parse(r#"{"event":"pusher:subscribe","data":"{\"channel\":\"private-x\",\"auth\":\"k:s\"}"}"#),
             Ok(subscribe("private-x", Some("k:s"), None))
         );
     }
@@ -233,34 +213,20 @@ mod tests {
         let frame = r#"{"event":"pusher:subscribe","data":{"auth":"k:s","channel_data":"{\"user_id\": \"u-1\", \"user_info\": {\"name\": \"Ada\"}}","channel":"presence-room"}}"#;
         assert_eq!(
             parse(frame),
-            Ok(subscribe(
-                "presence-room",
-                Some("k:s"),
-                Some(r#"{"user_id": "u-1", "user_info": {"name": "Ada"}}"#)
-            ))
+            Ok(subscribe("presence-room", Some("k:s"), Some(r#"{"user_id": "u-1", "user_info": {"name": "Ada"}}"#)))
         );
     }
 
     #[test]
     fn channel_data_object_is_compacted_leniently() {
         let frame = r#"{"event":"pusher:subscribe","data":{"channel":"presence-r","auth":"k:s","channel_data":{"user_id": "u", "b":1}}}"#;
-        assert_eq!(
-            parse(frame),
-            Ok(subscribe(
-                "presence-r",
-                Some("k:s"),
-                Some(r#"{"user_id":"u","b":1}"#)
-            ))
-        );
+        assert_eq!(parse(frame), Ok(subscribe("presence-r", Some("k:s"), Some(r#"{"user_id":"u","b":1}"#))));
     }
 
     #[test]
     fn subscribe_without_data_or_channel_is_invalid_data() {
         let e = parse(r#"{"event":"pusher:subscribe"}"#).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "Invalid pusher:subscribe data: channel must be a string"
-        );
+        assert_eq!(e.to_string(), "Invalid pusher:subscribe data: channel must be a string");
         assert!(matches!(
             parse(r#"{"event":"pusher:subscribe","data":{"channel":5}}"#),
             Err(InboundError::InvalidData { .. })
@@ -283,10 +249,7 @@ mod tests {
             r#"{"event":"pusher:subscribe","data":"[1]"}"#,
             r#"{"event":"pusher:subscribe","data":7}"#,
         ] {
-            assert!(
-                matches!(parse(s), Err(InboundError::InvalidData { .. })),
-                "{s}"
-            );
+            assert!(matches!(parse(s), Err(InboundError::InvalidData { .. })), "{s}");
         }
     }
 
@@ -294,9 +257,7 @@ mod tests {
     fn unsubscribe_parsed() {
         assert_eq!(
             parse(r#"{"event":"pusher:unsubscribe","data":{"channel":"my-channel"}}"#),
-            Ok(ClientMessage::Unsubscribe {
-                channel: "my-channel".into()
-            })
+            Ok(ClientMessage::Unsubscribe { channel: "my-channel".into() })
         );
     }
 
@@ -307,8 +268,7 @@ mod tests {
             parse(frame),
             Ok(ClientMessage::Signin {
                 auth: "k:33a6".into(),
-                user_data: r#"{"id":"u-1","user_info":{"name":"Ada"},"watchlist":["u-2","u-3"]}"#
-                    .into(),
+                user_data: r#"{"id":"u-1","user_info":{"name":"Ada"},"watchlist":["u-2","u-3"]}"#.into(),
             })
         );
         assert!(matches!(
@@ -353,14 +313,8 @@ mod tests {
 
     #[test]
     fn client_event_missing_channel_rejected() {
-        assert_eq!(
-            parse(r#"{"event":"client-x","data":{}}"#),
-            Err(InboundError::MissingChannel("client-x".into()))
-        );
-        assert_eq!(
-            parse(r#"{"event":"client-x","channel":1}"#),
-            Err(InboundError::MissingChannel("client-x".into()))
-        );
+        assert_eq!(parse(r#"{"event":"client-x","data":{}}"#), Err(InboundError::MissingChannel("client-x".into())));
+        assert_eq!(parse(r#"{"event":"client-x","channel":1}"#), Err(InboundError::MissingChannel("client-x".into())));
     }
 
     #[test]
@@ -371,9 +325,7 @@ mod tests {
         );
         assert_eq!(
             parse(r#"{"event":"pusher_internal:subscription_succeeded"}"#),
-            Ok(ClientMessage::UnknownPusherEvent(
-                "pusher_internal:subscription_succeeded".into()
-            ))
+            Ok(ClientMessage::UnknownPusherEvent("pusher_internal:subscription_succeeded".into()))
         );
     }
 
@@ -386,12 +338,7 @@ mod tests {
 
     #[test]
     fn missing_or_non_string_event_rejected() {
-        for s in [
-            r#"{"data":{}}"#,
-            r#"{"event":1}"#,
-            r#"{"event":""}"#,
-            r#"{"event":null}"#,
-        ] {
+        for s in [r#"{"data":{}}"#, r#"{"event":1}"#, r#"{"event":""}"#, r#"{"event":null}"#] {
             assert_eq!(parse(s), Err(InboundError::MissingEvent), "{s}");
         }
     }
@@ -399,10 +346,7 @@ mod tests {
     #[test]
     fn invalid_json_rejected() {
         for s in ["", "{", "nope", r#"{"event":"pusher:ping""#, "\u{0}"] {
-            assert!(
-                matches!(parse(s), Err(InboundError::InvalidJson(_))),
-                "{s:?}"
-            );
+            assert!(matches!(parse(s), Err(InboundError::InvalidJson(_))), "{s:?}");
         }
     }
 

@@ -16,8 +16,7 @@ pub(crate) fn object_fields(text: &str) -> Result<HashMap<String, &RawValue>, se
 
 /// The raw JSON text of a value, trimmed of surrounding whitespace.
 pub(crate) fn raw_text(raw: &RawValue) -> &str {
-    raw.get()
-        .trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\r'))
+    raw.get().trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\r'))
 }
 
 /// True when the raw value is JSON `null`.
@@ -86,10 +85,7 @@ mod tests {
 
     #[test]
     fn compact_keeps_key_order_and_string_whitespace() {
-        assert_eq!(
-            compact("{ \"b\" : 1 ,\n \"a\" : \"x \\\" y\" }"),
-            "{\"b\":1,\"a\":\"x \\\" y\"}"
-        );
+        assert_eq!(compact("{ \"b\" : 1 ,\n \"a\" : \"x \\\" y\" }"), "{\"b\":1,\"a\":\"x \\\" y\"}");
     }
 
     #[test]

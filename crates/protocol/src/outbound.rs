@@ -30,20 +30,13 @@ fn frame_with_string_data(event: &str, channel: Option<&str>, inner: &str) -> By
 
 /// `{"event":"pusher:connection_established","data":"{\"socket_id\":\"1.2\",\"activity_timeout\":120}"}`
 pub fn connection_established(socket_id: &str, activity_timeout: u64) -> Bytes {
-    let inner = format!(
-        "{{\"socket_id\":{},\"activity_timeout\":{activity_timeout}}}",
-        quote(socket_id)
-    );
+    let inner = format!("{{\"socket_id\":{},\"activity_timeout\":{activity_timeout}}}", quote(socket_id));
     frame_with_string_data("pusher:connection_established", None, &inner)
 }
 
 /// `{"event":"pusher_internal:subscription_succeeded","channel":C,"data":"{}"}`
 pub fn subscription_succeeded(channel: &str) -> Bytes {
-    frame_with_string_data(
-        "pusher_internal:subscription_succeeded",
-        Some(channel),
-        "{}",
-    )
+    frame_with_string_data("pusher_internal:subscription_succeeded", Some(channel), "{}")
 }
 
 /// members: (user_id, user_info compact JSON or None) ;
@@ -72,11 +65,7 @@ pub fn presence_subscription_succeeded<'a>(
     inner.push_str("},\"count\":");
     inner.push_str(&count.to_string());
     inner.push_str("}}");
-    frame_with_string_data(
-        "pusher_internal:subscription_succeeded",
-        Some(channel),
-        &inner,
-    )
+    frame_with_string_data("pusher_internal:subscription_succeeded", Some(channel), &inner)
 }
 
 /// `pusher_internal:member_added`; the `user_info` key is omitted when None.
@@ -118,10 +107,7 @@ pub fn channel_event(event: &str, channel: &str, data: &str, user_id: Option<&st
 /// `{"event":"pusher:error","data":{"code":4301|null,"message":"..."}}` (object data, no channel).
 pub fn error(code: Option<u16>, message: &str) -> Bytes {
     let code = code.map_or_else(|| "null".to_owned(), |c| c.to_string());
-    finish(format!(
-        "{{\"event\":\"pusher:error\",\"data\":{{\"code\":{code},\"message\":{}}}}}",
-        quote(message)
-    ))
+    finish(format!("{{\"event\":\"pusher:error\",\"data\":{{\"code\":{code},\"message\":{}}}}}", quote(message)))
 }
 
 /// `{"event":"pusher:pong","data":"{}"}`
@@ -136,10 +122,7 @@ pub fn ping() -> Bytes {
 
 /// `{"event":"pusher:cache_miss","channel":"..."}` (no data).
 pub fn cache_miss(channel: &str) -> Bytes {
-    finish(format!(
-        "{{\"event\":\"pusher:cache_miss\",\"channel\":{}}}",
-        quote(channel)
-    ))
+    finish(format!("{{\"event\":\"pusher:cache_miss\",\"channel\":{}}}", quote(channel)))
 }
 
 /// `pusher_internal:subscription_count` with data `"{\"subscription_count\":N}"`.
@@ -150,17 +133,13 @@ pub fn subscription_count(channel: &str, count: u64) -> Bytes {
 
 /// `{"event":"pusher:signin_success","data":{"user_data":"<string>"}}` — the string the client sent.
 pub fn signin_success(user_data: &str) -> Bytes {
-    finish(format!(
-        "{{\"event\":\"pusher:signin_success\",\"data\":{{\"user_data\":{}}}}}",
-        quote(user_data)
-    ))
+    finish(format!("{{\"event\":\"pusher:signin_success\",\"data\":{{\"user_data\":{}}}}}", quote(user_data)))
 }
 
 /// `{"event":"pusher_internal:watchlist_events","data":{"events":[{"name":"online","user_ids":[..]},
 /// {"name":"offline","user_ids":[..]}]}}`; elements with no ids are omitted.
 pub fn watchlist_events(online: &[&str], offline: &[&str]) -> Bytes {
-    let mut out =
-        String::from("{\"event\":\"pusher_internal:watchlist_events\",\"data\":{\"events\":[");
+    let mut out = String::from("{\"event\":\"pusher_internal:watchlist_events\",\"data\":{\"events\":[");
     let mut first = true;
     for (name, ids) in [("online", online), ("offline", offline)] {
         if ids.is_empty() {
@@ -226,15 +205,9 @@ mod tests {
 
     #[test]
     fn presence_list_exact_string_from_spec() {
-        let members = [
-            ("u-1", Some(r#"{"name":"Ada"}"#)),
-            ("u-2", Some(r#"{"name":"Bob"}"#)),
-        ];
+        let members = [("u-1", Some(r#"{"name":"Ada"}"#)), ("u-2", Some(r#"{"name":"Bob"}"#))];
         assert_eq!(
-            s(presence_subscription_succeeded(
-                "presence-room",
-                members.into_iter()
-            )),
+            s(presence_subscription_succeeded("presence-room", members.into_iter())),
             r#"{"event":"pusher_internal:subscription_succeeded","channel":"presence-room","data":"{\"presence\":{\"ids\":[\"u-1\",\"u-2\"],\"hash\":{\"u-1\":{\"name\":\"Ada\"},\"u-2\":{\"name\":\"Bob\"}},\"count\":2}}"}"#
         );
     }
@@ -262,11 +235,7 @@ mod tests {
     #[test]
     fn member_added_with_and_without_info() {
         assert_eq!(
-            s(member_added(
-                "presence-room",
-                "u-3",
-                Some(r#"{"name":"Cy"}"#)
-            )),
+            s(member_added("presence-room", "u-3", Some(r#"{"name":"Cy"}"#))),
             r#"{"event":"pusher_internal:member_added","channel":"presence-room","data":"{\"user_id\":\"u-3\",\"user_info\":{\"name\":\"Cy\"}}"}"#
         );
         assert_eq!(
@@ -286,21 +255,11 @@ mod tests {
     #[test]
     fn client_event_relay_with_user_id() {
         assert_eq!(
-            s(channel_event(
-                "client-typing",
-                "presence-room",
-                r#"{"typing":true}"#,
-                Some("u-1")
-            )),
+            s(channel_event("client-typing", "presence-room", r#"{"typing":true}"#, Some("u-1"))),
             r#"{"event":"client-typing","channel":"presence-room","data":"{\"typing\":true}","user_id":"u-1"}"#
         );
         assert_eq!(
-            s(channel_event(
-                "price-updated",
-                "cache-btc",
-                r#"{"usd":64000}"#,
-                None
-            )),
+            s(channel_event("price-updated", "cache-btc", r#"{"usd":64000}"#, None)),
             r#"{"event":"price-updated","channel":"cache-btc","data":"{\"usd\":64000}"}"#
         );
     }
@@ -317,14 +276,8 @@ mod tests {
         assert_eq!(parsed(&error(None, evil))["data"]["message"], evil);
         assert_eq!(parsed(&signin_success(evil))["data"]["user_data"], evil);
         assert_eq!(parsed(&cache_miss(evil))["channel"], evil);
-        let inner = parsed(&member_removed(evil, evil))["data"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        assert_eq!(
-            serde_json::from_str::<Value>(&inner).unwrap()["user_id"],
-            evil
-        );
+        let inner = parsed(&member_removed(evil, evil))["data"].as_str().unwrap().to_owned();
+        assert_eq!(serde_json::from_str::<Value>(&inner).unwrap()["user_id"], evil);
     }
 
     #[test]
@@ -338,10 +291,7 @@ mod tests {
     #[test]
     fn error_with_4301_code() {
         assert_eq!(
-            s(error(
-                Some(4301),
-                "Client event rate limit exceeded (10 per second)"
-            )),
+            s(error(Some(4301), "Client event rate limit exceeded (10 per second)")),
             r#"{"event":"pusher:error","data":{"code":4301,"message":"Client event rate limit exceeded (10 per second)"}}"#
         );
     }
@@ -354,10 +304,7 @@ mod tests {
 
     #[test]
     fn cache_miss_and_subscription_count_exact_strings() {
-        assert_eq!(
-            s(cache_miss("cache-btc")),
-            r#"{"event":"pusher:cache_miss","channel":"cache-btc"}"#
-        );
+        assert_eq!(s(cache_miss("cache-btc")), r#"{"event":"pusher:cache_miss","channel":"cache-btc"}"#);
         assert_eq!(
             s(subscription_count("my-channel", 3)),
             r#"{"event":"pusher_internal:subscription_count","channel":"my-channel","data":"{\"subscription_count\":3}"}"#
@@ -392,11 +339,7 @@ mod tests {
     #[test]
     fn subscription_error_extension_shape() {
         assert_eq!(
-            s(subscription_error(
-                "private-foobar",
-                "Invalid signature",
-                401
-            )),
+            s(subscription_error("private-foobar", "Invalid signature", 401)),
             r#"{"event":"pusher:subscription_error","channel":"private-foobar","data":{"type":"AuthError","error":"Invalid signature","status":401}}"#
         );
     }

@@ -26,14 +26,9 @@ fn invalid(reason: &str) -> ChannelDataError {
 }
 
 /// Section 5.5: user_id string or number (number -> its JSON text), max `max_user_id_len` chars.
-pub fn parse_channel_data(
-    channel_data: &str,
-    max_user_id_len: usize,
-) -> Result<PresenceMember, ChannelDataError> {
+pub fn parse_channel_data(channel_data: &str, max_user_id_len: usize) -> Result<PresenceMember, ChannelDataError> {
     let fields = json::object_fields(channel_data).map_err(|_| invalid("not a JSON object"))?;
-    let raw_id = fields
-        .get("user_id")
-        .ok_or_else(|| invalid("user_id is missing"))?;
+    let raw_id = fields.get("user_id").ok_or_else(|| invalid("user_id is missing"))?;
     let user_id = if json::is_string(raw_id) {
         json::as_string(raw_id).ok_or_else(|| invalid("user_id is not a valid string"))?
     } else if serde_json::from_str::<serde_json::Number>(raw_id.get()).is_ok() {
@@ -45,14 +40,9 @@ pub fn parse_channel_data(
         return Err(invalid("user_id is empty"));
     }
     if user_id.chars().count() > max_user_id_len {
-        return Err(ChannelDataError::Invalid(format!(
-            "user_id is longer than {max_user_id_len} characters"
-        )));
+        return Err(ChannelDataError::Invalid(format!("user_id is longer than {max_user_id_len} characters")));
     }
-    let user_info = fields
-        .get("user_info")
-        .filter(|raw| !json::is_null(raw))
-        .map(|raw| json::compact(raw.get()));
+    let user_info = fields.get("user_info").filter(|raw| !json::is_null(raw)).map(|raw| json::compact(raw.get()));
     Ok(PresenceMember { user_id, user_info })
 }
 
@@ -69,19 +59,14 @@ mod tests {
 
     #[test]
     fn numeric_user_id_becomes_its_json_text() {
-        let m = parse_channel_data(r#"{"user_id":10,"user_info":{"name":"Mr. Channels"}}"#, 128)
-            .unwrap();
+        let m = parse_channel_data(r#"{"user_id":10,"user_info":{"name":"Mr. Channels"}}"#, 128).unwrap();
         assert_eq!(m.user_id, "10");
         assert_eq!(m.user_info.as_deref(), Some(r#"{"name":"Mr. Channels"}"#));
     }
 
     #[test]
     fn python_spaced_channel_data_is_compacted_in_order() {
-        let m = parse_channel_data(
-            r#"{"user_id": "u-1", "user_info": {"z": 1, "a": "b c"}}"#,
-            128,
-        )
-        .unwrap();
+        let m = parse_channel_data(r#"{"user_id": "u-1", "user_info": {"z": 1, "a": "b c"}}"#, 128).unwrap();
         assert_eq!(m.user_id, "u-1");
         assert_eq!(m.user_info.as_deref(), Some(r#"{"z":1,"a":"b c"}"#));
     }
@@ -94,18 +79,8 @@ mod tests {
 
     #[test]
     fn user_info_absent_or_null_is_none() {
-        assert_eq!(
-            parse_channel_data(r#"{"user_id":"u"}"#, 128)
-                .unwrap()
-                .user_info,
-            None
-        );
-        assert_eq!(
-            parse_channel_data(r#"{"user_id":"u","user_info":null}"#, 128)
-                .unwrap()
-                .user_info,
-            None
-        );
+        assert_eq!(parse_channel_data(r#"{"user_id":"u"}"#, 128).unwrap().user_info, None);
+        assert_eq!(parse_channel_data(r#"{"user_id":"u","user_info":null}"#, 128).unwrap().user_info, None);
     }
 
     #[test]
@@ -128,12 +103,7 @@ mod tests {
 
     #[test]
     fn object_array_bool_null_user_id_rejected() {
-        for cd in [
-            r#"{"user_id":{"a":1}}"#,
-            r#"{"user_id":[1]}"#,
-            r#"{"user_id":true}"#,
-            r#"{"user_id":null}"#,
-        ] {
+        for cd in [r#"{"user_id":{"a":1}}"#, r#"{"user_id":[1]}"#, r#"{"user_id":true}"#, r#"{"user_id":null}"#] {
             assert!(parse_channel_data(cd, 128).is_err(), "{cd}");
         }
     }
@@ -145,23 +115,13 @@ mod tests {
         let long = format!(r#"{{"user_id":"{}"}}"#, "a".repeat(129));
         assert_eq!(
             parse_channel_data(&long, 128),
-            Err(ChannelDataError::Invalid(
-                "user_id is longer than 128 characters".into()
-            ))
+            Err(ChannelDataError::Invalid("user_id is longer than 128 characters".into()))
         );
     }
 
     #[test]
     fn non_object_channel_data_rejected() {
-        for cd in [
-            "",
-            "null",
-            "[]",
-            "\"u-1\"",
-            "10",
-            "{",
-            "{\"user_id\":\"u\"} x",
-        ] {
+        for cd in ["", "null", "[]", "\"u-1\"", "10", "{", "{\"user_id\":\"u\"} x"] {
             assert_eq!(
                 parse_channel_data(cd, 128),
                 Err(ChannelDataError::Invalid("not a JSON object".into())),

@@ -75,15 +75,11 @@ mod tests {
     #[test]
     fn malformed_socket_ids_rejected() {
         for s in [
-            "", "-1.2", "+1.2", "1.", ".1", "1.2.3", "a.b", "1 .2", "1. 2", " 1.2", "1.2 ",
-            "1.2\n", "12", ".", "1,2", "١.٢",
+            "", "-1.2", "+1.2", "1.", ".1", "1.2.3", "a.b", "1 .2", "1. 2", " 1.2", "1.2 ", "1.2\n", "12", ".", "1,2",
+            "١.٢",
         ] {
             assert!(!is_valid_socket_id(s), "{s:?}");
-            assert_eq!(
-                s.parse::<SocketId>(),
-                Err(SocketIdError::Malformed),
-                "{s:?}"
-            );
+            assert_eq!(s.parse::<SocketId>(), Err(SocketIdError::Malformed), "{s:?}");
         }
     }
 
@@ -95,18 +91,11 @@ mod tests {
         let s = "1.18446744073709551616";
         assert_eq!(s.parse::<SocketId>(), Err(SocketIdError::OutOfRange));
         let max = "4294967295.18446744073709551615";
-        assert_eq!(
-            max.parse::<SocketId>().map(|i| i.to_string()).as_deref(),
-            Ok(max)
-        );
+        assert_eq!(max.parse::<SocketId>().map(|i| i.to_string()).as_deref(), Ok(max));
     }
 
     #[test]
     fn long_digit_strings_are_valid_syntax() {
-        assert!(is_valid_socket_id(&format!(
-            "{}.{}",
-            "9".repeat(50),
-            "1".repeat(50)
-        )));
+        assert!(is_valid_socket_id(&format!("{}.{}", "9".repeat(50), "1".repeat(50))));
     }
 }

@@ -38,27 +38,18 @@ pub fn parse_user_data(user_data: &str, max_id_len: usize) -> Result<UserData, U
         return Err(invalid("id is empty"));
     }
     if id.len() > max_id_len {
-        return Err(UserDataError::Invalid(format!(
-            "id is longer than {max_id_len} characters"
-        )));
+        return Err(UserDataError::Invalid(format!("id is longer than {max_id_len} characters")));
     }
     if !id.bytes().all(is_name_byte) {
         return Err(invalid("id contains characters outside [-a-zA-Z0-9_=@,.;]"));
     }
-    let user_info = fields
-        .get("user_info")
-        .filter(|raw| !json::is_null(raw))
-        .map(|raw| json::compact(raw.get()));
+    let user_info = fields.get("user_info").filter(|raw| !json::is_null(raw)).map(|raw| json::compact(raw.get()));
     let watchlist = match fields.get("watchlist").filter(|raw| !json::is_null(raw)) {
         None => Vec::new(),
         Some(raw) => serde_json::from_str::<Vec<String>>(raw.get())
             .map_err(|_| invalid("watchlist must be an array of strings"))?,
     };
-    Ok(UserData {
-        id,
-        user_info,
-        watchlist,
-    })
+    Ok(UserData { id, user_info, watchlist })
 }
 
 #[cfg(test)]
@@ -67,11 +58,7 @@ mod tests {
 
     #[test]
     fn herald_vector_e_user_data_parsed() {
-        let u = parse_user_data(
-            r#"{"id":"u-1","user_info":{"name":"Ada"},"watchlist":["u-2","u-3"]}"#,
-            184,
-        )
-        .unwrap();
+        let u = parse_user_data(r#"{"id":"u-1","user_info":{"name":"Ada"},"watchlist":["u-2","u-3"]}"#, 184).unwrap();
         assert_eq!(u.id, "u-1");
         assert_eq!(u.user_info.as_deref(), Some(r#"{"name":"Ada"}"#));
         assert_eq!(u.watchlist, ["u-2", "u-3"]);
@@ -80,14 +67,7 @@ mod tests {
     #[test]
     fn minimal_user_data_has_no_info_and_empty_watchlist() {
         let u = parse_user_data(r#"{"id":"12345"}"#, 184).unwrap();
-        assert_eq!(
-            u,
-            UserData {
-                id: "12345".into(),
-                user_info: None,
-                watchlist: vec![]
-            }
-        );
+        assert_eq!(u, UserData { id: "12345".into(), user_info: None, watchlist: vec![] });
         let u = parse_user_data(r#"{"id":"1","user_info":null,"watchlist":null}"#, 184).unwrap();
         assert_eq!(u.user_info, None);
         assert!(u.watchlist.is_empty());
@@ -95,10 +75,7 @@ mod tests {
 
     #[test]
     fn numeric_id_rejected() {
-        assert_eq!(
-            parse_user_data(r#"{"id":12345}"#, 184),
-            Err(UserDataError::Invalid("id must be a string".into()))
-        );
+        assert_eq!(parse_user_data(r#"{"id":12345}"#, 184), Err(UserDataError::Invalid("id must be a string".into())));
     }
 
     #[test]
@@ -109,12 +86,7 @@ mod tests {
 
     #[test]
     fn id_with_bad_characters_rejected() {
-        for ud in [
-            r#"{"id":"a b"}"#,
-            r#"{"id":"a#b"}"#,
-            r#"{"id":"ą"}"#,
-            r#"{"id":"a/b"}"#,
-        ] {
+        for ud in [r#"{"id":"a b"}"#, r#"{"id":"a#b"}"#, r#"{"id":"ą"}"#, r#"{"id":"a/b"}"#] {
             assert!(parse_user_data(ud, 184).is_err(), "{ud}");
         }
     }
@@ -136,11 +108,7 @@ mod tests {
     #[test]
     fn non_object_user_data_rejected() {
         for ud in ["", "[]", "\"x\"", "{", "null"] {
-            assert_eq!(
-                parse_user_data(ud, 184),
-                Err(UserDataError::Invalid("not a JSON object".into())),
-                "{ud:?}"
-            );
+            assert_eq!(parse_user_data(ud, 184), Err(UserDataError::Invalid("not a JSON object".into())), "{ud:?}");
         }
     }
 }

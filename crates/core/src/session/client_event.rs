@@ -34,7 +34,8 @@ impl Session {
             return self.send_error(None, &format!("Client event data exceeds {} bytes", limits.max_payload_bytes()));
         }
         if event.chars().count() > limits.max_event_name_length {
-            return self.send_error(None, &format!("Event name is longer than {} characters", limits.max_event_name_length));
+            return self
+                .send_error(None, &format!("Event name is longer than {} characters", limits.max_event_name_length));
         }
         // user_id only on presence channels, from the sender's membership, never the payload.
         let user_id = if kind.is_presence() { self.presence_user_id(channel) } else { None };

@@ -29,9 +29,15 @@ impl Session {
             }
         }
         let app = self.app.clone();
-        authorize_subscription(kind, &self.conn.socket_id_str, channel, auth, channel_data, self.user.is_some(), |key| {
-            app.secret_for_key(key).map(|s| s.as_bytes().to_vec())
-        })
+        authorize_subscription(
+            kind,
+            &self.conn.socket_id_str,
+            channel,
+            auth,
+            channel_data,
+            self.user.is_some(),
+            |key| app.secret_for_key(key).map(|s| s.as_bytes().to_vec()),
+        )
         .map_err(|e| e.to_string())?;
 
         let join_as = if kind.is_presence() { Some(self.presence_identity(channel_data)?) } else { None };

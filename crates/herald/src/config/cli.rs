@@ -82,9 +82,7 @@ pub(crate) enum Command {
 pub(crate) struct Limit(pub Option<u64>);
 
 fn parse_limit(v: &str) -> Result<Limit, String> {
-    super::env::limit(v.trim())
-        .map(Limit)
-        .map_err(str::to_string)
+    super::env::limit(v.trim()).map(Limit).map_err(str::to_string)
 }
 
 /// The names used in error messages for the credential flags, in (id, key, secret) order.

@@ -23,10 +23,7 @@ pub const SCALAR_VARS: &[(&str, &str)] = &[
     ("path_prefix", "HERALD_PATH_PREFIX"),
     ("activity_timeout", "HERALD_ACTIVITY_TIMEOUT"),
     ("pong_timeout", "HERALD_PONG_TIMEOUT"),
-    (
-        "authorized_connection_timeout",
-        "HERALD_AUTHORIZED_CONNECTION_TIMEOUT",
-    ),
+    ("authorized_connection_timeout", "HERALD_AUTHORIZED_CONNECTION_TIMEOUT"),
     ("max_ws_message_kb", "HERALD_MAX_WS_MESSAGE_KB"),
     ("max_http_body_kb", "HERALD_MAX_HTTP_BODY_KB"),
     ("api_timestamp_tolerance", "HERALD_API_TIMESTAMP_TOLERANCE"),
@@ -64,9 +61,7 @@ pub(crate) fn layer(env: &HashMap<String, String>) -> Result<(Layer, Vec<String>
             "path_prefix" => l.path_prefix = Some(raw.to_string()),
             "activity_timeout" => l.activity_timeout = Some(secs(v).map_err(bad)?),
             "pong_timeout" => l.pong_timeout = Some(secs(v).map_err(bad)?),
-            "authorized_connection_timeout" => {
-                l.authorized_connection_timeout = Some(secs(v).map_err(bad)?)
-            }
+            "authorized_connection_timeout" => l.authorized_connection_timeout = Some(secs(v).map_err(bad)?),
             "max_ws_message_kb" => l.max_ws_message_kb = Some(size(v).map_err(bad)?),
             "max_http_body_kb" => l.max_http_body_kb = Some(size(v).map_err(bad)?),
             "api_timestamp_tolerance" => l.api_timestamp_tolerance = Some(secs(v).map_err(bad)?),
@@ -112,12 +107,7 @@ pub(crate) fn credentials(
         (i, k, s) => {
             let present = [i.is_some(), k.is_some(), s.is_some()];
             let missing = names[present.iter().position(|p| !p).unwrap_or(0)];
-            let given: Vec<&str> = names
-                .iter()
-                .zip(present)
-                .filter(|(_, p)| *p)
-                .map(|(n, _)| *n)
-                .collect();
+            let given: Vec<&str> = names.iter().zip(present).filter(|(_, p)| *p).map(|(n, _)| *n).collect();
             Err(ConfigError::IncompleteAppCredentials {
                 missing: missing.to_string(),
                 all: format!("{}, {} and {}", names[0], names[1], names[2]),
@@ -151,8 +141,6 @@ fn boolean(v: &str) -> Result<bool, &'static str> {
 pub(crate) fn limit(v: &str) -> Result<Option<u64>, &'static str> {
     match v.to_ascii_lowercase().as_str() {
         "unlimited" | "none" => Ok(None),
-        _ => num(v)
-            .map(Some)
-            .map_err(|_| "expected a positive integer or \"unlimited\""),
+        _ => num(v).map(Some).map_err(|_| "expected a positive integer or \"unlimited\""),
     }
 }

@@ -31,13 +31,7 @@ pub enum ConfigError {
         key.as_deref().map(|k| format!("{k}: ")).unwrap_or_default(),
         path.display()
     )]
-    Parse {
-        path: PathBuf,
-        key: Option<String>,
-        line: usize,
-        column: usize,
-        message: String,
-    },
+    Parse { path: PathBuf, key: Option<String>, line: usize, column: usize, message: String },
 
     /// An environment variable or flag value did not parse.
     #[error("{key}: invalid value {value:?} from {source_name} ({reason})")]
@@ -68,10 +62,7 @@ pub enum ConfigError {
 
 impl ConfigError {
     pub(crate) fn invalid(key: impl Into<String>, reason: impl Into<String>) -> Self {
-        ConfigError::Invalid {
-            key: key.into(),
-            reason: reason.into(),
-        }
+        ConfigError::Invalid { key: key.into(), reason: reason.into() }
     }
 
     /// The clap error, if this is a command-line error (including `--help` / `--version`).

@@ -80,10 +80,8 @@ pub(crate) struct FileApp {
 
 /// Reads and parses a config file. A missing or unreadable file is an error naming the path.
 pub(crate) fn read(path: &Path) -> Result<Layer, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text =
+        std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile { path: path.to_path_buf(), source })?;
     parse(&text, path)
 }
 
@@ -124,16 +122,9 @@ fn floor_char_boundary(text: &str, mut i: usize) -> usize {
 fn key_path_at(text: &str, offset: usize) -> Option<String> {
     let offset = floor_char_boundary(text, offset);
     let line_start = text[..offset].rfind('\n').map(|i| i + 1).unwrap_or(0);
-    let line_end = text[offset..]
-        .find('\n')
-        .map(|i| offset + i)
-        .unwrap_or(text.len());
+    let line_end = text[offset..].find('\n').map(|i| offset + i).unwrap_or(text.len());
     let line = &text[line_start..line_end];
-    let bare = |s: &str| {
-        !s.is_empty()
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-    };
+    let bare = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
 
     // Table headers above the line: the last one, and how often each `[[array]]` was opened.
     let mut table: Option<String> = None;
@@ -181,9 +172,7 @@ fn header(line: &str) -> Option<(&str, bool)> {
     if let Some(name) = l.strip_prefix("[[").and_then(|r| r.strip_suffix("]]")) {
         Some((name.trim(), true))
     } else {
-        l.strip_prefix('[')
-            .and_then(|r| r.strip_suffix(']'))
-            .map(|name| (name.trim(), false))
+        l.strip_prefix('[').and_then(|r| r.strip_suffix(']')).map(|name| (name.trim(), false))
     }
 }
 
@@ -195,10 +184,7 @@ mod tests {
     fn key_path_names_array_index() {
         let text = "port = 1\n[[apps]]\nid = \"a\"\n[[apps]]\nid = \"b\"\nbogus = 1\n";
         let err = parse(text, Path::new("x.toml")).unwrap_err().to_string();
-        assert!(
-            err.starts_with("apps[1].bogus: unknown field `bogus`"),
-            "{err}"
-        );
+        assert!(err.starts_with("apps[1].bogus: unknown field `bogus`"), "{err}");
         assert!(err.contains("line 6, column 1"), "{err}");
     }
 
@@ -211,9 +197,7 @@ mod tests {
 
     #[test]
     fn type_error_names_top_level_key() {
-        let err = parse("port = \"abc\"\n", Path::new("x.toml"))
-            .unwrap_err()
-            .to_string();
+        let err = parse("port = \"abc\"\n", Path::new("x.toml")).unwrap_err().to_string();
         assert!(err.starts_with("port: "), "{err}");
     }
 }

@@ -168,10 +168,7 @@ pub fn default_app() -> App {
         id: "app-id".to_string(),
         key: "app-key".to_string(),
         secret: "app-secret".to_string(),
-        limits: AppLimits {
-            enable_client_messages: true,
-            ..AppLimits::default()
-        },
+        limits: AppLimits { enable_client_messages: true, ..AppLimits::default() },
     }
 }
 
@@ -213,10 +210,7 @@ pub fn load_from(
     let cli = cli::Cli::try_parse_from(args)?;
 
     // The file: --config wins over HERALD_CONFIG. No file at all is fine (defaults only).
-    let config_file = cli
-        .config
-        .clone()
-        .or_else(|| env.get(CONFIG_VAR).map(PathBuf::from));
+    let config_file = cli.config.clone().or_else(|| env.get(CONFIG_VAR).map(PathBuf::from));
     let mut layers: Vec<(Source, file::Layer)> = Vec::new();
     if let Some(path) = &config_file {
         layers.push((Source::File, file::read(path)?));

@@ -86,12 +86,7 @@ pub(crate) fn resolve(
             apps = Some((list, None));
         }
         if let Some((id, key, secret)) = layer.single_app {
-            let app = FileApp {
-                id: Some(id),
-                key: Some(key),
-                secret: Some(secret),
-                ..FileApp::default()
-            };
+            let app = FileApp { id: Some(id), key: Some(key), secret: Some(secret), ..FileApp::default() };
             let from = match source {
                 Source::Flags => AppOrigin::Flags,
                 _ => AppOrigin::Env,
@@ -109,10 +104,7 @@ pub(crate) fn resolve(
     };
     let positive = |key: &'static str, v: u64| -> Result<(), ConfigError> {
         if v == 0 {
-            Err(ConfigError::invalid(
-                key,
-                format!("must be greater than 0{}", from(key)),
-            ))
+            Err(ConfigError::invalid(key, format!("must be greater than 0{}", from(key))))
         } else {
             Ok(())
         }
@@ -122,10 +114,7 @@ pub(crate) fn resolve(
     if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == '/') {
         return Err(ConfigError::invalid(
             "host",
-            format!(
-                "invalid value {host:?}{}: expected an IP address or host name",
-                from("host")
-            ),
+            format!("invalid value {host:?}{}: expected an IP address or host name", from("host")),
         ));
     }
 
@@ -133,19 +122,13 @@ pub(crate) fn resolve(
     if let Some(reason) = path_prefix_problem(&path_prefix) {
         return Err(ConfigError::invalid(
             "path_prefix",
-            format!(
-                "invalid value {path_prefix:?}{}: {reason}",
-                from("path_prefix")
-            ),
+            format!("invalid value {path_prefix:?}{}: {reason}", from("path_prefix")),
         ));
     }
 
     let log_level = merged.log_level.unwrap_or_else(|| "info".to_string());
     if log_level.trim().is_empty() {
-        return Err(ConfigError::invalid(
-            "log_level",
-            format!("must not be empty{}", from("log_level")),
-        ));
+        return Err(ConfigError::invalid("log_level", format!("must not be empty{}", from("log_level"))));
     }
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log_level) {
         return Err(ConfigError::invalid(
@@ -157,14 +140,9 @@ pub(crate) fn resolve(
         ));
     }
 
-    let data_dir = merged
-        .data_dir
-        .unwrap_or_else(|| PathBuf::from("./herald-data"));
+    let data_dir = merged.data_dir.unwrap_or_else(|| PathBuf::from("./herald-data"));
     if data_dir.as_os_str().is_empty() {
-        return Err(ConfigError::invalid(
-            "data_dir",
-            format!("must not be empty{}", from("data_dir")),
-        ));
+        return Err(ConfigError::invalid("data_dir", format!("must not be empty{}", from("data_dir"))));
     }
 
     let max_connections = merged.max_connections.unwrap_or(None);
@@ -172,10 +150,7 @@ pub(crate) fn resolve(
         if n == 0 {
             return Err(ConfigError::invalid(
                 "max_connections",
-                format!(
-                    "must be greater than 0; omit it or use \"unlimited\" for no cap{}",
-                    from("max_connections")
-                ),
+                format!("must be greater than 0; omit it or use \"unlimited\" for no cap{}", from("max_connections")),
             ));
         }
     }
@@ -208,16 +183,10 @@ pub(crate) fn resolve(
 
     positive("activity_timeout", config.activity_timeout)?;
     positive("pong_timeout", config.pong_timeout)?;
-    positive(
-        "authorized_connection_timeout",
-        config.authorized_connection_timeout,
-    )?;
+    positive("authorized_connection_timeout", config.authorized_connection_timeout)?;
     positive("max_ws_message_kb", config.max_ws_message_kb as u64)?;
     positive("max_http_body_kb", config.max_http_body_kb as u64)?;
-    positive(
-        "outbound_queue_messages",
-        config.outbound_queue_messages as u64,
-    )?;
+    positive("outbound_queue_messages", config.outbound_queue_messages as u64)?;
     positive("outbound_queue_kb", config.outbound_queue_kb as u64)?;
     positive("cache_ttl", config.cache_ttl)?;
 
@@ -285,9 +254,7 @@ fn build_apps(list: Vec<FileApp>, origin: Option<AppOrigin>) -> Result<Vec<App>,
         let required = |name: &str, v: Option<String>| -> Result<String, ConfigError> {
             match v {
                 None => Err(ConfigError::invalid(o.field(name), "is required")),
-                Some(s) if s.is_empty() => {
-                    Err(ConfigError::invalid(o.field(name), "must not be empty"))
-                }
+                Some(s) if s.is_empty() => Err(ConfigError::invalid(o.field(name), "must not be empty")),
                 Some(s) => Ok(s),
             }
         };
@@ -325,12 +292,7 @@ fn build_apps(list: Vec<FileApp>, origin: Option<AppOrigin>) -> Result<Vec<App>,
         }
 
         let limits = app_limits(&fa, |name| format!("apps[{i}].{name}"))?;
-        apps.push(App {
-            id,
-            key,
-            secret,
-            limits,
-        });
+        apps.push(App { id, key, secret, limits });
     }
     Ok(apps)
 }
@@ -340,94 +302,54 @@ fn app_limits(fa: &FileApp, name: impl Fn(&str) -> String) -> Result<AppLimits, 
     let d = AppLimits::default();
     let l = AppLimits {
         enabled: fa.enabled.unwrap_or(d.enabled),
-        enable_client_messages: fa
-            .enable_client_messages
-            .unwrap_or(d.enable_client_messages),
+        enable_client_messages: fa.enable_client_messages.unwrap_or(d.enable_client_messages),
         max_connections: fa.max_connections.or(d.max_connections),
         max_presence_members_per_channel: fa
             .max_presence_members_per_channel
             .unwrap_or(d.max_presence_members_per_channel),
-        max_presence_member_size_in_kb: fa
-            .max_presence_member_size_in_kb
-            .unwrap_or(d.max_presence_member_size_in_kb),
-        max_event_payload_in_kb: fa
-            .max_event_payload_in_kb
-            .unwrap_or(d.max_event_payload_in_kb),
-        max_event_channels_at_once: fa
-            .max_event_channels_at_once
-            .unwrap_or(d.max_event_channels_at_once),
+        max_presence_member_size_in_kb: fa.max_presence_member_size_in_kb.unwrap_or(d.max_presence_member_size_in_kb),
+        max_event_payload_in_kb: fa.max_event_payload_in_kb.unwrap_or(d.max_event_payload_in_kb),
+        max_event_channels_at_once: fa.max_event_channels_at_once.unwrap_or(d.max_event_channels_at_once),
         max_event_batch_size: fa.max_event_batch_size.unwrap_or(d.max_event_batch_size),
-        max_channel_name_length: fa
-            .max_channel_name_length
-            .unwrap_or(d.max_channel_name_length),
+        max_channel_name_length: fa.max_channel_name_length.unwrap_or(d.max_channel_name_length),
         max_event_name_length: fa.max_event_name_length.unwrap_or(d.max_event_name_length),
         max_user_id_length: fa.max_user_id_length.unwrap_or(d.max_user_id_length),
-        max_client_events_per_second: fa
-            .max_client_events_per_second
-            .unwrap_or(d.max_client_events_per_second),
-        require_authorized_connections: fa
-            .require_authorized_connections
-            .unwrap_or(d.require_authorized_connections),
-        enable_watchlist_events: fa
-            .enable_watchlist_events
-            .unwrap_or(d.enable_watchlist_events),
+        max_client_events_per_second: fa.max_client_events_per_second.unwrap_or(d.max_client_events_per_second),
+        require_authorized_connections: fa.require_authorized_connections.unwrap_or(d.require_authorized_connections),
+        enable_watchlist_events: fa.enable_watchlist_events.unwrap_or(d.enable_watchlist_events),
         max_watchlist_size: fa.max_watchlist_size.unwrap_or(d.max_watchlist_size),
-        enable_subscription_count: fa
-            .enable_subscription_count
-            .unwrap_or(d.enable_subscription_count),
-        emit_subscription_error: fa
-            .emit_subscription_error
-            .unwrap_or(d.emit_subscription_error),
+        enable_subscription_count: fa.enable_subscription_count.unwrap_or(d.enable_subscription_count),
+        emit_subscription_error: fa.emit_subscription_error.unwrap_or(d.emit_subscription_error),
         force_tls: fa.force_tls.unwrap_or(d.force_tls),
     };
 
     let checks: [(&str, u64); 11] = [
         ("max_connections", l.max_connections.unwrap_or(1)),
-        (
-            "max_presence_members_per_channel",
-            l.max_presence_members_per_channel as u64,
-        ),
-        (
-            "max_presence_member_size_in_kb",
-            l.max_presence_member_size_in_kb as u64,
-        ),
+        ("max_presence_members_per_channel", l.max_presence_members_per_channel as u64),
+        ("max_presence_member_size_in_kb", l.max_presence_member_size_in_kb as u64),
         ("max_event_payload_in_kb", l.max_event_payload_in_kb as u64),
-        (
-            "max_event_channels_at_once",
-            l.max_event_channels_at_once as u64,
-        ),
+        ("max_event_channels_at_once", l.max_event_channels_at_once as u64),
         ("max_event_batch_size", l.max_event_batch_size as u64),
         ("max_channel_name_length", l.max_channel_name_length as u64),
         ("max_event_name_length", l.max_event_name_length as u64),
         ("max_user_id_length", l.max_user_id_length as u64),
-        (
-            "max_client_events_per_second",
-            l.max_client_events_per_second as u64,
-        ),
+        ("max_client_events_per_second", l.max_client_events_per_second as u64),
         ("max_watchlist_size", l.max_watchlist_size as u64),
     ];
     for (key, v) in checks {
         if v == 0 {
             let hint = match key {
                 "max_connections" => " (omit it for no cap)",
-                "max_client_events_per_second" => {
-                    " (set enable_client_messages = false to turn client events off)"
-                }
+                "max_client_events_per_second" => " (set enable_client_messages = false to turn client events off)",
                 _ => "",
             };
-            return Err(ConfigError::invalid(
-                name(key),
-                format!("must be greater than 0{hint}"),
-            ));
+            return Err(ConfigError::invalid(name(key), format!("must be greater than 0{hint}")));
         }
     }
     if l.max_channel_name_length > MAX_CHANNEL_NAME_LENGTH_CAP {
         return Err(ConfigError::invalid(
             name("max_channel_name_length"),
-            format!(
-                "must be at most {MAX_CHANNEL_NAME_LENGTH_CAP}, got {}",
-                l.max_channel_name_length
-            ),
+            format!("must be at most {MAX_CHANNEL_NAME_LENGTH_CAP}, got {}", l.max_channel_name_length),
         ));
     }
     Ok(l)

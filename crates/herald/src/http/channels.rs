@@ -13,7 +13,11 @@ use super::error::{json_ok, ApiError};
 use super::info::Info;
 use crate::server::AppState;
 
-pub(crate) async fn list(State(state): State<Arc<AppState>>, Path(app_id): Path<String>, req: Request) -> Result<Response, ApiError> {
+pub(crate) async fn list(
+    State(state): State<Arc<AppState>>,
+    Path(app_id): Path<String>,
+    req: Request,
+) -> Result<Response, ApiError> {
     let authed = authenticate(&state, Some(&app_id), req).await?;
     let prefix = authed.params.get("filter_by_prefix").unwrap_or("").to_owned();
     let info = Info::parse(authed.params.get("info"), &["user_count", "subscription_count"])?;

@@ -47,7 +47,11 @@ struct Event {
     info: Info,
 }
 
-pub(crate) async fn trigger(State(state): State<Arc<AppState>>, Path(app_id): Path<String>, req: Request) -> Result<Response, ApiError> {
+pub(crate) async fn trigger(
+    State(state): State<Arc<AppState>>,
+    Path(app_id): Path<String>,
+    req: Request,
+) -> Result<Response, ApiError> {
     let authed = authenticate(&state, Some(&app_id), req).await?;
     let body: TriggerBody = parse_json(&authed.body)?;
     let event = validate(&authed.app, body, false)?;
@@ -64,7 +68,11 @@ pub(crate) async fn trigger(State(state): State<Arc<AppState>>, Path(app_id): Pa
     Ok(json_ok(&json!({ "channels": channels })))
 }
 
-pub(crate) async fn trigger_batch(State(state): State<Arc<AppState>>, Path(app_id): Path<String>, req: Request) -> Result<Response, ApiError> {
+pub(crate) async fn trigger_batch(
+    State(state): State<Arc<AppState>>,
+    Path(app_id): Path<String>,
+    req: Request,
+) -> Result<Response, ApiError> {
     let authed = authenticate(&state, Some(&app_id), req).await?;
     let body: BatchBody = parse_json(&authed.body)?;
     let items = body.batch.ok_or_else(|| ApiError::bad_request("Missing batch"))?;
@@ -77,7 +85,8 @@ pub(crate) async fn trigger_batch(State(state): State<Arc<AppState>>, Path(app_i
     }
     let mut events = Vec::with_capacity(items.len());
     for (i, item) in items.into_iter().enumerate() {
-        let body: TriggerBody = serde_json::from_value(item).map_err(|e| ApiError::bad_request(format!("batch[{i}]: {e}")))?;
+        let body: TriggerBody =
+            serde_json::from_value(item).map_err(|e| ApiError::bad_request(format!("batch[{i}]: {e}")))?;
         let event = validate(&authed.app, body, true).map_err(|e| match e {
             ApiError::BadRequest(m) => ApiError::BadRequest(format!("batch[{i}]: {m}")),
             ApiError::TooLarge(m) => ApiError::TooLarge(format!("batch[{i}]: {m}")),
@@ -114,7 +123,8 @@ fn validate(app: &App, body: TriggerBody, batch: bool) -> Result<Event, ApiError
         Some(_) => return Err(ApiError::bad_request("Event name must be a string")),
         None => return Err(ApiError::bad_request("Missing event name")),
     };
-    validate_event_name(&name, limits.max_event_name_length).map_err(|e| ApiError::bad_request(format!("Invalid event name: {e}")))?;
+    validate_event_name(&name, limits.max_event_name_length)
+        .map_err(|e| ApiError::bad_request(format!("Invalid event name: {e}")))?;
     let data = match body.data {
         Some(Value::String(s)) => s,
         Some(other) => other.to_string(),
@@ -142,7 +152,9 @@ fn validate(app: &App, body: TriggerBody, batch: bool) -> Result<Event, ApiError
                 })
                 .collect::<Result<Vec<_>, _>>()?,
             Some(_) => return Err(ApiError::bad_request("`channels` must be an array of strings")),
-            None => vec![string_field(body.channel, "channel")?.ok_or_else(|| ApiError::bad_request("Missing channels"))?],
+            None => {
+                vec![string_field(body.channel, "channel")?.ok_or_else(|| ApiError::bad_request("Missing channels"))?]
+            }
         }
     };
     if channels.is_empty() {

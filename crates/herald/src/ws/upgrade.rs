@@ -22,10 +22,8 @@ pub(crate) async fn ws_upgrade(State(state): State<Arc<AppState>>, Path(key): Pa
     };
     let accept = derive_accept_key(ws_key.as_bytes());
     let protocol = query_param(req.uri().query().unwrap_or(""), "protocol");
-    let secure = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    let secure =
+        headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("https"));
     let on_upgrade = hyper::upgrade::on(req);
 
     tokio::spawn(async move {
