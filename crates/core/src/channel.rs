@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use herald_protocol::channel::ChannelKind;
@@ -31,12 +32,43 @@ pub struct Member {
     pub connections: u32,
 }
 
+/// The last event published through the HTTP API on a cache channel (PROTOCOL.md 9.1).
+#[derive(Debug, Clone)]
+pub struct CachedEvent {
+    pub event: Arc<str>,
+    pub data: Arc<str>,
+    pub expires: Instant,
+}
+
+/// Throttle state of `pusher_internal:subscription_count` (PROTOCOL.md 9.2).
+#[derive(Debug, Default)]
+pub struct CountThrottle {
+    last_sent: Option<Instant>,
+    /// A delayed send is scheduled; further changes only update what it will send.
+    timer_armed: bool,
+}
+
+/// How subscription counts are announced on a channel.
+#[derive(Debug, Clone, Copy)]
+pub struct CountPolicy {
+    /// The app has `enable_subscription_count`.
+    pub enabled: bool,
+    /// Above this many subscribers, updates are coalesced...
+    pub threshold: usize,
+    /// ...to at most one per this interval.
+    pub interval: Duration,
+}
+
 #[derive(Debug, Default)]
 pub struct ChannelState {
     /// Keyed by the connection's per-node sequence number (unique on this node).
     pub subscribers: HashMap<u64, Subscriber>,
     /// Presence members by user id; empty on other channel kinds.
     pub members: HashMap<Arc<str>, Member>,
+    /// Cache channels only. Kept while the channel is empty, until it expires, which is why
+    /// an empty channel with a live cache stays in its namespace.
+    pub cache: Option<CachedEvent>,
+    pub count: CountThrottle,
 }
 
 impl ChannelState {
@@ -51,6 +83,16 @@ impl ChannelState {
             }
         }
         n
+    }
+
+    /// The cached event, if present and not expired.
+    pub fn live_cache(&self, now: Instant) -> Option<&CachedEvent> {
+        self.cache.as_ref().filter(|c| c.expires > now)
+    }
+
+    /// Whether the channel can be dropped from its namespace: nobody subscribed, nothing cached.
+    pub fn is_removable(&self, now: Instant) -> bool {
+        self.subscribers.is_empty() && self.live_cache(now).is_none()
     }
 }
 
@@ -76,5 +118,45 @@ impl Channel {
 
     pub fn user_count(&self) -> usize {
         self.state.read().members.len()
+    }
+}
+
+impl Channel {
+    /// Announces the current subscription count after the subscriber set changed, under the
+    /// channel's write lock (`st`). Immediate up to the threshold; above it at most once per
+    /// interval, the last value winning (a timer task sends the coalesced update).
+    pub fn count_changed(self: &Arc<Self>, st: &mut ChannelState, policy: CountPolicy, metrics: &Metrics) {
+        if !policy.enabled || self.kind.is_presence() || self.kind == ChannelKind::ServerToUser {
+            return;
+        }
+        if st.subscribers.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let due = st.count.last_sent.is_none_or(|t| now.duration_since(t) >= policy.interval);
+        if st.subscribers.len() <= policy.threshold || due {
+            st.count.last_sent = Some(now);
+            let frame = herald_protocol::outbound::subscription_count(&self.name, st.subscribers.len() as u64);
+            st.broadcast(&frame, None, metrics);
+            return;
+        }
+        if st.count.timer_armed {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
+        st.count.timer_armed = true;
+        let at = st.count.last_sent.map_or(now, |t| t + policy.interval);
+        let channel = self.clone();
+        let metrics = metrics.clone();
+        rt.spawn(async move {
+            tokio::time::sleep_until(at.into()).await;
+            let mut st = channel.state.write();
+            st.count.timer_armed = false;
+            st.count.last_sent = Some(Instant::now());
+            if !st.subscribers.is_empty() {
+                let frame = herald_protocol::outbound::subscription_count(&channel.name, st.subscribers.len() as u64);
+                st.broadcast(&frame, None, &metrics);
+            }
+        });
     }
 }

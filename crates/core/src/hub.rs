@@ -6,6 +6,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use dashmap::DashMap;
 use herald_protocol::codes::close;
@@ -14,6 +15,7 @@ use herald_protocol::socket_id::SocketId;
 use rand::Rng;
 
 use crate::app::{App, AppStore};
+use crate::channel::CountPolicy;
 use crate::connection::Connection;
 use crate::metrics::Metrics;
 use crate::namespace::Namespace;
@@ -30,6 +32,12 @@ pub struct HubSettings {
     pub max_connections: Option<u64>,
     /// Missing `protocol` query parameter: false = accept as 7, true = close 4008.
     pub strict_protocol_param: bool,
+    /// Lifetime of a cache channel's cached event (PROTOCOL.md 9.1).
+    pub cache_ttl: Duration,
+    /// Above this many subscribers, subscription counts are throttled (9.2)...
+    pub subscription_count_threshold: usize,
+    /// ...to one update per this interval.
+    pub subscription_count_interval: Duration,
 }
 
 impl Default for HubSettings {
@@ -39,6 +47,9 @@ impl Default for HubSettings {
             outbox: OutboxLimits::default(),
             max_connections: None,
             strict_protocol_param: false,
+            cache_ttl: Duration::from_secs(1800),
+            subscription_count_threshold: 100,
+            subscription_count_interval: Duration::from_secs(5),
         }
     }
 }
@@ -174,6 +185,22 @@ impl Hub {
         self.metrics.connections_total.increment(1);
         conn.send(outbound::connection_established(&conn.socket_id_str, self.settings.activity_timeout), &self.metrics);
         Ok(Session::new(self.clone(), app, ns, conn))
+    }
+
+    /// How subscription counts are announced for `app`.
+    pub fn count_policy(&self, app: &App) -> CountPolicy {
+        CountPolicy {
+            enabled: app.limits.enable_subscription_count,
+            threshold: self.settings.subscription_count_threshold,
+            interval: self.settings.subscription_count_interval,
+        }
+    }
+
+    /// Drops empty channels whose cache expired, in every app (run periodically).
+    pub fn sweep(&self) {
+        for ns in self.namespaces.iter() {
+            ns.sweep();
+        }
     }
 
     /// Asks every connection on this node to close with `code` (graceful shutdown).

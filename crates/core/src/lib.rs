@@ -6,6 +6,7 @@
 //! - [`channel`]: one channel's subscribers and presence members.
 //! - [`connection`] / [`outbox`]: the shared handle of a socket and its bounded send queue.
 //! - [`session`]: a connection's protocol state machine (subscribe, client events, signin).
+//! - [`users`]: signed-in users, online state, watchlists.
 //! - [`metrics`]: pre-registered metric handles.
 //!
 //! Nothing here does socket I/O: the `herald` binary reads frames, calls [`session::Session`],
@@ -20,3 +21,4 @@ pub mod metrics;
 pub mod namespace;
 pub mod outbox;
 pub mod session;
+pub mod users;

@@ -6,15 +6,32 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use dashmap::DashMap;
 use herald_protocol::channel::ChannelKind;
 use herald_protocol::outbound;
 
-use crate::channel::{Channel, ChannelState, Member, Subscriber};
+use crate::channel::{CachedEvent, Channel, ChannelState, CountPolicy, Member, Subscriber};
 use crate::connection::Connection;
 use crate::metrics::Metrics;
+use crate::users::Users;
+
+/// What a cache channel keeps of an HTTP publish.
+#[derive(Debug, Clone, Copy)]
+pub struct CachedPublish<'a> {
+    pub event: &'a str,
+    pub data: &'a str,
+    pub ttl: Duration,
+}
+
+/// The per-app rules a subscription applies.
+#[derive(Debug, Clone, Copy)]
+pub struct SubscribePolicy {
+    pub max_members: usize,
+    pub count: CountPolicy,
+}
 
 /// A presence member as supplied by a subscribing connection.
 #[derive(Debug, Clone)]
@@ -68,6 +85,8 @@ pub struct Namespace {
     connections: DashMap<u64, Arc<Connection>>,
     /// Exact number of admitted connections; checked and bumped atomically for quotas.
     connection_count: AtomicUsize,
+    /// Signed-in users and watchlists.
+    pub users: Users,
 }
 
 impl Namespace {
@@ -97,17 +116,21 @@ impl Namespace {
         self.connections.iter().filter(|c| c.user_id().as_deref() == Some(user_id)).map(|c| c.value().clone()).collect()
     }
 
-    /// Subscribes `conn` and queues the resulting frames: `subscription_succeeded` (with the
-    /// member list on presence channels) to `conn`, `member_added` to the others.
+    /// Subscribes `conn` and queues the resulting frames, in this order: `subscription_succeeded`
+    /// (with the member list on presence channels) to `conn`; `member_added` to the others; the
+    /// cached event or `pusher:cache_miss` to `conn` (cache channels); the new subscription count
+    /// to everyone (when enabled). All under the channel's write lock, so no event of the channel
+    /// can slip in between.
     pub fn subscribe(
         &self,
         conn: &Arc<Connection>,
         name: &str,
         kind: ChannelKind,
         join_as: Option<JoinAs>,
-        max_members: usize,
+        policy: SubscribePolicy,
         metrics: &Metrics,
     ) -> Result<Joined, SubscribeError> {
+        let max_members = policy.max_members;
         let seq = conn.socket_id.seq;
         // Holding the entry keeps the shard write-locked until the subscriber is in place.
         let entry =
@@ -152,6 +175,14 @@ impl Namespace {
                 st.broadcast(&frame, Some(seq), metrics);
             }
         }
+        if kind.is_cache() {
+            let frame = match st.live_cache(Instant::now()) {
+                Some(c) => outbound::channel_event(&c.event, name, &c.data, None),
+                None => outbound::cache_miss(name),
+            };
+            conn.send(frame, metrics);
+        }
+        channel.count_changed(&mut st, policy.count, metrics);
         metrics.subscriptions.increment(1.0);
         if occupied {
             metrics.channels.increment(1.0);
@@ -160,7 +191,7 @@ impl Namespace {
     }
 
     /// Removes `conn` from `name`. `None` if it was not subscribed.
-    pub fn unsubscribe(&self, conn: &Connection, name: &str, metrics: &Metrics) -> Option<Left> {
+    pub fn unsubscribe(&self, conn: &Connection, name: &str, count: CountPolicy, metrics: &Metrics) -> Option<Left> {
         let channel = self.channels.get(name).map(|c| c.value().clone())?;
         let mut st = channel.state.write();
         let sub = st.subscribers.remove(&conn.socket_id.seq)?;
@@ -180,6 +211,7 @@ impl Namespace {
             }
         }
         let vacated = st.subscribers.is_empty();
+        channel.count_changed(&mut st, count, metrics);
         drop(st);
         metrics.subscriptions.decrement(1.0);
         if vacated {
@@ -192,7 +224,44 @@ impl Namespace {
     /// Drops the channel from the map if it is (still) empty. Takes the shard write lock, then
     /// the channel's read lock: the same order as `subscribe`.
     fn remove_if_empty(&self, name: &str) {
-        self.channels.remove_if(name, |_, ch| ch.state.read().subscribers.is_empty());
+        let now = Instant::now();
+        self.channels.remove_if(name, |_, ch| ch.state.read().is_removable(now));
+    }
+
+    /// Drops channels that are empty and whose cache expired (run periodically).
+    pub fn sweep(&self) {
+        let now = Instant::now();
+        self.channels.retain(|_, ch| !ch.state.read().is_removable(now));
+    }
+
+    /// HTTP publish to a cache channel: replaces the cached event (even with no subscriber) and
+    /// fans out, under the channel's write lock so a concurrent subscriber sees either the old
+    /// cache and then this event, or this event as its cache — never both, never neither.
+    pub fn publish_cached(
+        &self,
+        name: &str,
+        kind: ChannelKind,
+        cached: CachedPublish<'_>,
+        frame: &Bytes,
+        exclude: Option<u64>,
+        metrics: &Metrics,
+    ) -> usize {
+        let CachedPublish { event, data, ttl } = cached;
+        let entry =
+            self.channels.entry(Arc::from(name)).or_insert_with(|| Arc::new(Channel::new(Arc::from(name), kind)));
+        let channel = entry.value().clone();
+        let mut st = channel.state.write();
+        drop(entry);
+        st.cache = Some(CachedEvent { event: Arc::from(event), data: Arc::from(data), expires: Instant::now() + ttl });
+        st.broadcast(frame, exclude, metrics)
+    }
+
+    /// The live cached event of a cache channel and its remaining TTL in whole seconds.
+    pub fn cached(&self, name: &str) -> Option<(CachedEvent, u64)> {
+        let ch = self.channels.get(name).map(|c| c.value().clone())?;
+        let st = ch.state.read();
+        let now = Instant::now();
+        st.live_cache(now).map(|c| (c.clone(), c.expires.saturating_duration_since(now).as_secs()))
     }
 
     /// Queues an already-encoded frame to every subscriber of `name` except `exclude`.

@@ -55,6 +55,9 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
         },
         max_connections: config.max_connections,
         strict_protocol_param: config.strict_protocol_param,
+        cache_ttl: Duration::from_secs(config.cache_ttl),
+        subscription_count_threshold: config.subscription_count_threshold,
+        subscription_count_interval: Duration::from_secs(config.subscription_count_throttle),
     };
     let hub = Hub::new(Arc::new(StaticAppStore::new(config.apps.clone())), settings, metrics);
     let listener = TcpListener::bind((config.host.as_str(), config.port)).await?;
@@ -62,6 +65,7 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
     let state = Arc::new(AppState { hub, config: Arc::new(config), prometheus });
 
     let (stop_http, mut stop_rx) = watch::channel(false);
+    spawn_sweeper(&state.hub, stop_http.subscribe());
     let app = router(state.clone());
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -71,6 +75,23 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
             .await
     });
     Ok(RunningServer { addr, state, stop_http, task })
+}
+
+/// Every minute, drops empty channels whose cached event expired. Ends with the server.
+fn spawn_sweeper(hub: &Arc<Hub>, mut stop: watch::Receiver<bool>) {
+    let hub = Arc::downgrade(hub);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => match hub.upgrade() {
+                    Some(hub) => hub.sweep(),
+                    None => return,
+                },
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+    });
 }
 
 fn router(state: Arc<AppState>) -> Router {

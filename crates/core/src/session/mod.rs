@@ -115,15 +115,21 @@ impl Session {
 
     fn unsubscribe(&mut self, channel: &str) {
         if self.subscriptions.remove(channel).is_some() {
-            self.ns.unsubscribe(&self.conn, channel, &self.hub.metrics);
+            let count = self.hub.count_policy(&self.app);
+            self.ns.unsubscribe(&self.conn, channel, count, &self.hub.metrics);
         }
     }
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
+        let count = self.hub.count_policy(&self.app);
         for (channel, ()) in self.subscriptions.drain() {
-            self.ns.unsubscribe(&self.conn, &channel, &self.hub.metrics);
+            self.ns.unsubscribe(&self.conn, &channel, count, &self.hub.metrics);
+        }
+        if let Some(user) = self.user.take() {
+            let watch = self.app.limits.enable_watchlist_events;
+            self.ns.users.sign_out(self.conn.socket_id.seq, &user.id, watch, &self.hub.metrics);
         }
         self.ns.remove_connection(self.conn.socket_id.seq);
         self.hub.disconnected();

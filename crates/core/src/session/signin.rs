@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use herald_protocol::auth::verify_user_auth;
+use herald_protocol::codes::error::WATCHLIST_LIMIT;
 use herald_protocol::outbound;
 use herald_protocol::user::parse_user_data;
 
@@ -39,14 +40,22 @@ impl Session {
             }
         }
         let id: Arc<str> = parsed.id.into();
-        self.user = Some(SignedInUser {
-            id: id.clone(),
-            user_info: parsed.user_info.map(Arc::from),
-            watchlist: parsed.watchlist,
-        });
-        self.conn.set_user_id(Some(id));
+        let mut watchlist = parsed.watchlist;
+        let max_watch = self.app.limits.max_watchlist_size;
+        let truncated = watchlist.len() > max_watch;
+        watchlist.truncate(max_watch);
+        self.conn.set_user_id(Some(id.clone()));
         self.authorized = true;
         self.send(outbound::signin_success(user_data));
+        if truncated {
+            self.send_error(
+                Some(WATCHLIST_LIMIT),
+                &format!("Watchlist has more than {max_watch} entries; only the first {max_watch} are used"),
+            );
+        }
+        let watch_events = self.app.limits.enable_watchlist_events;
+        self.ns.users.sign_in(&self.conn, &id, &watchlist, watch_events, &self.hub.metrics);
+        self.user = Some(SignedInUser { id, user_info: parsed.user_info.map(Arc::from), watchlist });
         Ok(())
     }
 

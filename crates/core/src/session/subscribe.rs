@@ -8,7 +8,7 @@ use herald_protocol::outbound;
 use herald_protocol::presence::parse_channel_data;
 
 use super::Session;
-use crate::namespace::JoinAs;
+use crate::namespace::{JoinAs, SubscribePolicy};
 
 impl Session {
     pub(super) fn subscribe(&mut self, channel: &str, auth: Option<&str>, channel_data: Option<&str>) {
@@ -42,16 +42,11 @@ impl Session {
 
         let join_as = if kind.is_presence() { Some(self.presence_identity(channel_data)?) } else { None };
 
-        self.ns
-            .subscribe(
-                &self.conn,
-                channel,
-                kind,
-                join_as,
-                self.app.limits.max_presence_members_per_channel,
-                &self.hub.metrics,
-            )
-            .map_err(|e| e.to_string())?;
+        let policy = SubscribePolicy {
+            max_members: self.app.limits.max_presence_members_per_channel,
+            count: self.hub.count_policy(&self.app),
+        };
+        self.ns.subscribe(&self.conn, channel, kind, join_as, policy, &self.hub.metrics).map_err(|e| e.to_string())?;
         self.subscriptions.insert(Arc::from(channel), ());
         if kind.requires_signature() {
             self.authorized = true;

@@ -33,6 +33,8 @@ pub const SCALAR_VARS: &[(&str, &str)] = &[
     ("outbound_queue_kb", "HERALD_OUTBOUND_QUEUE_KB"),
     ("shutdown_grace", "HERALD_SHUTDOWN_GRACE"),
     ("cache_ttl", "HERALD_CACHE_TTL"),
+    ("subscription_count_threshold", "HERALD_SUBSCRIPTION_COUNT_THRESHOLD"),
+    ("subscription_count_throttle", "HERALD_SUBSCRIPTION_COUNT_THROTTLE"),
     ("log_format", "HERALD_LOG_FORMAT"),
     ("log_level", "HERALD_LOG_LEVEL"),
     ("data_dir", "HERALD_DATA_DIR"),
@@ -71,6 +73,8 @@ pub(crate) fn layer(env: &HashMap<String, String>) -> Result<(Layer, Vec<String>
             "outbound_queue_kb" => l.outbound_queue_kb = Some(size(v).map_err(bad)?),
             "shutdown_grace" => l.shutdown_grace = Some(secs(v).map_err(bad)?),
             "cache_ttl" => l.cache_ttl = Some(secs(v).map_err(bad)?),
+            "subscription_count_threshold" => l.subscription_count_threshold = Some(size(v).map_err(bad)?),
+            "subscription_count_throttle" => l.subscription_count_throttle = Some(secs(v).map_err(bad)?),
             "log_format" => {
                 l.log_format = Some(LogFormat::from_str(v).map_err(|e| bad(&e))?);
             }

@@ -36,6 +36,8 @@ pub(crate) struct Layer {
     pub outbound_queue_kb: Option<usize>,
     pub shutdown_grace: Option<u64>,
     pub cache_ttl: Option<u64>,
+    pub subscription_count_threshold: Option<usize>,
+    pub subscription_count_throttle: Option<u64>,
     pub log_format: Option<LogFormat>,
     pub log_level: Option<String>,
     pub data_dir: Option<PathBuf>,

@@ -95,6 +95,11 @@ pub struct Config {
     pub shutdown_grace: u64,
     /// Lifetime of cache-channel entries, seconds. Default 1800, > 0.
     pub cache_ttl: u64,
+    /// Channels with more subscribers than this get throttled `subscription_count` updates.
+    /// Default 100.
+    pub subscription_count_threshold: usize,
+    /// Seconds between throttled `subscription_count` updates. Default 5, > 0.
+    pub subscription_count_throttle: u64,
     /// Default [`LogFormat::Human`].
     pub log_format: LogFormat,
     /// A `tracing_subscriber::EnvFilter` directive. Default `info`.

@@ -78,6 +78,8 @@ pub(crate) fn resolve(
             outbound_queue_kb,
             shutdown_grace,
             cache_ttl,
+            subscription_count_threshold,
+            subscription_count_throttle,
             log_format,
             log_level,
             data_dir,
@@ -171,6 +173,8 @@ pub(crate) fn resolve(
         outbound_queue_kb: merged.outbound_queue_kb.unwrap_or(1024),
         shutdown_grace: merged.shutdown_grace.unwrap_or(10),
         cache_ttl: merged.cache_ttl.unwrap_or(1800),
+        subscription_count_threshold: merged.subscription_count_threshold.unwrap_or(100),
+        subscription_count_throttle: merged.subscription_count_throttle.unwrap_or(5),
         log_format: merged.log_format.unwrap_or(LogFormat::Human),
         log_level,
         data_dir,
@@ -189,6 +193,7 @@ pub(crate) fn resolve(
     positive("outbound_queue_messages", config.outbound_queue_messages as u64)?;
     positive("outbound_queue_kb", config.outbound_queue_kb as u64)?;
     positive("cache_ttl", config.cache_ttl)?;
+    positive("subscription_count_throttle", config.subscription_count_throttle)?;
 
     let mut config = config;
     match apps {

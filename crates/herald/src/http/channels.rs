@@ -48,7 +48,8 @@ pub(crate) async fn show(
     if info.cache && !kind.is_cache() {
         return Err(ApiError::bad_request("info=cache is only available for cache channels"));
     }
-    let counts = state.hub.namespace(&authed.app.id).counts(&channel);
+    let ns = state.hub.namespace(&authed.app.id);
+    let counts = ns.counts(&channel);
     let mut body = Map::new();
     body.insert("occupied".into(), (counts.subscription_count > 0).into());
     if info.user_count {
@@ -58,8 +59,11 @@ pub(crate) async fn show(
         body.insert("subscription_count".into(), counts.subscription_count.into());
     }
     if info.cache {
-        // Cache channels keep their last event from issue #3 on; until then nothing is cached.
-        body.insert("cache".into(), Value::Null);
+        let cache = match ns.cached(&channel) {
+            Some((c, ttl)) => json!({ "event": &*c.event, "data": &*c.data, "ttl": ttl }),
+            None => Value::Null,
+        };
+        body.insert("cache".into(), cache);
     }
     Ok(json_ok(&Value::Object(body)))
 }

@@ -9,6 +9,7 @@ use axum::extract::{Path, Request, State};
 use axum::response::Response;
 use herald_core::app::App;
 use herald_core::hub::Hub;
+use herald_core::namespace::CachedPublish;
 use herald_protocol::channel::{validate_channel_name, ChannelKind};
 use herald_protocol::event::validate_event_name;
 use herald_protocol::outbound;
@@ -195,7 +196,13 @@ fn publish(hub: &Hub, app: &App, event: &Event) {
     let exclude = event.exclude.as_ref().and_then(|sid| hub.local_seq(sid));
     for ch in &event.channels {
         let frame = outbound::channel_event(&event.name, ch, &event.data, None);
-        ns.publish(ch, &frame, exclude, &hub.metrics);
+        let kind = ChannelKind::of(ch);
+        if kind.is_cache() {
+            let cached = CachedPublish { event: &event.name, data: &event.data, ttl: hub.settings.cache_ttl };
+            ns.publish_cached(ch, kind, cached, &frame, exclude, &hub.metrics);
+        } else {
+            ns.publish(ch, &frame, exclude, &hub.metrics);
+        }
     }
     hub.metrics.api_events_published.increment(1);
 }

@@ -1,0 +1,123 @@
+//! Signed-in users of one app: who is online, which connections each user has, and who
+//! watches whom (PROTOCOL.md 8.4–8.5).
+//!
+//! A user is online while at least one connection is signed in as them. Watchers are
+//! connections that signed in with a `watchlist`; they receive
+//! `pusher_internal:watchlist_events` when a watched user comes online (first connection) or
+//! goes offline (last connection closed).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use herald_protocol::outbound;
+use parking_lot::Mutex;
+
+use crate::connection::Connection;
+use crate::metrics::Metrics;
+
+#[derive(Debug, Default)]
+struct Index {
+    /// Connections signed in as each user (present ⇔ online).
+    by_user: HashMap<Arc<str>, HashMap<u64, Arc<Connection>>>,
+    /// For each watched user id, the connections watching it.
+    watchers: HashMap<Arc<str>, HashMap<u64, Arc<Connection>>>,
+    /// What each watching connection watches (to unregister it).
+    watching: HashMap<u64, Vec<Arc<str>>>,
+}
+
+/// Sign-in bookkeeping of one app.
+#[derive(Debug, Default)]
+pub struct Users {
+    /// One mutex per app: sign-in and disconnect of signed-in connections are rare next to
+    /// publishes, which never touch it. Held only for map updates and queueing a few frames
+    /// (outbox pushes never block); never across an `.await`, never while holding a channel lock.
+    index: Mutex<Index>,
+}
+
+impl Users {
+    /// Records that `conn` signed in as `user_id`, watching `watchlist` (already truncated).
+    /// When `watch_events` is on, queues the watchlist's initial state to `conn` and an
+    /// `online` event to the watchers of `user_id` if this is its first connection.
+    pub fn sign_in(
+        &self,
+        conn: &Arc<Connection>,
+        user_id: &Arc<str>,
+        watchlist: &[String],
+        watch_events: bool,
+        metrics: &Metrics,
+    ) {
+        let seq = conn.socket_id.seq;
+        let mut ix = self.index.lock();
+        unwatch(&mut ix, seq);
+        let conns = ix.by_user.entry(user_id.clone()).or_default();
+        let first = conns.is_empty();
+        let already = conns.insert(seq, conn.clone()).is_some();
+        if watch_events && first && !already {
+            notify(&ix, user_id, true, metrics);
+        }
+        if !watch_events || watchlist.is_empty() {
+            return;
+        }
+        let mut online = Vec::new();
+        let mut offline = Vec::new();
+        let mut ids = Vec::with_capacity(watchlist.len());
+        for id in watchlist {
+            let id: Arc<str> = Arc::from(id.as_str());
+            if ix.by_user.contains_key(&id) {
+                online.push(id.clone());
+            } else {
+                offline.push(id.clone());
+            }
+            ix.watchers.entry(id.clone()).or_default().insert(seq, conn.clone());
+            ids.push(id);
+        }
+        ix.watching.insert(seq, ids);
+        let on: Vec<&str> = online.iter().map(|s| &**s).collect();
+        let off: Vec<&str> = offline.iter().map(|s| &**s).collect();
+        conn.send(outbound::watchlist_events(&on, &off), metrics);
+    }
+
+    /// Forgets a closed connection that was signed in as `user_id`; the user goes offline (and
+    /// watchers are told) when it was their last connection.
+    pub fn sign_out(&self, seq: u64, user_id: &Arc<str>, watch_events: bool, metrics: &Metrics) {
+        let mut ix = self.index.lock();
+        unwatch(&mut ix, seq);
+        let gone = match ix.by_user.get_mut(user_id) {
+            Some(conns) => conns.remove(&seq).is_some() && conns.is_empty(),
+            None => false,
+        };
+        if gone {
+            ix.by_user.remove(user_id);
+            if watch_events {
+                notify(&ix, user_id, false, metrics);
+            }
+        }
+    }
+
+    /// Every connection signed in as `user_id`.
+    pub fn connections_of(&self, user_id: &str) -> Vec<Arc<Connection>> {
+        self.index.lock().by_user.get(user_id).map(|c| c.values().cloned().collect()).unwrap_or_default()
+    }
+}
+
+fn unwatch(ix: &mut Index, seq: u64) {
+    if let Some(ids) = ix.watching.remove(&seq) {
+        for id in ids {
+            if let Some(w) = ix.watchers.get_mut(&id) {
+                w.remove(&seq);
+                if w.is_empty() {
+                    ix.watchers.remove(&id);
+                }
+            }
+        }
+    }
+}
+
+fn notify(ix: &Index, user_id: &str, online: bool, metrics: &Metrics) {
+    let Some(watchers) = ix.watchers.get(user_id) else { return };
+    let frame =
+        if online { outbound::watchlist_events(&[user_id], &[]) } else { outbound::watchlist_events(&[], &[user_id]) };
+    for conn in watchers.values() {
+        conn.send(frame.clone(), metrics);
+    }
+}
