@@ -15,6 +15,7 @@ use herald_protocol::channel::ChannelKind;
 use parking_lot::RwLock;
 
 use crate::connection::Connection;
+use crate::events::{ChannelEvent, Events};
 use crate::metrics::Metrics;
 
 /// A subscribed connection and, on presence channels, the user it joined as.
@@ -125,7 +126,7 @@ impl Channel {
     /// Announces the current subscription count after the subscriber set changed, under the
     /// channel's write lock (`st`). Immediate up to the threshold; above it at most once per
     /// interval, the last value winning (a timer task sends the coalesced update).
-    pub fn count_changed(self: &Arc<Self>, st: &mut ChannelState, policy: CountPolicy, metrics: &Metrics) {
+    pub fn count_changed(self: &Arc<Self>, st: &mut ChannelState, policy: CountPolicy, events: &Events, metrics: &Metrics) {
         if !policy.enabled || self.kind.is_presence() || self.kind == ChannelKind::ServerToUser {
             return;
         }
@@ -136,8 +137,7 @@ impl Channel {
         let due = st.count.last_sent.is_none_or(|t| now.duration_since(t) >= policy.interval);
         if st.subscribers.len() <= policy.threshold || due {
             st.count.last_sent = Some(now);
-            let frame = herald_protocol::outbound::subscription_count(&self.name, st.subscribers.len() as u64);
-            st.broadcast(&frame, None, metrics);
+            announce_count(&self.name, st, events, metrics);
             return;
         }
         if st.count.timer_armed {
@@ -148,15 +148,22 @@ impl Channel {
         let at = st.count.last_sent.map_or(now, |t| t + policy.interval);
         let channel = self.clone();
         let metrics = metrics.clone();
+        let events = events.clone();
         rt.spawn(async move {
             tokio::time::sleep_until(at.into()).await;
             let mut st = channel.state.write();
             st.count.timer_armed = false;
             st.count.last_sent = Some(Instant::now());
             if !st.subscribers.is_empty() {
-                let frame = herald_protocol::outbound::subscription_count(&channel.name, st.subscribers.len() as u64);
-                st.broadcast(&frame, None, &metrics);
+                announce_count(&channel.name, &st, &events, &metrics);
             }
         });
     }
+}
+
+/// Sends the current count to every subscriber and reports it as a webhook event.
+fn announce_count(name: &Arc<str>, st: &ChannelState, events: &Events, metrics: &Metrics) {
+    let count = st.subscribers.len() as u64;
+    st.broadcast(&herald_protocol::outbound::subscription_count(name, count), None, metrics);
+    events.emit_with("subscription_count", || ChannelEvent::SubscriptionCount { channel: name.clone(), count });
 }

@@ -16,6 +16,7 @@ use rand::Rng;
 
 use crate::app::{App, AppStore};
 use crate::channel::CountPolicy;
+use crate::events::{EventSink, Events};
 use crate::connection::Connection;
 use crate::metrics::Metrics;
 use crate::namespace::Namespace;
@@ -83,6 +84,8 @@ pub struct Hub {
     accepting: AtomicBool,
     pub settings: HubSettings,
     pub metrics: Metrics,
+    /// Receives channel lifecycle events (webhooks); `None` when no app has webhooks.
+    events: Option<Arc<dyn EventSink>>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -92,7 +95,12 @@ impl std::fmt::Debug for Hub {
 }
 
 impl Hub {
-    pub fn new(apps: Arc<dyn AppStore>, settings: HubSettings, metrics: Metrics) -> Arc<Self> {
+    pub fn new(
+        apps: Arc<dyn AppStore>,
+        settings: HubSettings,
+        metrics: Metrics,
+        events: Option<Arc<dyn EventSink>>,
+    ) -> Arc<Self> {
         let mut rng = rand::rng();
         Arc::new(Hub {
             apps,
@@ -103,6 +111,7 @@ impl Hub {
             accepting: AtomicBool::new(true),
             settings,
             metrics,
+            events,
         })
     }
 
@@ -119,7 +128,11 @@ impl Hub {
         if let Some(ns) = self.namespaces.get(app_id) {
             return ns.value().clone();
         }
-        self.namespaces.entry(app_id.to_owned()).or_default().value().clone()
+        self.namespaces
+            .entry(app_id.to_owned())
+            .or_insert_with(|| Arc::new(Namespace::new(Events::new(app_id, self.events.clone()))))
+            .value()
+            .clone()
     }
 
     /// The per-node sequence number of `socket_id` if this node issued it.

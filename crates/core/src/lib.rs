@@ -7,6 +7,7 @@
 //! - [`connection`] / [`outbox`]: the shared handle of a socket and its bounded send queue.
 //! - [`session`]: a connection's protocol state machine (subscribe, client events, signin).
 //! - [`users`]: signed-in users, online state, watchlists.
+//! - [`events`]: channel lifecycle events reported to an [`events::EventSink`] (webhooks).
 //! - [`metrics`]: pre-registered metric handles.
 //!
 //! Nothing here does socket I/O: the `herald` binary reads frames, calls [`session::Session`],
@@ -16,6 +17,7 @@
 pub mod app;
 pub mod channel;
 pub mod connection;
+pub mod events;
 pub mod hub;
 pub mod metrics;
 pub mod namespace;

@@ -15,6 +15,7 @@ use herald_protocol::outbound;
 
 use crate::channel::{CachedEvent, Channel, ChannelState, CountPolicy, Member, Subscriber};
 use crate::connection::Connection;
+use crate::events::{ChannelEvent, Events};
 use crate::metrics::Metrics;
 use crate::users::Users;
 
@@ -87,9 +88,15 @@ pub struct Namespace {
     connection_count: AtomicUsize,
     /// Signed-in users and watchlists.
     pub users: Users,
+    /// Where channel lifecycle events (webhooks) go, tagged with this app's id.
+    pub events: Events,
 }
 
 impl Namespace {
+    pub fn new(events: Events) -> Self {
+        Namespace { events, ..Namespace::default() }
+    }
+
     /// Registers a connection unless `limit` connections already exist. Returns false when over.
     pub fn add_connection(&self, conn: &Arc<Connection>, limit: Option<u64>) -> bool {
         let prev = self.connection_count.fetch_add(1, Ordering::AcqRel);
@@ -175,14 +182,27 @@ impl Namespace {
                 st.broadcast(&frame, Some(seq), metrics);
             }
         }
+        let internal = kind == ChannelKind::ServerToUser;
+        if occupied && !internal {
+            self.events.emit_with("channel_occupied", || ChannelEvent::Occupied { channel: channel.name.clone() });
+        }
+        if new_member {
+            if let Some(member) = &join_as {
+                let (channel, user_id) = (channel.name.clone(), member.user_id.clone());
+                self.events.emit_with("member_added", || ChannelEvent::MemberAdded { channel, user_id });
+            }
+        }
         if kind.is_cache() {
             let frame = match st.live_cache(Instant::now()) {
                 Some(c) => outbound::channel_event(&c.event, name, &c.data, None),
-                None => outbound::cache_miss(name),
+                None => {
+                    self.events.emit_with("cache_miss", || ChannelEvent::CacheMiss { channel: channel.name.clone() });
+                    outbound::cache_miss(name)
+                }
             };
             conn.send(frame, metrics);
         }
-        channel.count_changed(&mut st, policy.count, metrics);
+        channel.count_changed(&mut st, policy.count, &self.events, metrics);
         metrics.subscriptions.increment(1.0);
         if occupied {
             metrics.channels.increment(1.0);
@@ -207,11 +227,17 @@ impl Namespace {
             if gone {
                 st.members.remove(&uid);
                 st.broadcast(&outbound::member_removed(name, &uid), None, metrics);
+                let channel = channel.name.clone();
+                let user_id = uid.clone();
+                self.events.emit_with("member_removed", || ChannelEvent::MemberRemoved { channel, user_id });
                 member_removed = Some(uid);
             }
         }
         let vacated = st.subscribers.is_empty();
-        channel.count_changed(&mut st, count, metrics);
+        if vacated && channel.kind != ChannelKind::ServerToUser {
+            self.events.emit_with("channel_vacated", || ChannelEvent::Vacated { channel: channel.name.clone() });
+        }
+        channel.count_changed(&mut st, count, &self.events, metrics);
         drop(st);
         metrics.subscriptions.decrement(1.0);
         if vacated {

@@ -59,7 +59,7 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
         subscription_count_threshold: config.subscription_count_threshold,
         subscription_count_interval: Duration::from_secs(config.subscription_count_throttle),
     };
-    let hub = Hub::new(Arc::new(StaticAppStore::new(config.apps.clone())), settings, metrics);
+    let hub = Hub::new(Arc::new(StaticAppStore::new(config.apps.clone())), settings, metrics, None);
     let listener = TcpListener::bind((config.host.as_str(), config.port)).await?;
     let addr = listener.local_addr()?;
     let state = Arc::new(AppState { hub, config: Arc::new(config), prometheus });

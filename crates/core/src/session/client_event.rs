@@ -1,6 +1,7 @@
 //! Client events (`client-*`, PROTOCOL.md 7): the acceptance rules, in the specified order,
 //! then relay to the channel's other subscribers.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use herald_protocol::channel::ChannelKind;
@@ -8,6 +9,7 @@ use herald_protocol::codes::error::CLIENT_EVENT_RATE_LIMIT;
 use herald_protocol::outbound;
 
 use super::Session;
+use crate::events::ChannelEvent;
 
 impl Session {
     pub(super) fn client_event(&mut self, event: &str, channel: &str, data: &str) {
@@ -42,6 +44,13 @@ impl Session {
         let frame = outbound::channel_event(event, channel, data, user_id.as_deref());
         self.ns.publish(channel, &frame, Some(self.conn.socket_id.seq), &self.hub.metrics);
         self.hub.metrics.client_events.increment(1);
+        self.ns.events.emit_with("client_event", || ChannelEvent::ClientEvent {
+            channel: Arc::from(channel),
+            event: Arc::from(event),
+            data: Arc::from(data),
+            socket_id: Arc::from(&*self.conn.socket_id_str),
+            user_id,
+        });
     }
 
     /// Fixed one-second window: at most `max` events per window.
