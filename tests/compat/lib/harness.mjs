@@ -1,0 +1,273 @@
+// Test harness: starts a real herald binary with a temporary TOML config and
+// hands out real clients (pusher-js, the `pusher` Node server SDK) wired to it.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import PusherClient from 'pusher-js';
+import PusherServer from 'pusher';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const COMPAT_DIR = path.resolve(here, '..');
+export const REPO_ROOT = path.resolve(COMPAT_DIR, '..', '..');
+
+/** Path of the herald binary: $HERALD_BIN, else ../../target/debug/herald relative to tests/compat. */
+export function heraldBin() {
+  const p = process.env.HERALD_BIN
+    ? path.resolve(process.cwd(), process.env.HERALD_BIN)
+    : path.resolve(COMPAT_DIR, '..', '..', 'target', 'debug', 'herald');
+  if (!existsSync(p)) {
+    throw new Error(`herald binary not found at ${p} (build it with \`cargo build -p herald\` or set HERALD_BIN)`);
+  }
+  return p;
+}
+
+export const DEFAULT_APP = Object.freeze({
+  id: 'app-id',
+  key: 'app-key',
+  secret: 'app-secret',
+  enable_client_messages: true,
+});
+
+// ---------------------------------------------------------------- TOML
+
+function tomlValue(v) {
+  if (typeof v === 'string') return JSON.stringify(v); // JSON string escapes are valid TOML basic strings
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  if (Array.isArray(v)) return `[${v.map(tomlValue).join(', ')}]`;
+  throw new Error(`unsupported TOML value ${JSON.stringify(v)}`);
+}
+
+/** Serialise a flat config: top-level scalars + `apps` (array of flat tables). */
+export function toToml(config) {
+  const lines = [];
+  for (const [k, v] of Object.entries(config)) {
+    if (k === 'apps' || v === undefined) continue;
+    lines.push(`${k} = ${tomlValue(v)}`);
+  }
+  for (const app of config.apps ?? []) {
+    lines.push('', '[[apps]]');
+    for (const [k, v] of Object.entries(app)) {
+      if (v === undefined) continue;
+      lines.push(`${k} = ${tomlValue(v)}`);
+    }
+  }
+  return lines.join('\n') + '\n';
+}
+
+// ---------------------------------------------------------------- herald process
+
+const live = new Set();
+process.on('exit', () => {
+  for (const child of live) {
+    try { child.kill('SIGKILL'); } catch { /* already gone */ }
+  }
+});
+
+/**
+ * Start herald. Options:
+ *   apps: array of app tables (default [DEFAULT_APP])
+ *   config: extra top-level keys (activity_timeout, ...)
+ *   host: bind host (default 127.0.0.1), port: (default 0 = OS picks)
+ * Returns { host, port, httpUrl, apps, app, stop(), output() }.
+ */
+export async function startHerald({ apps = [DEFAULT_APP], config = {}, host = '127.0.0.1', port = 0, startTimeoutMs = 15000 } = {}) {
+  const bin = heraldBin();
+  const dir = mkdtempSync(path.join(tmpdir(), 'herald-compat-'));
+  const cfgPath = path.join(dir, 'herald.toml');
+  writeFileSync(cfgPath, toToml({ host, port, activity_timeout: 120, ...config, apps }));
+
+  const child = spawn(bin, ['--config', cfgPath], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { RUST_LOG: process.env.RUST_LOG ?? 'info', ...process.env },
+  });
+  live.add(child);
+  let out = '';
+  let err = '';
+  child.stderr.setEncoding('utf8');
+  child.stdout.setEncoding('utf8');
+  child.stderr.on('data', (d) => { err += d; if (err.length > 200_000) err = err.slice(-100_000); });
+
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => { live.delete(child); resolve({ code, signal }); }));
+
+  const listening = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(new Error(`herald did not print "herald listening on http://HOST:PORT" within ${startTimeoutMs} ms.\n` +
+        `config:\n${toToml({ host, port, ...config, apps })}\nstdout:\n${out}\nstderr:\n${err.slice(-4000)}`));
+    }, startTimeoutMs);
+    const onData = (d) => {
+      out += d;
+      const m = /herald listening on http:\/\/(\[[^\]]+\]|[^\s:/]+):(\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        child.stdout.off('data', onData);
+        // keep draining stdout so the pipe never fills up
+        child.stdout.on('data', (more) => { out += more; if (out.length > 200_000) out = out.slice(-100_000); });
+        resolve({ host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]) });
+      }
+    };
+    child.stdout.on('data', onData);
+    exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`herald exited (code ${code}, signal ${signal}) before listening.\nconfig:\n` +
+        `${toToml({ host, port, ...config, apps })}\nstdout:\n${out}\nstderr:\n${err.slice(-4000)}`));
+    });
+  });
+
+  const server = {
+    host: listening.host,
+    port: listening.port,
+    httpUrl: `http://${listening.host}:${listening.port}`,
+    apps,
+    app: apps[0],
+    child,
+    output: () => ({ stdout: out, stderr: err }),
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const t = setTimeout(() => { try { child.kill('SIGKILL'); } catch { /* gone */ } }, 3000);
+        await exited;
+        clearTimeout(t);
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return server;
+}
+
+// ---------------------------------------------------------------- clients
+
+/** The `pusher` Node server SDK configured for one app of a running herald. */
+export function serverSdk(server, app = server.app, extra = {}) {
+  return new PusherServer({
+    appId: app.id,
+    key: app.key,
+    secret: app.secret,
+    host: server.host,
+    port: String(server.port),
+    useTLS: false,
+    ...extra,
+  });
+}
+
+const openClients = new Set();
+
+/** A pusher-js (Node build) client. Call `closeAllClients()` (or client.disconnect()) at the end. */
+export function client(server, { app = server.app, ...opts } = {}) {
+  const c = new PusherClient(app.key, {
+    wsHost: server.host,
+    wsPort: server.port,
+    forceTLS: false,
+    enabledTransports: ['ws'],
+    cluster: 'mt1',
+    disableStats: true,
+    ...opts,
+  });
+  openClients.add(c);
+  return c;
+}
+
+export function closeAllClients() {
+  for (const c of openClients) {
+    try { c.disconnect(); } catch { /* ignore */ }
+  }
+  openClients.clear();
+}
+
+// ---------------------------------------------------------------- waiting helpers
+
+export function withTimeout(promise, ms, what) {
+  let t;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => { t = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms); }),
+  ]).finally(() => clearTimeout(t));
+}
+
+export function sleep(ms) {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Resolve when the pusher-js client is connected; returns its socket_id. */
+export function connected(c, ms = 5000) {
+  if (c.connection.state === 'connected') return Promise.resolve(c.connection.socket_id);
+  return withTimeout(new Promise((resolve, reject) => {
+    const onState = ({ current }) => {
+      if (current === 'connected') { c.connection.unbind('state_change', onState); resolve(c.connection.socket_id); }
+      if (current === 'failed' || current === 'unavailable') {
+        c.connection.unbind('state_change', onState);
+        reject(new Error(`connection went ${current}`));
+      }
+    };
+    c.connection.bind('state_change', onState);
+  }), ms, `pusher-js connection to reach "connected" (state now ${c.connection.state})`);
+}
+
+/** Subscribe and resolve on pusher:subscription_succeeded (with its data); reject on subscription_error. */
+export function subscribed(c, channelName, ms = 5000) {
+  const ch = c.subscribe(channelName);
+  return withTimeout(new Promise((resolve, reject) => {
+    ch.bind('pusher:subscription_succeeded', (data) => resolve(ch));
+    ch.bind('pusher:subscription_error', (e) => reject(new Error(`subscription_error on ${channelName}: ${JSON.stringify(e)}`)));
+  }), ms, `pusher:subscription_succeeded on ${channelName}`);
+}
+
+/** Resolve with the next `event` on `bindable` (channel, connection, members...). */
+export function next(bindable, event, ms = 5000, filter = () => true) {
+  return withTimeout(new Promise((resolve) => {
+    const fn = (data, metadata) => {
+      if (!filter(data, metadata)) return;
+      bindable.unbind(event, fn);
+      resolve({ data, metadata });
+    };
+    bindable.bind(event, fn);
+  }), ms, `event "${event}"`);
+}
+
+/** Record every event of a channel (bind_global) into an array. */
+export function record(channel) {
+  const events = [];
+  channel.bind_global((event, data) => { events.push({ event, data }); });
+  return events;
+}
+
+/**
+ * Wait until an HTTP-visible condition holds (e.g. herald has registered a subscription).
+ * Polls `fn` until it returns a truthy value.
+ */
+export async function eventually(fn, { timeoutMs = 3000, intervalMs = 25, what = 'condition' } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) { last = e; }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last result: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
+    await sleep(intervalMs);
+  }
+}
+
+/** Read a JSON body from a `pusher` SDK response (fetch Response). */
+export async function json(res) {
+  const text = await res.text();
+  assertStatus(res, 200, text);
+  try { return JSON.parse(text); } catch { throw new Error(`expected JSON body, got ${JSON.stringify(text)}`); }
+}
+
+function assertStatus(res, status, body) {
+  if (res.status !== status) throw new Error(`expected HTTP ${status}, got ${res.status}: ${body}`);
+}
+
+/** Run an SDK request; on RequestError include status and body in the thrown message. */
+export async function sdk(promise) {
+  try {
+    return await promise;
+  } catch (e) {
+    if (e && e.status !== undefined) {
+      throw new Error(`server SDK request failed: HTTP ${e.status} ${e.body ?? ''} (${e.url ?? ''})`);
+    }
+    throw e;
+  }
+}
