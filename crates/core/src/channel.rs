@@ -30,7 +30,17 @@ pub struct Subscriber {
 #[derive(Debug)]
 pub struct Member {
     pub info: Option<Arc<str>>,
+    /// Local subscribed connections carrying this user id.
     pub connections: u32,
+    /// Other nodes that have this user on the channel (cluster mode; empty on a single node).
+    pub nodes: Vec<u32>,
+}
+
+impl Member {
+    /// A member exists while any node (this one or another) has a connection of the user.
+    pub fn present(&self) -> bool {
+        self.connections > 0 || !self.nodes.is_empty()
+    }
 }
 
 /// The last event published through the HTTP API on a cache channel (PROTOCOL.md 9.1).
@@ -70,6 +80,11 @@ pub struct ChannelState {
     /// an empty channel with a live cache stays in its namespace.
     pub cache: Option<CachedEvent>,
     pub count: CountThrottle,
+    /// Cluster mode: subscription counts of the other nodes, by node id.
+    pub remote_counts: HashMap<u32, u64>,
+    /// Cluster mode: this node listens to the channel's cluster traffic (set by the adapter's
+    /// snapshot, cleared when it drops interest). Keeps the channel alive while set.
+    pub remote_interest: bool,
 }
 
 impl ChannelState {
@@ -91,9 +106,15 @@ impl ChannelState {
         self.cache.as_ref().filter(|c| c.expires > now)
     }
 
-    /// Whether the channel can be dropped from its namespace: nobody subscribed, nothing cached.
+    /// Whether the channel can be dropped from its namespace: nobody subscribed, nothing cached,
+    /// no cluster interest.
     pub fn is_removable(&self, now: Instant) -> bool {
-        self.subscribers.is_empty() && self.live_cache(now).is_none()
+        self.subscribers.is_empty() && self.live_cache(now).is_none() && !self.remote_interest
+    }
+
+    /// Subscriptions across the cluster: local plus what other nodes reported.
+    pub fn total_subscriptions(&self) -> u64 {
+        self.subscribers.len() as u64 + self.remote_counts.values().sum::<u64>()
     }
 }
 
@@ -126,7 +147,13 @@ impl Channel {
     /// Announces the current subscription count after the subscriber set changed, under the
     /// channel's write lock (`st`). Immediate up to the threshold; above it at most once per
     /// interval, the last value winning (a timer task sends the coalesced update).
-    pub fn count_changed(self: &Arc<Self>, st: &mut ChannelState, policy: CountPolicy, events: &Events, metrics: &Metrics) {
+    pub fn count_changed(
+        self: &Arc<Self>,
+        st: &mut ChannelState,
+        policy: CountPolicy,
+        events: &Events,
+        metrics: &Metrics,
+    ) {
         if !policy.enabled || self.kind.is_presence() || self.kind == ChannelKind::ServerToUser {
             return;
         }
@@ -135,7 +162,7 @@ impl Channel {
         }
         let now = Instant::now();
         let due = st.count.last_sent.is_none_or(|t| now.duration_since(t) >= policy.interval);
-        if st.subscribers.len() <= policy.threshold || due {
+        if st.total_subscriptions() <= policy.threshold as u64 || due {
             st.count.last_sent = Some(now);
             announce_count(&self.name, st, events, metrics);
             return;
@@ -163,7 +190,7 @@ impl Channel {
 
 /// Sends the current count to every subscriber and reports it as a webhook event.
 fn announce_count(name: &Arc<str>, st: &ChannelState, events: &Events, metrics: &Metrics) {
-    let count = st.subscribers.len() as u64;
+    let count = st.total_subscriptions();
     st.broadcast(&herald_protocol::outbound::subscription_count(name, count), None, metrics);
     events.emit_with("subscription_count", || ChannelEvent::SubscriptionCount { channel: name.clone(), count });
 }

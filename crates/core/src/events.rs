@@ -93,3 +93,20 @@ impl Default for Events {
         Events::none()
     }
 }
+
+/// In a cluster, occupancy and presence verdicts are the cluster's, made by the adapter against
+/// shared state; a node's local view must not produce those webhooks. This sink passes
+/// everything else through.
+pub struct ClusterVerdictsFiltered(pub Arc<dyn EventSink>);
+
+/// The events whose verdict belongs to the cluster adapter.
+pub const CLUSTER_VERDICTS: [&str; 4] = ["channel_occupied", "channel_vacated", "member_added", "member_removed"];
+
+impl EventSink for ClusterVerdictsFiltered {
+    fn wants(&self, app_id: &str, name: &'static str) -> bool {
+        !CLUSTER_VERDICTS.contains(&name) && self.0.wants(app_id, name)
+    }
+    fn emit(&self, app_id: &str, event: ChannelEvent) {
+        self.0.emit(app_id, event)
+    }
+}

@@ -14,10 +14,11 @@ use herald_protocol::outbound;
 use herald_protocol::socket_id::SocketId;
 use rand::Rng;
 
+use crate::adapter::Adapter;
 use crate::app::{App, AppStore};
 use crate::channel::CountPolicy;
-use crate::events::{EventSink, Events};
 use crate::connection::Connection;
+use crate::events::{ClusterVerdictsFiltered, EventSink, Events};
 use crate::metrics::Metrics;
 use crate::namespace::Namespace;
 use crate::outbox::OutboxLimits;
@@ -86,6 +87,8 @@ pub struct Hub {
     pub metrics: Metrics,
     /// Receives channel lifecycle events (webhooks); `None` when no app has webhooks.
     events: Option<Arc<dyn EventSink>>,
+    /// The rest of the cluster; [`LocalAdapter`] on a single node.
+    adapter: Arc<dyn Adapter>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -100,6 +103,7 @@ impl Hub {
         settings: HubSettings,
         metrics: Metrics,
         events: Option<Arc<dyn EventSink>>,
+        adapter: Arc<dyn Adapter>,
     ) -> Arc<Self> {
         let mut rng = rand::rng();
         Arc::new(Hub {
@@ -112,7 +116,17 @@ impl Hub {
             settings,
             metrics,
             events,
+            adapter,
         })
+    }
+
+    pub fn adapter(&self) -> &Arc<dyn Adapter> {
+        &self.adapter
+    }
+
+    /// Every namespace created so far (cluster re-registration, node_gone).
+    pub fn namespaces(&self) -> Vec<(String, Arc<Namespace>)> {
+        self.namespaces.iter().map(|e| (e.key().clone(), e.value().clone())).collect()
     }
 
     pub fn apps(&self) -> &dyn AppStore {
@@ -130,7 +144,15 @@ impl Hub {
         }
         self.namespaces
             .entry(app_id.to_owned())
-            .or_insert_with(|| Arc::new(Namespace::new(Events::new(app_id, self.events.clone()))))
+            .or_insert_with(|| {
+                let sink = match &self.events {
+                    Some(sink) if self.adapter.is_clustered() => {
+                        Some(Arc::new(ClusterVerdictsFiltered(sink.clone())) as Arc<dyn EventSink>)
+                    }
+                    other => other.clone(),
+                };
+                Arc::new(Namespace::new(app_id, Events::new(app_id, sink), self.adapter.clone()))
+            })
             .value()
             .clone()
     }

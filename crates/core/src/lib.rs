@@ -1,5 +1,7 @@
 //! herald-core: the state of a herald node and the protocol logic that changes it.
 //!
+//! - [`adapter`]: the seam to other nodes ([`adapter::LocalAdapter`] on a single node);
+//!   [`remote`] applies what other nodes report.
 //! - [`app`]: tenants and where they come from ([`app::AppStore`]).
 //! - [`hub`]: the node — namespaces per app, socket ids, admission of connections.
 //! - [`namespace`]: one app's channels and connections; publish and queries.
@@ -14,6 +16,7 @@
 //! and writes whatever the connection's outbox yields. That keeps this crate testable without
 //! sockets and keeps the transport replaceable.
 
+pub mod adapter;
 pub mod app;
 pub mod channel;
 pub mod connection;
@@ -22,5 +25,6 @@ pub mod hub;
 pub mod metrics;
 pub mod namespace;
 pub mod outbox;
+pub mod remote;
 pub mod session;
 pub mod users;

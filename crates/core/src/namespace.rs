@@ -13,6 +13,7 @@ use dashmap::DashMap;
 use herald_protocol::channel::ChannelKind;
 use herald_protocol::outbound;
 
+use crate::adapter::{Adapter, LocalChange};
 use crate::channel::{CachedEvent, Channel, ChannelState, CountPolicy, Member, Subscriber};
 use crate::connection::Connection;
 use crate::events::{ChannelEvent, Events};
@@ -76,12 +77,12 @@ pub struct ChannelCounts {
     pub user_count: usize,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Namespace {
     /// Channels with at least one local subscriber. A channel is inserted and removed only while
     /// holding its shard's write lock, and subscribers are added under that same shard lock, so
     /// a subscriber can never be added to a channel that was just removed.
-    channels: DashMap<Arc<str>, Arc<Channel>>,
+    pub(crate) channels: DashMap<Arc<str>, Arc<Channel>>,
     /// Live connections by per-node sequence number (counts, terminate_connections).
     connections: DashMap<u64, Arc<Connection>>,
     /// Exact number of admitted connections; checked and bumped atomically for quotas.
@@ -90,11 +91,29 @@ pub struct Namespace {
     pub users: Users,
     /// Where channel lifecycle events (webhooks) go, tagged with this app's id.
     pub events: Events,
+    /// This app's id (what the adapter tags cluster traffic with).
+    app_id: Arc<str>,
+    /// The rest of the cluster ([`LocalAdapter`] on a single node).
+    adapter: Option<Arc<dyn Adapter>>,
+}
+
+impl std::fmt::Debug for Namespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Namespace").field("app_id", &self.app_id).field("channels", &self.channels.len()).finish()
+    }
 }
 
 impl Namespace {
-    pub fn new(events: Events) -> Self {
-        Namespace { events, ..Namespace::default() }
+    pub fn new(app_id: &str, events: Events, adapter: Arc<dyn Adapter>) -> Self {
+        let adapter = adapter.is_clustered().then_some(adapter);
+        Namespace { events, app_id: Arc::from(app_id), adapter, ..Namespace::default() }
+    }
+
+    /// Reports a local change to the cluster (no-op on a single node).
+    fn tell(&self, change: impl FnOnce() -> LocalChange) {
+        if let Some(adapter) = &self.adapter {
+            adapter.local_change(&self.app_id, change());
+        }
     }
 
     /// Registers a connection unless `limit` connections already exist. Returns false when over.
@@ -120,7 +139,7 @@ impl Namespace {
 
     /// Every live connection signed in as `user_id`.
     pub fn connections_of_user(&self, user_id: &str) -> Vec<Arc<Connection>> {
-        self.connections.iter().filter(|c| c.user_id().as_deref() == Some(user_id)).map(|c| c.value().clone()).collect()
+        self.users.connections_of(user_id)
     }
 
     /// Subscribes `conn` and queues the resulting frames, in this order: `subscription_succeeded`
@@ -164,12 +183,21 @@ impl Namespace {
         let occupied = st.subscribers.is_empty();
         let mut new_member = false;
         if let Some(member) = &join_as {
-            let m = st
-                .members
-                .entry(member.user_id.clone())
-                .or_insert_with(|| Member { info: member.user_info.clone(), connections: 0 });
+            let m = st.members.entry(member.user_id.clone()).or_insert_with(|| Member {
+                info: member.user_info.clone(),
+                connections: 0,
+                nodes: Vec::new(),
+            });
             m.connections += 1;
-            new_member = m.connections == 1;
+            let first_here = m.connections == 1;
+            new_member = first_here && m.nodes.is_empty();
+            if first_here {
+                self.tell(|| LocalChange::MemberJoined {
+                    channel: channel.name.clone(),
+                    user_id: member.user_id.clone(),
+                    user_info: member.user_info.clone(),
+                });
+            }
         }
         st.subscribers
             .insert(seq, Subscriber { conn: conn.clone(), user_id: join_as.as_ref().map(|m| m.user_id.clone()) });
@@ -202,6 +230,7 @@ impl Namespace {
             };
             conn.send(frame, metrics);
         }
+        self.tell(|| LocalChange::Count { channel: channel.name.clone(), local: st.subscribers.len() as u64 });
         channel.count_changed(&mut st, policy.count, &self.events, metrics);
         metrics.subscriptions.increment(1.0);
         if occupied {
@@ -217,13 +246,16 @@ impl Namespace {
         let sub = st.subscribers.remove(&conn.socket_id.seq)?;
         let mut member_removed = None;
         if let Some(uid) = sub.user_id {
-            let gone = match st.members.get_mut(&uid) {
+            let (last_here, gone) = match st.members.get_mut(&uid) {
                 Some(m) => {
-                    m.connections -= 1;
-                    m.connections == 0
+                    m.connections = m.connections.saturating_sub(1);
+                    (m.connections == 0, !m.present())
                 }
-                None => false,
+                None => (false, false),
             };
+            if last_here {
+                self.tell(|| LocalChange::MemberLeft { channel: channel.name.clone(), user_id: uid.clone() });
+            }
             if gone {
                 st.members.remove(&uid);
                 st.broadcast(&outbound::member_removed(name, &uid), None, metrics);
@@ -236,6 +268,10 @@ impl Namespace {
         let vacated = st.subscribers.is_empty();
         if vacated && channel.kind != ChannelKind::ServerToUser {
             self.events.emit_with("channel_vacated", || ChannelEvent::Vacated { channel: channel.name.clone() });
+        }
+        self.tell(|| LocalChange::Count { channel: channel.name.clone(), local: st.subscribers.len() as u64 });
+        if vacated {
+            self.tell(|| LocalChange::Vacated { channel: channel.name.clone() });
         }
         channel.count_changed(&mut st, count, &self.events, metrics);
         drop(st);

@@ -38,6 +38,7 @@ impl Users {
     /// Records that `conn` signed in as `user_id`, watching `watchlist` (already truncated).
     /// When `watch_events` is on, queues the watchlist's initial state to `conn` and an
     /// `online` event to the watchers of `user_id` if this is its first connection.
+    /// Returns true when this is the user's first connection on this node.
     pub fn sign_in(
         &self,
         conn: &Arc<Connection>,
@@ -45,18 +46,19 @@ impl Users {
         watchlist: &[String],
         watch_events: bool,
         metrics: &Metrics,
-    ) {
+    ) -> bool {
         let seq = conn.socket_id.seq;
         let mut ix = self.index.lock();
         unwatch(&mut ix, seq);
         let conns = ix.by_user.entry(user_id.clone()).or_default();
         let first = conns.is_empty();
         let already = conns.insert(seq, conn.clone()).is_some();
-        if watch_events && first && !already {
+        let came_online = first && !already;
+        if watch_events && came_online {
             notify(&ix, user_id, true, metrics);
         }
         if !watch_events || watchlist.is_empty() {
-            return;
+            return came_online;
         }
         let mut online = Vec::new();
         let mut offline = Vec::new();
@@ -75,11 +77,13 @@ impl Users {
         let on: Vec<&str> = online.iter().map(|s| &**s).collect();
         let off: Vec<&str> = offline.iter().map(|s| &**s).collect();
         conn.send(outbound::watchlist_events(&on, &off), metrics);
+        came_online
     }
 
     /// Forgets a closed connection that was signed in as `user_id`; the user goes offline (and
     /// watchers are told) when it was their last connection.
-    pub fn sign_out(&self, seq: u64, user_id: &Arc<str>, watch_events: bool, metrics: &Metrics) {
+    /// Returns true when that was the user's last connection on this node.
+    pub fn sign_out(&self, seq: u64, user_id: &Arc<str>, watch_events: bool, metrics: &Metrics) -> bool {
         let mut ix = self.index.lock();
         unwatch(&mut ix, seq);
         let gone = match ix.by_user.get_mut(user_id) {
@@ -92,6 +96,7 @@ impl Users {
                 notify(&ix, user_id, false, metrics);
             }
         }
+        gone
     }
 
     /// Every connection signed in as `user_id`.

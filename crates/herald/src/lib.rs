@@ -7,11 +7,13 @@
 //! - `ws/`: upgrade + per-connection task.
 //! - `http/`: the signed Pusher HTTP API.
 //! - `ops.rs`: `/metrics`, `/up`, `/ready`.
+//! - [`webhooks`]: webhook dispatch, durable outbox, dead letters.
 
 pub mod config;
 mod http;
 mod ops;
 mod server;
+pub mod webhooks;
 mod ws;
 
 pub use server::{start, RunningServer};

@@ -10,6 +10,11 @@ use herald::config::{self, Config, ConfigError, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
+    // `herald dead-letters …` is a client of a running server: no server config is loaded.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "dead-letters") {
+        return herald::webhooks::cli::run(args);
+    }
     let config = match config::load() {
         Ok(c) => c,
         Err(ConfigError::Cli(e)) => e.exit(),
@@ -41,7 +46,7 @@ async fn serve(config: Config) -> ExitCode {
     let server = match herald::start(config).await {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("herald: cannot listen on {}: {e}", banner.bind);
+            eprintln!("herald: cannot start (listening on {}): {e}", banner.bind);
             return ExitCode::FAILURE;
         }
     };

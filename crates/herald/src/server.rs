@@ -5,7 +5,9 @@
 //! 1. stop admitting connections — `/ready` answers 503 and new sockets get 4200;
 //! 2. ask every connection to close with 4200 (pusher-js reconnects at once, elsewhere);
 //! 3. wait until they are gone, at most `shutdown_grace` seconds;
-//! 4. stop the HTTP server, letting in-flight API requests finish.
+//! 4. webhooks: release held removals and open batches into the outbox, deliver for up to
+//!    5 s, leave the rest in the outbox for the next start;
+//! 5. stop the HTTP server, letting in-flight API requests finish.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,6 +16,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
+use herald_core::adapter::LocalAdapter;
 use herald_core::app::StaticAppStore;
 use herald_core::hub::{Hub, HubSettings};
 use herald_core::metrics::Metrics;
@@ -25,6 +28,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
+use crate::webhooks::Webhooks;
 use crate::{http, ops, ws};
 
 /// Shared by every handler and connection task.
@@ -32,7 +36,12 @@ pub(crate) struct AppState {
     pub hub: Arc<Hub>,
     pub config: Arc<Config>,
     pub prometheus: PrometheusHandle,
+    /// `None` when no app has webhook targets.
+    pub webhooks: Option<Arc<Webhooks>>,
 }
+
+/// How long shutdown lets webhook workers deliver before leaving the rest in the outbox.
+const WEBHOOK_DRAIN: Duration = Duration::from_secs(5);
 
 /// A started server.
 pub struct RunningServer {
@@ -44,9 +53,9 @@ pub struct RunningServer {
 
 /// Binds the listener and starts serving. Returns once the socket is bound.
 pub async fn start(config: Config) -> std::io::Result<RunningServer> {
-    let recorder = PrometheusBuilder::new().build_recorder();
+    let recorder = Arc::new(PrometheusBuilder::new().build_recorder());
     let prometheus = recorder.handle();
-    let metrics = Metrics::new(Arc::new(recorder));
+    let metrics = Metrics::new(recorder.clone());
     let settings = HubSettings {
         activity_timeout: config.activity_timeout,
         outbox: OutboxLimits {
@@ -59,10 +68,15 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
         subscription_count_threshold: config.subscription_count_threshold,
         subscription_count_interval: Duration::from_secs(config.subscription_count_throttle),
     };
-    let hub = Hub::new(Arc::new(StaticAppStore::new(config.apps.clone())), settings, metrics, None);
     let listener = TcpListener::bind((config.host.as_str(), config.port)).await?;
     let addr = listener.local_addr()?;
-    let state = Arc::new(AppState { hub, config: Arc::new(config), prometheus });
+    // Webhooks before the hub: the hub gets the sink. Only opens the outbox (in data_dir)
+    // when some app has webhook targets.
+    let webhooks = Webhooks::start(&config, recorder.as_ref()).map_err(std::io::Error::other)?;
+    let sink = webhooks.as_ref().map(|w| w.sink());
+    let hub =
+        Hub::new(Arc::new(StaticAppStore::new(config.apps.clone())), settings, metrics, sink, Arc::new(LocalAdapter));
+    let state = Arc::new(AppState { hub, config: Arc::new(config), prometheus, webhooks });
 
     let (stop_http, mut stop_rx) = watch::channel(false);
     spawn_sweeper(&state.hub, stop_http.subscribe());
@@ -117,6 +131,11 @@ impl RunningServer {
         &self.state.hub
     }
 
+    /// The webhook machinery, if some app has webhook targets (tests inspect the outbox).
+    pub fn webhooks(&self) -> Option<&Arc<Webhooks>> {
+        self.state.webhooks.as_ref()
+    }
+
     /// Graceful shutdown (see the module doc), then waits for the HTTP server to stop.
     pub async fn shutdown(self) {
         let hub = &self.state.hub;
@@ -131,6 +150,9 @@ impl RunningServer {
         .await;
         if drained.is_err() {
             tracing::warn!(remaining = hub.connection_count(), "shutdown grace elapsed with connections still open");
+        }
+        if let Some(webhooks) = &self.state.webhooks {
+            webhooks.shutdown(WEBHOOK_DRAIN).await;
         }
         let _ = self.stop_http.send(true);
         match tokio::time::timeout(Duration::from_secs(5), self.task).await {

@@ -9,6 +9,7 @@ use herald_protocol::codes::error::CLIENT_EVENT_RATE_LIMIT;
 use herald_protocol::outbound;
 
 use super::Session;
+use crate::adapter::Forward;
 use crate::events::ChannelEvent;
 
 impl Session {
@@ -43,6 +44,10 @@ impl Session {
         let user_id = if kind.is_presence() { self.presence_user_id(channel) } else { None };
         let frame = outbound::channel_event(event, channel, data, user_id.as_deref());
         self.ns.publish(channel, &frame, Some(self.conn.socket_id.seq), &self.hub.metrics);
+        if self.hub.adapter().is_clustered() {
+            let fwd = Forward { channel: Arc::from(channel), frame, exclude: Some(self.conn.socket_id), cache: None };
+            self.hub.adapter().forward(&self.app.id, fwd);
+        }
         self.hub.metrics.client_events.increment(1);
         self.ns.events.emit_with("client_event", || ChannelEvent::ClientEvent {
             channel: Arc::from(channel),

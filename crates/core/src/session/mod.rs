@@ -21,12 +21,29 @@ use bytes::Bytes;
 use herald_protocol::inbound::{parse_client_message, ClientMessage};
 use herald_protocol::outbound;
 
+use crate::adapter::LocalChange;
 use crate::app::App;
 use crate::connection::Connection;
 use crate::hub::Hub;
 use crate::namespace::Namespace;
 
 pub use signin::SignedInUser;
+pub use subscribe::PendingSubscribe;
+
+/// Work a frame left to finish once the cluster is ready (see [`Session::handle_text`]).
+#[derive(Debug)]
+pub enum Pending {
+    Subscribe(PendingSubscribe),
+}
+
+impl Pending {
+    /// The app and channel the caller must `prepare` with the adapter first.
+    pub fn channel(&self) -> &str {
+        match self {
+            Pending::Subscribe(p) => &p.channel,
+        }
+    }
+}
 
 /// Fixed one-second window counting client events (PROTOCOL.md 7.1 rule 5).
 #[derive(Debug)]
@@ -85,21 +102,43 @@ impl Session {
         self.subscriptions.len()
     }
 
-    /// Handles one text frame from the client.
-    pub fn handle_text(&mut self, text: &str) {
+    /// Handles one text frame from the client. Returns work the caller must finish after an
+    /// `.await` (cluster mode: a subscription waits for [`Adapter::prepare`] and then calls
+    /// [`Session::finish`]); `None` when the frame was handled completely.
+    ///
+    /// [`Adapter::prepare`]: crate::adapter::Adapter::prepare
+    pub fn handle_text(&mut self, text: &str) -> Option<Pending> {
         let msg = match parse_client_message(text) {
             Ok(msg) => msg,
-            Err(e) => return self.send_error(None, &e.to_string()),
+            Err(e) => {
+                self.send_error(None, &e.to_string());
+                return None;
+            }
         };
         match msg {
             ClientMessage::Ping => self.send(outbound::pong()),
             ClientMessage::Pong | ClientMessage::UnknownPusherEvent(_) => {}
             ClientMessage::Subscribe { channel, auth, channel_data } => {
-                self.subscribe(&channel, auth.as_deref(), channel_data.as_deref())
+                return self.subscribe(&channel, auth.as_deref(), channel_data.as_deref());
             }
             ClientMessage::Unsubscribe { channel } => self.unsubscribe(&channel),
             ClientMessage::Signin { auth, user_data } => self.signin(&auth, &user_data),
             ClientMessage::ClientEvent { event, channel, data } => self.client_event(&event, &channel, &data),
+        }
+        None
+    }
+
+    /// Completes work returned by [`Session::handle_text`].
+    pub fn finish(&mut self, pending: Pending) {
+        match pending {
+            Pending::Subscribe(p) => self.finish_subscribe(p),
+        }
+    }
+
+    /// Reports a local change to the cluster (no-op on a single node).
+    fn tell(&self, change: LocalChange) {
+        if self.hub.adapter().is_clustered() {
+            self.hub.adapter().local_change(&self.app.id, change);
         }
     }
 
@@ -129,7 +168,9 @@ impl Drop for Session {
         }
         if let Some(user) = self.user.take() {
             let watch = self.app.limits.enable_watchlist_events;
-            self.ns.users.sign_out(self.conn.socket_id.seq, &user.id, watch, &self.hub.metrics);
+            if self.ns.users.sign_out(self.conn.socket_id.seq, &user.id, watch, &self.hub.metrics) {
+                self.tell(LocalChange::UserOffline { user_id: user.id });
+            }
         }
         self.ns.remove_connection(self.conn.socket_id.seq);
         self.hub.disconnected();

@@ -54,7 +54,9 @@ impl Session {
             );
         }
         let watch_events = self.app.limits.enable_watchlist_events;
-        self.ns.users.sign_in(&self.conn, &id, &watchlist, watch_events, &self.hub.metrics);
+        if self.ns.users.sign_in(&self.conn, &id, &watchlist, watch_events, &self.hub.metrics) {
+            self.tell(crate::adapter::LocalChange::UserOnline { user_id: id.clone() });
+        }
         self.user = Some(SignedInUser { id, user_info: parsed.user_info.map(Arc::from), watchlist });
         Ok(())
     }

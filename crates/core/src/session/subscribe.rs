@@ -10,14 +10,61 @@ use herald_protocol::presence::parse_channel_data;
 use super::Session;
 use crate::namespace::{JoinAs, SubscribePolicy};
 
+/// A subscription that passed every check and waits for the cluster to be ready.
+#[derive(Debug)]
+pub struct PendingSubscribe {
+    pub channel: String,
+    kind: ChannelKind,
+    join_as: Option<JoinAs>,
+}
+
 impl Session {
-    pub(super) fn subscribe(&mut self, channel: &str, auth: Option<&str>, channel_data: Option<&str>) {
-        if let Err(message) = self.try_subscribe(channel, auth, channel_data) {
-            self.refuse_subscription(channel, &message);
+    /// Validates and authorizes; joins at once on a single node, or returns the pending join
+    /// when the cluster adapter must prepare the channel first.
+    pub(super) fn subscribe(
+        &mut self,
+        channel: &str,
+        auth: Option<&str>,
+        channel_data: Option<&str>,
+    ) -> Option<super::Pending> {
+        match self.check_subscribe(channel, auth, channel_data) {
+            Err(message) => {
+                self.refuse_subscription(channel, &message);
+                None
+            }
+            Ok(p) if self.hub.adapter().is_clustered() && !self.subscriptions.contains_key(channel) => {
+                Some(super::Pending::Subscribe(p))
+            }
+            Ok(p) => {
+                self.finish_subscribe(p);
+                None
+            }
         }
     }
 
-    fn try_subscribe(&mut self, channel: &str, auth: Option<&str>, channel_data: Option<&str>) -> Result<(), String> {
+    /// Joins the channel (after `prepare` in cluster mode).
+    pub(super) fn finish_subscribe(&mut self, p: PendingSubscribe) {
+        let policy = SubscribePolicy {
+            max_members: self.app.limits.max_presence_members_per_channel,
+            count: self.hub.count_policy(&self.app),
+        };
+        match self.ns.subscribe(&self.conn, &p.channel, p.kind, p.join_as, policy, &self.hub.metrics) {
+            Ok(_) => {
+                self.subscriptions.insert(Arc::from(p.channel.as_str()), ());
+                if p.kind.requires_signature() {
+                    self.authorized = true;
+                }
+            }
+            Err(e) => self.refuse_subscription(&p.channel, &e.to_string()),
+        }
+    }
+
+    fn check_subscribe(
+        &mut self,
+        channel: &str,
+        auth: Option<&str>,
+        channel_data: Option<&str>,
+    ) -> Result<PendingSubscribe, String> {
         let limits = &self.app.limits;
         let kind = validate_channel_name(channel, limits.max_channel_name_length)
             .map_err(|_| format!("Invalid channel name: {channel}"))?;
@@ -41,17 +88,7 @@ impl Session {
         .map_err(|e| e.to_string())?;
 
         let join_as = if kind.is_presence() { Some(self.presence_identity(channel_data)?) } else { None };
-
-        let policy = SubscribePolicy {
-            max_members: self.app.limits.max_presence_members_per_channel,
-            count: self.hub.count_policy(&self.app),
-        };
-        self.ns.subscribe(&self.conn, channel, kind, join_as, policy, &self.hub.metrics).map_err(|e| e.to_string())?;
-        self.subscriptions.insert(Arc::from(channel), ());
-        if kind.requires_signature() {
-            self.authorized = true;
-        }
-        Ok(())
+        Ok(PendingSubscribe { channel: channel.to_owned(), kind, join_as })
     }
 
     /// The member a presence subscription joins as: from `channel_data`, or from the signed-in

@@ -20,7 +20,9 @@ Configuration precedence (lowest to highest): built-in defaults, the TOML file
 Every top-level file key can be set from the environment as HERALD_<KEY IN UPPERCASE>,
 e.g. HERALD_PORT, HERALD_LOG_LEVEL, HERALD_MAX_WS_MESSAGE_KB. HERALD_APP_ID, HERALD_APP_KEY
 and HERALD_APP_SECRET (all three together) replace the configured apps with one app.
-See herald.example.toml for every key.";
+See herald.example.toml for every key.
+
+Webhook dead letters of a running server: herald dead-letters --help";
 
 #[derive(Debug, Parser)]
 #[command(

@@ -38,6 +38,13 @@ pub const SCALAR_VARS: &[(&str, &str)] = &[
     ("log_format", "HERALD_LOG_FORMAT"),
     ("log_level", "HERALD_LOG_LEVEL"),
     ("data_dir", "HERALD_DATA_DIR"),
+    ("webhook_removal_delay_ms", "HERALD_WEBHOOK_REMOVAL_DELAY_MS"),
+    ("webhook_batch_ms", "HERALD_WEBHOOK_BATCH_MS"),
+    ("webhook_batch_max", "HERALD_WEBHOOK_BATCH_MAX"),
+    ("webhook_retry_initial_ms", "HERALD_WEBHOOK_RETRY_INITIAL_MS"),
+    ("webhook_retry_max_elapsed", "HERALD_WEBHOOK_RETRY_MAX_ELAPSED"),
+    ("webhook_timeout", "HERALD_WEBHOOK_TIMEOUT"),
+    ("webhook_queue_size", "HERALD_WEBHOOK_QUEUE_SIZE"),
 ];
 
 /// The single-app credential variables, in (id, key, secret) order.
@@ -80,6 +87,13 @@ pub(crate) fn layer(env: &HashMap<String, String>) -> Result<(Layer, Vec<String>
             }
             "log_level" => l.log_level = Some(raw.to_string()),
             "data_dir" => l.data_dir = Some(PathBuf::from(raw)),
+            "webhook_removal_delay_ms" => l.webhook_removal_delay_ms = Some(millis(v).map_err(bad)?),
+            "webhook_batch_ms" => l.webhook_batch_ms = Some(millis(v).map_err(bad)?),
+            "webhook_batch_max" => l.webhook_batch_max = Some(size(v).map_err(bad)?),
+            "webhook_retry_initial_ms" => l.webhook_retry_initial_ms = Some(millis(v).map_err(bad)?),
+            "webhook_retry_max_elapsed" => l.webhook_retry_max_elapsed = Some(secs(v).map_err(bad)?),
+            "webhook_timeout" => l.webhook_timeout = Some(secs(v).map_err(bad)?),
+            "webhook_queue_size" => l.webhook_queue_size = Some(size(v).map_err(bad)?),
             _ => unreachable!("SCALAR_VARS and this match list the same keys"),
         }
     }
@@ -127,6 +141,10 @@ fn num<T: FromStr>(v: &str) -> Result<T, ()> {
 
 fn secs(v: &str) -> Result<u64, &'static str> {
     num(v).map_err(|_| "expected a whole number of seconds")
+}
+
+fn millis(v: &str) -> Result<u64, &'static str> {
+    num(v).map_err(|_| "expected a whole number of milliseconds")
 }
 
 fn size(v: &str) -> Result<usize, &'static str> {

@@ -4,8 +4,9 @@
 //! the default") and [`FileApp`] (one `[[apps]]` entry). The file, the environment and the
 //! flags all produce a `Layer`; `mod.rs` stacks them in precedence order. Both structs use
 //! `deny_unknown_fields` so a typo is an error naming the key and its line instead of a
-//! silently ignored setting. Future sections (`[adapter]`, `[[apps.webhooks]]`) get a field
-//! here when they are implemented; until then they are rejected as unknown keys.
+//! silently ignored setting. `[[apps.webhooks]]` is [`FileWebhook`] (validated in
+//! `webhooks.rs`). Future sections (`[adapter]`) get a field here when they are implemented;
+//! until then they are rejected as unknown keys.
 
 use std::path::{Path, PathBuf};
 
@@ -41,6 +42,13 @@ pub(crate) struct Layer {
     pub log_format: Option<LogFormat>,
     pub log_level: Option<String>,
     pub data_dir: Option<PathBuf>,
+    pub webhook_removal_delay_ms: Option<u64>,
+    pub webhook_batch_ms: Option<u64>,
+    pub webhook_batch_max: Option<usize>,
+    pub webhook_retry_initial_ms: Option<u64>,
+    pub webhook_retry_max_elapsed: Option<u64>,
+    pub webhook_timeout: Option<u64>,
+    pub webhook_queue_size: Option<usize>,
     /// Only the file has an apps list; env and flags give [`Layer::single_app`] instead.
     pub apps: Option<Vec<FileApp>>,
     /// Env / flag credentials (never read from TOML: `skip`), as `(id, key, secret)`.
@@ -78,6 +86,27 @@ pub(crate) struct FileApp {
     pub enable_subscription_count: Option<bool>,
     pub emit_subscription_error: Option<bool>,
     pub force_tls: Option<bool>,
+    pub batch_webhooks: Option<bool>,
+    pub webhooks: Option<Vec<FileWebhook>>,
+}
+
+/// One `[[apps.webhooks]]` table. Everything is optional here so that validation can name
+/// the missing key (`apps[0].webhooks[1].url: is required`).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileWebhook {
+    pub url: Option<String>,
+    pub event_types: Option<Vec<String>>,
+    pub filter: Option<FileWebhookFilter>,
+    pub headers: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// `filter = { channel_name_starts_with = "...", channel_name_ends_with = "..." }`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileWebhookFilter {
+    pub channel_name_starts_with: Option<String>,
+    pub channel_name_ends_with: Option<String>,
 }
 
 /// Reads and parses a config file. A missing or unreadable file is an error naming the path.
@@ -192,9 +221,9 @@ mod tests {
 
     #[test]
     fn unknown_sub_table_names_its_app() {
-        let text = "[[apps]]\nid = \"a\"\n[[apps]]\nid = \"b\"\n[apps.webhooks]\nurl = \"x\"\n";
+        let text = "[[apps]]\nid = \"a\"\n[[apps]]\nid = \"b\"\n[apps.bogus]\nurl = \"x\"\n";
         let err = parse(text, Path::new("x.toml")).unwrap_err().to_string();
-        assert!(err.starts_with("apps[1].webhooks: unknown field"), "{err}");
+        assert!(err.starts_with("apps[1].bogus: unknown field"), "{err}");
     }
 
     #[test]

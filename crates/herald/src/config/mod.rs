@@ -7,6 +7,7 @@
 //!   `Layer` every source is converted into;
 //! * `env.rs`: `HERALD_*` environment variables;
 //! * `cli.rs`: command-line flags (clap);
+//! * `webhooks.rs`: validation of the per-app `[[apps.webhooks]]` targets;
 //! * `validate.rs`: turning the stacked layers into a [`Config`], rejecting bad values;
 //! * `error.rs`: [`ConfigError`].
 //!
@@ -24,6 +25,7 @@ mod env;
 mod error;
 mod file;
 mod validate;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -106,6 +108,24 @@ pub struct Config {
     pub log_level: String,
     /// Directory for persistent state. Default `./herald-data` (relative to the working dir).
     pub data_dir: PathBuf,
+    /// Milliseconds channel_vacated / member_removed webhooks are held back (and dropped if
+    /// the channel is re-occupied / the user returns). Default 3000.
+    pub webhook_removal_delay_ms: u64,
+    /// Milliseconds a batch (apps with `batch_webhooks`) collects events. Default 50.
+    pub webhook_batch_ms: u64,
+    /// Largest number of events in one batched webhook request. Default 100, > 0.
+    pub webhook_batch_max: usize,
+    /// First retry delay in milliseconds (doubling, capped at 60 s). Default 1000, 1..=60000.
+    pub webhook_retry_initial_ms: u64,
+    /// Seconds a delivery is retried before it goes to the dead letters. Default 300, > 0.
+    pub webhook_retry_max_elapsed: u64,
+    /// Seconds before a webhook request counts as failed. Default 10, > 0.
+    pub webhook_timeout: u64,
+    /// Events buffered between the socket hot path and the webhook dispatcher (a full queue
+    /// drops events). Default 100000, > 0.
+    pub webhook_queue_size: usize,
+    /// Webhook targets per app id (only apps that have at least one target).
+    pub webhooks: HashMap<String, crate::webhooks::config::AppWebhooks>,
     /// The configured apps; never empty.
     pub apps: Vec<App>,
     /// True when no app was configured anywhere and [`default_app`] was used; the server

@@ -14,6 +14,7 @@ use super::cli::APP_FLAGS;
 use super::env::APP_VARS;
 use super::file::{FileApp, Layer};
 use super::{default_app, Config, ConfigError, LogFormat, Source};
+use crate::webhooks::config::AppWebhooks;
 
 /// Largest accepted `max_channel_name_length`.
 const MAX_CHANNEL_NAME_LENGTH_CAP: usize = 1000;
@@ -83,6 +84,13 @@ pub(crate) fn resolve(
             log_format,
             log_level,
             data_dir,
+            webhook_removal_delay_ms,
+            webhook_batch_ms,
+            webhook_batch_max,
+            webhook_retry_initial_ms,
+            webhook_retry_max_elapsed,
+            webhook_timeout,
+            webhook_queue_size,
         );
         if let Some(list) = layer.apps {
             apps = Some((list, None));
@@ -178,7 +186,15 @@ pub(crate) fn resolve(
         log_format: merged.log_format.unwrap_or(LogFormat::Human),
         log_level,
         data_dir,
+        webhook_removal_delay_ms: merged.webhook_removal_delay_ms.unwrap_or(3000),
+        webhook_batch_ms: merged.webhook_batch_ms.unwrap_or(50),
+        webhook_batch_max: merged.webhook_batch_max.unwrap_or(100),
+        webhook_retry_initial_ms: merged.webhook_retry_initial_ms.unwrap_or(1000),
+        webhook_retry_max_elapsed: merged.webhook_retry_max_elapsed.unwrap_or(300),
+        webhook_timeout: merged.webhook_timeout.unwrap_or(10),
+        webhook_queue_size: merged.webhook_queue_size.unwrap_or(100_000),
         apps: Vec::new(),
+        webhooks: HashMap::new(),
         default_app_in_use: false,
         check_only,
         config_file,
@@ -194,11 +210,26 @@ pub(crate) fn resolve(
     positive("outbound_queue_kb", config.outbound_queue_kb as u64)?;
     positive("cache_ttl", config.cache_ttl)?;
     positive("subscription_count_throttle", config.subscription_count_throttle)?;
+    positive("webhook_batch_max", config.webhook_batch_max as u64)?;
+    positive("webhook_retry_initial_ms", config.webhook_retry_initial_ms)?;
+    positive("webhook_retry_max_elapsed", config.webhook_retry_max_elapsed)?;
+    positive("webhook_timeout", config.webhook_timeout)?;
+    positive("webhook_queue_size", config.webhook_queue_size as u64)?;
+    if config.webhook_retry_initial_ms > 60_000 {
+        return Err(ConfigError::invalid(
+            "webhook_retry_initial_ms",
+            format!(
+                "must be at most 60000 (the retry delay cap), got {}{}",
+                config.webhook_retry_initial_ms,
+                from("webhook_retry_initial_ms")
+            ),
+        ));
+    }
 
     let mut config = config;
     match apps {
         Some((list, origin)) if !list.is_empty() => {
-            config.apps = build_apps(list, origin)?;
+            (config.apps, config.webhooks) = build_apps(list, origin)?;
         }
         // No apps anywhere (or an empty `apps = []`): the built-in, publicly known app.
         _ => {
@@ -249,9 +280,14 @@ fn path_prefix_problem(p: &str) -> Option<&'static str> {
 }
 
 /// Validates the apps list: credentials present and well-formed, ids and keys unique, limits
-/// in range. `origin` is `None` for the file's `[[apps]]` list.
-fn build_apps(list: Vec<FileApp>, origin: Option<AppOrigin>) -> Result<Vec<App>, ConfigError> {
+/// in range, webhook targets valid (returned per app id, only for apps that have targets).
+/// `origin` is `None` for the file's `[[apps]]` list.
+fn build_apps(
+    list: Vec<FileApp>,
+    origin: Option<AppOrigin>,
+) -> Result<(Vec<App>, HashMap<String, AppWebhooks>), ConfigError> {
     let mut apps: Vec<App> = Vec::with_capacity(list.len());
+    let mut webhooks: HashMap<String, AppWebhooks> = HashMap::new();
     let mut ids: HashMap<String, usize> = HashMap::new();
     let mut keys: HashMap<String, usize> = HashMap::new();
     for (i, fa) in list.into_iter().enumerate() {
@@ -297,9 +333,13 @@ fn build_apps(list: Vec<FileApp>, origin: Option<AppOrigin>) -> Result<Vec<App>,
         }
 
         let limits = app_limits(&fa, |name| format!("apps[{i}].{name}"))?;
+        let hooks = super::webhooks::app_webhooks(&format!("apps[{i}]"), fa.batch_webhooks, fa.webhooks)?;
+        if !hooks.targets.is_empty() {
+            webhooks.insert(id.clone(), hooks);
+        }
         apps.push(App { id, key, secret, limits });
     }
-    Ok(apps)
+    Ok((apps, webhooks))
 }
 
 /// Per-app limits: defaults (PROTOCOL.md 13.1) overridden by the app's keys, then checked.

@@ -9,6 +9,7 @@ use herald_protocol::channel::{validate_channel_name, ChannelKind};
 use serde_json::{json, Map, Value};
 
 use super::auth::authenticate;
+use super::cluster_view;
 use super::error::{json_ok, ApiError};
 use super::info::Info;
 use crate::server::AppState;
@@ -24,11 +25,10 @@ pub(crate) async fn list(
     if info.user_count && !prefix.starts_with("presence-") {
         return Err(ApiError::bad_request("info=user_count requires filter_by_prefix to start with presence-"));
     }
-    let ns = state.hub.namespace(&authed.app.id);
     let mut channels = Map::new();
-    for (name, counts) in ns.occupied(&prefix) {
+    for (name, counts) in cluster_view::occupied(&state.hub, &authed.app.id, &prefix).await? {
         let attrs = info.attributes(ChannelKind::of(&name), counts);
-        channels.insert(name.to_string(), Value::Object(attrs));
+        channels.insert(name, Value::Object(attrs));
     }
     Ok(json_ok(&json!({ "channels": channels })))
 }
@@ -49,7 +49,7 @@ pub(crate) async fn show(
         return Err(ApiError::bad_request("info=cache is only available for cache channels"));
     }
     let ns = state.hub.namespace(&authed.app.id);
-    let counts = ns.counts(&channel);
+    let counts = cluster_view::counts(&state.hub, &authed.app.id, &channel).await?;
     let mut body = Map::new();
     body.insert("occupied".into(), (counts.subscription_count > 0).into());
     if info.user_count {
@@ -79,7 +79,10 @@ pub(crate) async fn users(
     if !kind.is_presence() {
         return Err(ApiError::bad_request("Users can only be listed for presence channels"));
     }
-    let users: Vec<Value> =
-        state.hub.namespace(&authed.app.id).user_ids(&channel).iter().map(|id| json!({ "id": &**id })).collect();
+    let users: Vec<Value> = cluster_view::user_ids(&state.hub, &authed.app.id, &channel)
+        .await?
+        .into_iter()
+        .map(|id| json!({ "id": id }))
+        .collect();
     Ok(json_ok(&json!({ "users": users })))
 }

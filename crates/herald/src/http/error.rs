@@ -22,6 +22,9 @@ pub(crate) enum ApiError {
     /// 413: event data or request body over the limit.
     #[error("{0}")]
     TooLarge(String),
+    /// 503: cluster state cannot be read right now (Redis unreachable).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl ApiError {
@@ -36,6 +39,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use axum::extract::{Path, Request, State};
 use axum::response::Response;
+use herald_core::adapter::Forward;
 use herald_core::app::App;
 use herald_core::hub::Hub;
 use herald_core::namespace::CachedPublish;
@@ -18,6 +19,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::auth::authenticate;
+use super::cluster_view;
 use super::error::{json_ok, ApiError};
 use super::info::Info;
 use crate::server::AppState;
@@ -60,10 +62,10 @@ pub(crate) async fn trigger(
     if !event.info.any() {
         return Ok(json_ok(&json!({})));
     }
-    let ns = state.hub.namespace(&authed.app.id);
     let mut channels = Map::new();
     for ch in &event.channels {
-        let attrs = event.info.attributes(ChannelKind::of(ch), ns.counts(ch));
+        let counts = cluster_view::counts(&state.hub, &authed.app.id, ch).await?;
+        let attrs = event.info.attributes(ChannelKind::of(ch), counts);
         channels.insert(ch.clone(), Value::Object(attrs));
     }
     Ok(json_ok(&json!({ "channels": channels })))
@@ -101,14 +103,13 @@ pub(crate) async fn trigger_batch(
     if !events.iter().any(|e| e.info.any()) {
         return Ok(json_ok(&json!({})));
     }
-    let ns = state.hub.namespace(&authed.app.id);
-    let batch: Vec<Value> = events
-        .iter()
-        .map(|e| {
-            let ch = &e.channels[0];
-            Value::Object(e.info.attributes(ChannelKind::of(ch), ns.counts(ch)))
-        })
-        .collect();
+    let mut batch = Vec::with_capacity(events.len());
+    for e in &events {
+        let ch = &e.channels[0];
+        let counts =
+            if e.info.any() { cluster_view::counts(&state.hub, &authed.app.id, ch).await? } else { Default::default() };
+        batch.push(Value::Object(e.info.attributes(ChannelKind::of(ch), counts)));
+    }
     Ok(json_ok(&json!({ "batch": batch })))
 }
 
@@ -202,6 +203,13 @@ fn publish(hub: &Hub, app: &App, event: &Event) {
             ns.publish_cached(ch, kind, cached, &frame, exclude, &hub.metrics);
         } else {
             ns.publish(ch, &frame, exclude, &hub.metrics);
+        }
+        if hub.adapter().is_clustered() {
+            let cache = kind
+                .is_cache()
+                .then(|| (Arc::from(event.name.as_str()), Arc::from(event.data.as_str()), hub.settings.cache_ttl));
+            hub.adapter()
+                .forward(&app.id, Forward { channel: Arc::from(ch.as_str()), frame, exclude: event.exclude, cache });
         }
     }
     hub.metrics.api_events_published.increment(1);

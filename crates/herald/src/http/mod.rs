@@ -5,13 +5,18 @@
 //! - `events.rs`: `POST /events` and `POST /batch_events`.
 //! - `channels.rs`: `GET /channels`, `GET /channels/{name}`, `GET /channels/{name}/users`.
 //! - `users.rs`: `POST /users/{id}/terminate_connections`.
+//! - dead-letter admin routes, handled in `webhooks/admin.rs`.
 
 mod auth;
 mod channels;
+mod cluster_view;
 mod error;
 mod events;
 mod info;
 mod users;
+
+pub(crate) use auth::authenticate;
+pub(crate) use error::{json_ok, ApiError};
 
 use std::sync::Arc;
 
@@ -22,6 +27,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::server::AppState;
+use crate::webhooks;
 
 /// The API routes, mounted under the configured path prefix.
 pub(crate) fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
@@ -32,6 +38,9 @@ pub(crate) fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/apps/{app_id}/channels/{channel}", get(channels::show))
         .route("/apps/{app_id}/channels/{channel}/users", get(channels::users))
         .route("/apps/{app_id}/users/{user_id}/terminate_connections", post(users::terminate))
+        .route("/apps/{app_id}/webhooks/dead_letters", get(webhooks::admin::list))
+        .route("/apps/{app_id}/webhooks/dead_letters/resend_all", post(webhooks::admin::resend_all))
+        .route("/apps/{app_id}/webhooks/dead_letters/{dl_id}/resend", post(webhooks::admin::resend_one))
         // pusher-http-python <= 3.3.3 signs and requests this path (PROTOCOL.md 10.8).
         .route("/users/{user_id}/terminate_connections", post(users::terminate_alias))
         .layer(axum::middleware::from_fn_with_state(state, count_status))

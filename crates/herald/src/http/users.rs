@@ -33,8 +33,10 @@ pub(crate) async fn terminate_alias(
     Ok(json_ok(&json!({})))
 }
 
+/// Closes the user's connections here, and asks the other nodes to do the same.
 fn terminate_user(state: &AppState, app_id: &str, user_id: &str) {
     for conn in state.hub.namespace(app_id).connections_of_user(user_id) {
         conn.outbox.close(close::UNAUTHORIZED, "You got disconnected by the app.");
     }
+    state.hub.adapter().terminate_user(app_id, user_id);
 }

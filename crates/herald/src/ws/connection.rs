@@ -84,7 +84,15 @@ pub(crate) async fn run(mut ws: Ws, session: Session, state: Arc<AppState>) {
                     Ok(Message::Text(text)) => {
                         metrics.ws_messages_in.increment(1);
                         metrics.ws_bytes_in.increment(text.len() as u64);
-                        session.handle_text(&text);
+                        if let Some(pending) = session.handle_text(&text) {
+                            // Cluster mode: wait until the channel's cluster traffic reaches
+                            // this node (bounded by the adapter) before joining.
+                            let ready = state.hub.adapter().prepare(&session.app().id, pending.channel());
+                            if let Some(ready) = ready {
+                                ready.await;
+                            }
+                            session.finish(pending);
+                        }
                     }
                     Ok(Message::Binary(_)) => {} // not part of the protocol: ignored (2.1)
                     Ok(Message::Ping(_)) => {

@@ -337,3 +337,324 @@ fn dechunk(mut s: &str) -> String {
     }
     out
 }
+
+// ---- Helpers for the ws_* and shutdown tests ----
+
+/// `test_config()` with the standard app's limits adjusted by `f`.
+pub fn config_with_limits(f: impl FnOnce(&mut AppLimits)) -> Config {
+    let mut c = test_config();
+    f(&mut c.apps[0].limits);
+    c
+}
+
+/// WebSocket handshake with extra request headers (e.g. `X-Forwarded-Proto`).
+pub async fn connect_with_headers(url: &str, headers: &[(&'static str, &str)]) -> Ws {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = url.into_client_request().expect("valid ws url");
+    for (name, value) in headers {
+        req.headers_mut().insert(*name, value.parse().expect("header value"));
+    }
+    let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(req))
+        .await
+        .expect("connect in time")
+        .expect("websocket handshake");
+    ws
+}
+
+impl Client {
+    /// Proves the connection is open and processing: `pusher:ping` is answered with a pong.
+    pub async fn assert_alive(&mut self) {
+        self.send(json!({"event": "pusher:ping", "data": {}})).await;
+        let pong = self.recv_event("pusher:pong").await;
+        assert_eq!(pong, json!({"event": "pusher:pong", "data": "{}"}));
+    }
+
+    /// Next frame, asserted to be a `pusher:error`; returns its `data` object.
+    pub async fn recv_error(&mut self) -> Value {
+        let f = self.recv().await;
+        assert_eq!(f["event"], "pusher:error", "expected pusher:error, got {f}");
+        assert!(f.get("channel").is_none(), "pusher:error must not carry a channel: {f}");
+        f["data"].clone()
+    }
+
+    pub async fn signin(&mut self, user_data: &str) -> Value {
+        let auth = user_auth(&self.socket_id, user_data);
+        self.send(json!({"event": "pusher:signin", "data": {"auth": auth, "user_data": user_data}})).await;
+        self.recv().await
+    }
+}
+
+/// Value of an unlabelled metric in `GET /metrics` (0 when not yet exported).
+pub async fn metric(addr: SocketAddr, name: &str) -> f64 {
+    let resp = raw_http(addr, "GET", "/metrics", b"").await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    resp.body
+        .lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .map_or(0.0, |v| v.trim().parse().expect("metric value"))
+}
+
+/// Polls `cond` until it holds or `within` elapses; returns whether it held.
+pub async fn eventually(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cond()
+}
+
+/// One frame as read by [`RawWs`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawFrame {
+    pub opcode: u8,
+    pub payload: Vec<u8>,
+}
+
+impl RawFrame {
+    pub const TEXT: u8 = 1;
+    pub const BINARY: u8 = 2;
+    pub const CLOSE: u8 = 8;
+    pub const PING: u8 = 9;
+    pub const PONG: u8 = 10;
+
+    pub fn json(&self) -> Value {
+        assert_eq!(self.opcode, Self::TEXT, "not a text frame: {self:?}");
+        serde_json::from_slice(&self.payload).expect("server sent valid JSON")
+    }
+
+    /// Close code of a close frame.
+    pub fn close_code(&self) -> Option<u16> {
+        (self.opcode == Self::CLOSE && self.payload.len() >= 2)
+            .then(|| u16::from_be_bytes([self.payload[0], self.payload[1]]))
+    }
+}
+
+/// A minimal WebSocket client over a plain `TcpStream`: unlike tungstenite it never answers
+/// anything by itself (no automatic Pong), and it can send arbitrary frames.
+pub struct RawWs {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl RawWs {
+    /// Handshake on `path_and_query`; panics unless the server answers 101.
+    pub async fn connect(addr: SocketAddr, path_and_query: &str) -> RawWs {
+        let mut stream = TcpStream::connect(addr).await.expect("tcp connect");
+        let req = format!(
+            "GET {path_and_query} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        stream.write_all(req.as_bytes()).await.unwrap();
+        let mut buf = Vec::new();
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let mut chunk = [0u8; 1024];
+            let n = tokio::time::timeout(WAIT, stream.read(&mut chunk)).await.expect("handshake in time").unwrap();
+            assert!(n > 0, "connection closed during handshake");
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+        assert!(head.starts_with("HTTP/1.1 101"), "handshake refused: {head}");
+        buf.drain(..head_end);
+        RawWs { stream, buf }
+    }
+
+    /// Next frame; `None` once the server closed the TCP connection. Panics on timeout.
+    pub async fn read_frame(&mut self) -> Option<RawFrame> {
+        loop {
+            if let Some((frame, used)) = Self::parse(&self.buf) {
+                self.buf.drain(..used);
+                return Some(frame);
+            }
+            let mut chunk = [0u8; 16 * 1024];
+            let n = match tokio::time::timeout(WAIT, self.stream.read(&mut chunk)).await.expect("frame in time") {
+                Ok(n) => n,
+                Err(_) => return None,
+            };
+            if n == 0 {
+                return None;
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    fn parse(b: &[u8]) -> Option<(RawFrame, usize)> {
+        if b.len() < 2 {
+            return None;
+        }
+        let opcode = b[0] & 0x0f;
+        assert_eq!(b[1] & 0x80, 0, "server frames must not be masked");
+        let (len, mut at) = match b[1] & 0x7f {
+            126 if b.len() >= 4 => (u16::from_be_bytes([b[2], b[3]]) as usize, 4),
+            127 if b.len() >= 10 => (u64::from_be_bytes(b[2..10].try_into().unwrap()) as usize, 10),
+            126 | 127 => return None,
+            n => (n as usize, 2),
+        };
+        if b.len() < at + len {
+            return None;
+        }
+        let payload = b[at..at + len].to_vec();
+        at += len;
+        Some((RawFrame { opcode, payload }, at))
+    }
+
+    /// Sends one masked frame (FIN set).
+    pub async fn send_frame(&mut self, opcode: u8, payload: &[u8]) {
+        let mask = [0x12u8, 0x34, 0x56, 0x78];
+        let mut out = vec![0x80 | opcode];
+        match payload.len() {
+            n if n < 126 => out.push(0x80 | n as u8),
+            n if n <= 0xffff => {
+                out.push(0x80 | 126);
+                out.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                out.push(0x80 | 127);
+                out.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        out.extend_from_slice(&mask);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.stream.write_all(&out).await.expect("raw send");
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.send_frame(RawFrame::TEXT, text.as_bytes()).await;
+    }
+}
+
+// ---- Helpers for the webhooks_* tests ----
+
+/// One request received by a [`WebhookReceiver`].
+#[derive(Debug, Clone)]
+pub struct WebhookHit {
+    /// Header names lower-cased.
+    pub headers: std::collections::HashMap<String, String>,
+    pub body: String,
+    /// What the receiver answered.
+    pub status: u16,
+}
+
+impl WebhookHit {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).expect("webhook body is JSON")
+    }
+}
+
+/// Receiver behaviour, shared with its handler. A mutex: tests flip it while requests run.
+struct ReceiverState {
+    hits: std::sync::Mutex<Vec<WebhookHit>>,
+    status: std::sync::atomic::AtomicU16,
+    hang: std::sync::atomic::AtomicBool,
+}
+
+/// A local webhook endpoint on 127.0.0.1:0 that records every request. Answers `status`
+/// (200 by default) or, with `hang`, never answers.
+#[derive(Clone)]
+pub struct WebhookReceiver {
+    pub addr: SocketAddr,
+    state: std::sync::Arc<ReceiverState>,
+}
+
+impl WebhookReceiver {
+    pub async fn start() -> WebhookReceiver {
+        use axum::extract::State;
+        use std::sync::atomic::Ordering;
+        let state = std::sync::Arc::new(ReceiverState {
+            hits: Default::default(),
+            status: std::sync::atomic::AtomicU16::new(200),
+            hang: Default::default(),
+        });
+        async fn hook(
+            State(st): State<std::sync::Arc<ReceiverState>>,
+            headers: axum::http::HeaderMap,
+            body: String,
+        ) -> axum::http::StatusCode {
+            if st.hang.load(Ordering::SeqCst) {
+                std::future::pending::<()>().await;
+            }
+            let status = st.status.load(Ordering::SeqCst);
+            let headers =
+                headers.iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned())).collect();
+            st.hits.lock().unwrap().push(WebhookHit { headers, body, status });
+            axum::http::StatusCode::from_u16(status).unwrap()
+        }
+        let app = axum::Router::new().route("/hook", axum::routing::post(hook)).with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        WebhookReceiver { addr, state }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/hook", self.addr)
+    }
+
+    pub fn set_status(&self, status: u16) {
+        self.state.status.store(status, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn set_hang(&self, hang: bool) {
+        self.state.hang.store(hang, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Every request so far, including failed ones.
+    pub fn hits(&self) -> Vec<WebhookHit> {
+        self.state.hits.lock().unwrap().clone()
+    }
+
+    /// Requests answered with a 2xx.
+    pub fn delivered(&self) -> Vec<WebhookHit> {
+        self.hits().into_iter().filter(|h| (200..300).contains(&h.status)).collect()
+    }
+
+    /// The events of every delivered request, in arrival order.
+    pub fn events(&self) -> Vec<Value> {
+        self.delivered().iter().flat_map(|h| h.json()["events"].as_array().cloned().unwrap_or_default()).collect()
+    }
+
+    /// Waits until `n` events were delivered; returns them. Panics after `within`.
+    pub async fn wait_events(&self, n: usize, within: Duration) -> Vec<Value> {
+        let ok = eventually(within, || self.events().len() >= n).await;
+        let events = self.events();
+        assert!(ok, "expected {n} webhook events within {within:?}, got {}: {events:#?}", events.len());
+        events
+    }
+}
+
+/// A fresh, empty temp directory for `data_dir`, unique per process and name.
+pub fn temp_data_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("herald-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// `test_config()` with one webhook target (all `event_types`) on the standard app, short
+/// delays (removal 300 ms, retries from 50 ms) and a temp `data_dir`.
+pub fn webhook_config(url: &str, event_types: &[&str], data_dir: &str) -> Config {
+    use herald::webhooks::config::{AppWebhooks, EventMask, WebhookTarget};
+    let mut c = test_config();
+    let mut mask = EventMask::default();
+    for t in event_types {
+        assert!(mask.insert(t), "unknown event type {t}");
+    }
+    let target = WebhookTarget { url: url.to_owned(), event_types: mask, filter: Default::default(), headers: vec![] };
+    c.webhooks.insert(APP_ID.to_owned(), AppWebhooks { batch: false, targets: vec![target] });
+    c.data_dir = temp_data_dir(data_dir);
+    c.webhook_removal_delay_ms = 300;
+    c.webhook_retry_initial_ms = 50;
+    c.webhook_batch_ms = 20;
+    c
+}
+
+/// Names of events, for compact assertions.
+pub fn names(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| format!("{}:{}", e["name"].as_str().unwrap_or("?"), e["channel"].as_str().unwrap_or("?")))
+        .collect()
+}

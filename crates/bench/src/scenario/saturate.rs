@@ -1,0 +1,113 @@
+//! `saturate`: fan-out at rising publish rates (×factor per step) over one set of subscribers
+//! until p99 passes a bound, a delivery is lost or reordered, or the publisher cannot keep the
+//! rate; reports the highest sustained delivered msgs/s, and optionally re-measures latency at
+//! half that rate.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::fleet::{Fleet, RampOpts};
+use crate::publisher::ChannelSeqs;
+use crate::report::Report;
+use crate::scenario::{live, phase, put_ramp, tracking_holder, Ctx, Phase};
+use crate::stats::Stats;
+
+pub struct Opts {
+    pub ramp: RampOpts,
+    pub start_rate: f64,
+    pub factor: f64,
+    pub step: Duration,
+    pub max_steps: usize,
+    pub p99_bound_ms: f64,
+    pub publishers: usize,
+    pub payload: usize,
+    pub half_check: bool,
+    pub drain: Duration,
+}
+
+pub async fn run(ctx: &Ctx, o: &Opts) -> Report {
+    let mut r = Report::new(
+        "saturate",
+        &ctx.server,
+        serde_json::json!({
+            "subscribers": o.ramp.count, "channels": o.ramp.channels, "start_rate": o.start_rate,
+            "factor": o.factor, "step_s": o.step.as_secs_f64(), "max_steps": o.max_steps,
+            "p99_bound_ms": o.p99_bound_ms, "publishers": o.publishers,
+        }),
+    );
+    let stats = Arc::new(Stats::default());
+    let live = live(o.ramp.channels);
+    let fleet = Fleet::default();
+    let ramp = fleet.ramp(&ctx.target, &o.ramp, tracking_holder(stats.clone(), live.clone())).await;
+    put_ramp(&mut r, "ramp_", &ramp);
+    if ramp.opened == 0 {
+        r.note("no subscriber connected; nothing measured");
+        return r;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let names = (0..o.ramp.channels).map(|c| o.ramp.channel_name(c)).collect();
+    let seqs = ChannelSeqs::new(names);
+    let mut best: Option<Phase> = None;
+    let mut rate = o.start_rate;
+    let mut stop_reason = format!("reached max_steps ({})", o.max_steps);
+    for k in 0..o.max_steps {
+        let ph = phase(ctx, &seqs, &live, &stats, rate, o.step, o.publishers, o.payload, o.drain).await;
+        let p99 = ph.snap.ms(0.99);
+        eprintln!(
+            "step {k}: rate {rate:.0}/s achieved {:.0}/s delivered {:.0} msgs/s p99 {p99:.2} ms lost {} ooo {}",
+            ph.achieved_rate(),
+            ph.delivered_per_s(),
+            ph.lost(),
+            ph.snap.reordered
+        );
+        let s = |n: &str| format!("step{k}_{n}");
+        r.put(&s("publish_rate"), rate);
+        r.put(&s("delivered_msgs_per_s"), ph.delivered_per_s());
+        r.put(&s("latency_p99_ms"), p99);
+        r.put(&s("lost"), ph.lost() as f64);
+        if let Some(cpu) = ph.server_cpu {
+            r.put(&s("server_cpu_us_per_msg"), cpu.as_secs_f64() * 1e6 / ph.snap.received.max(1) as f64);
+        }
+        let ok = ph.clean() && p99 <= o.p99_bound_ms;
+        if !ok {
+            stop_reason = format!(
+                "step {k} at {rate:.0} publishes/s: p99 {p99:.2} ms (bound {}), lost {}, out-of-order {}, publish failures {}, achieved {:.0}/s",
+                o.p99_bound_ms,
+                ph.lost(),
+                ph.snap.reordered,
+                ph.publish.failed,
+                ph.achieved_rate()
+            );
+            break;
+        }
+        best = Some(ph);
+        rate *= o.factor;
+    }
+    r.note(format!("stopped: {stop_reason}"));
+    let Some(best) = best else {
+        r.note("no step was sustained");
+        fleet.stop(Duration::from_secs(10)).await;
+        return r;
+    };
+    r.put("max_sustained_delivered_msgs_per_s", best.delivered_per_s());
+    r.put("max_sustained_publish_rate", best.rate);
+    best.put(&mut r, "best_");
+    if o.half_check {
+        let half = best.rate / 2.0;
+        let ph = phase(
+            ctx,
+            &seqs,
+            &live,
+            &stats,
+            half,
+            o.step.max(Duration::from_secs(5)),
+            o.publishers,
+            o.payload,
+            o.drain,
+        )
+        .await;
+        ph.put(&mut r, "half_");
+    }
+    fleet.stop(Duration::from_secs(10)).await;
+    r
+}

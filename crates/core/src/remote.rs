@@ -1,0 +1,224 @@
+//! Applying what other nodes report to this node's channels (cluster mode).
+//!
+//! The Redis adapter turns cluster traffic into [`RemoteUpdate`]s. Presence members and
+//! subscription counts of other nodes are kept per channel next to the local state, so the
+//! local subscribers' view (member list, `member_added` / `member_removed`, subscription count)
+//! is the cluster's. Updates are idempotent (a node joining twice is one node), so a snapshot
+//! followed by events that overlap it converges to the right state.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use herald_protocol::outbound;
+
+use crate::channel::{CachedEvent, Channel, ChannelState, CountPolicy, Member};
+use crate::events::Events;
+use crate::metrics::Metrics;
+use crate::namespace::Namespace;
+
+/// A presence member held on this node: (channel, user_id, user_info).
+pub type LocalMember = (Arc<str>, Arc<str>, Option<Arc<str>>);
+
+/// A change on another node, or a snapshot of the cluster's state of one channel.
+#[derive(Debug, Clone)]
+pub enum RemoteUpdate {
+    /// Loaded when this node starts listening to the channel.
+    Snapshot {
+        members: Vec<(u32, Arc<str>, Option<Arc<str>>)>,
+        counts: Vec<(u32, u64)>,
+        cache: Option<CachedEvent>,
+    },
+    MemberJoined {
+        node: u32,
+        user_id: Arc<str>,
+        user_info: Option<Arc<str>>,
+    },
+    MemberLeft {
+        node: u32,
+        user_id: Arc<str>,
+    },
+    Count {
+        node: u32,
+        count: u64,
+    },
+    /// An event published on another node: deliver `frame` to local subscribers except `exclude`.
+    Event {
+        frame: Bytes,
+        exclude: Option<u64>,
+        cache: Option<CachedEvent>,
+    },
+}
+
+impl Namespace {
+    /// Applies one update. Returns false when the channel has no local state to apply it to
+    /// (a message this node did not need — counted by the caller).
+    pub fn apply_remote(&self, name: &str, update: RemoteUpdate, count: CountPolicy, metrics: &Metrics) -> bool {
+        if let RemoteUpdate::Snapshot { .. } = update {
+            let kind = herald_protocol::channel::ChannelKind::of(name);
+            let entry =
+                self.channels.entry(Arc::from(name)).or_insert_with(|| Arc::new(Channel::new(Arc::from(name), kind)));
+            let channel = entry.value().clone();
+            let mut st = channel.state.write();
+            drop(entry);
+            st.remote_interest = true;
+            apply(&channel, &mut st, update, count, &self.events, metrics);
+            return true;
+        }
+        let Some(channel) = self.channels.get(name).map(|c| c.value().clone()) else { return false };
+        let mut st = channel.state.write();
+        let needed = !st.subscribers.is_empty() || st.remote_interest;
+        apply(&channel, &mut st, update, count, &self.events, metrics);
+        needed
+    }
+
+    /// A node left or died: forget its members and counts everywhere.
+    pub fn node_gone(&self, node: u32, count: CountPolicy, metrics: &Metrics) {
+        let channels: Vec<Arc<Channel>> = self.channels.iter().map(|c| c.value().clone()).collect();
+        for channel in channels {
+            let mut st = channel.state.write();
+            let users: Vec<Arc<str>> =
+                st.members.iter().filter(|(_, m)| m.nodes.contains(&node)).map(|(u, _)| u.clone()).collect();
+            for user_id in users {
+                member_left(&channel, &mut st, node, user_id, metrics);
+            }
+            if st.remote_counts.remove(&node).is_some() {
+                channel.count_changed(&mut st, count, &self.events, metrics);
+            }
+        }
+    }
+
+    /// This node stopped listening to the channel: drop the remote state.
+    pub fn drop_interest(&self, name: &str) {
+        if let Some(channel) = self.channels.get(name).map(|c| c.value().clone()) {
+            let mut st = channel.state.write();
+            st.remote_interest = false;
+            st.remote_counts.clear();
+            st.members.retain(|_, m| {
+                m.nodes.clear();
+                m.connections > 0
+            });
+        }
+        let now = Instant::now();
+        self.channels.remove_if(name, |_, ch| ch.state.read().is_removable(now));
+    }
+
+    /// Whether this node currently has local subscribers on `name`.
+    pub fn has_local_subscribers(&self, name: &str) -> bool {
+        self.channels.get(name).is_some_and(|c| !c.state.read().subscribers.is_empty())
+    }
+
+    /// Channels with local subscribers (what this node must listen to in the cluster).
+    pub fn locally_subscribed(&self) -> Vec<Arc<str>> {
+        self.channels
+            .iter()
+            .filter(|c| !c.value().state.read().subscribers.is_empty())
+            .map(|c| c.key().clone())
+            .collect()
+    }
+
+    /// Presence members this node holds locally, per channel (to re-register after a Redis
+    /// outage): (channel, user_id, user_info).
+    pub fn local_members(&self) -> Vec<LocalMember> {
+        let mut out = Vec::new();
+        for c in self.channels.iter() {
+            let st = c.value().state.read();
+            for (uid, m) in &st.members {
+                if m.connections > 0 {
+                    out.push((c.key().clone(), uid.clone(), m.info.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// Local subscription counts per channel (to re-register after a Redis outage).
+    pub fn local_counts(&self) -> Vec<(Arc<str>, u64)> {
+        self.channels
+            .iter()
+            .filter_map(|c| {
+                let n = c.value().state.read().subscribers.len() as u64;
+                (n > 0).then(|| (c.key().clone(), n))
+            })
+            .collect()
+    }
+}
+
+fn apply(
+    channel: &Arc<Channel>,
+    st: &mut ChannelState,
+    update: RemoteUpdate,
+    count: CountPolicy,
+    events: &Events,
+    metrics: &Metrics,
+) {
+    match update {
+        RemoteUpdate::Snapshot { members, counts, cache } => {
+            for (node, user_id, user_info) in members {
+                member_joined(channel, st, node, user_id, user_info, metrics);
+            }
+            let changed = !counts.is_empty();
+            for (node, n) in counts {
+                st.remote_counts.insert(node, n);
+            }
+            if let Some(c) = cache {
+                if st.cache.as_ref().is_none_or(|old| old.expires < c.expires) {
+                    st.cache = Some(c);
+                }
+            }
+            if changed && !st.subscribers.is_empty() {
+                channel.count_changed(st, count, events, metrics);
+            }
+        }
+        RemoteUpdate::MemberJoined { node, user_id, user_info } => {
+            member_joined(channel, st, node, user_id, user_info, metrics)
+        }
+        RemoteUpdate::MemberLeft { node, user_id } => member_left(channel, st, node, user_id, metrics),
+        RemoteUpdate::Count { node, count: n } => {
+            if n == 0 {
+                st.remote_counts.remove(&node);
+            } else {
+                st.remote_counts.insert(node, n);
+            }
+            channel.count_changed(st, count, events, metrics);
+        }
+        RemoteUpdate::Event { frame, exclude, cache } => {
+            if let Some(c) = cache {
+                st.cache = Some(c);
+            }
+            st.broadcast(&frame, exclude, metrics);
+        }
+    }
+}
+
+fn member_joined(
+    channel: &Channel,
+    st: &mut ChannelState,
+    node: u32,
+    user_id: Arc<str>,
+    user_info: Option<Arc<str>>,
+    metrics: &Metrics,
+) {
+    let m = st.members.entry(user_id.clone()).or_insert_with(|| Member {
+        info: user_info.clone(),
+        connections: 0,
+        nodes: Vec::new(),
+    });
+    let was_present = m.present();
+    if !m.nodes.contains(&node) {
+        m.nodes.push(node);
+    }
+    if !was_present {
+        let frame = outbound::member_added(&channel.name, &user_id, user_info.as_deref());
+        st.broadcast(&frame, None, metrics);
+    }
+}
+
+fn member_left(channel: &Channel, st: &mut ChannelState, node: u32, user_id: Arc<str>, metrics: &Metrics) {
+    let Some(m) = st.members.get_mut(&user_id) else { return };
+    m.nodes.retain(|n| *n != node);
+    if !m.present() {
+        st.members.remove(&user_id);
+        st.broadcast(&outbound::member_removed(&channel.name, &user_id), None, metrics);
+    }
+}

@@ -1,0 +1,102 @@
+//! Validation of the per-app webhook keys (`batch_webhooks`, `[[apps.webhooks]]`).
+//!
+//! Owns the conversion of the file's [`FileWebhook`] tables into [`AppWebhooks`]. Every
+//! problem is a [`ConfigError::Invalid`] naming the exact key, e.g.
+//! `apps[0].webhooks[1].event_types[2]: unknown webhook event type "joined"`.
+
+use crate::webhooks::config::{AppWebhooks, ChannelFilter, EventMask, WebhookTarget, EVENT_NAMES};
+
+use super::file::FileWebhook;
+use super::ConfigError;
+
+/// Validates one app's webhook keys. `app` is the key prefix, e.g. `apps[0]`.
+pub(crate) fn app_webhooks(
+    app: &str,
+    batch: Option<bool>,
+    list: Option<Vec<FileWebhook>>,
+) -> Result<AppWebhooks, ConfigError> {
+    let mut targets = Vec::new();
+    for (i, w) in list.unwrap_or_default().into_iter().enumerate() {
+        let key = |name: &str| format!("{app}.webhooks[{i}].{name}");
+        targets.push(target(w, key)?);
+    }
+    Ok(AppWebhooks { batch: batch.unwrap_or(false), targets })
+}
+
+fn target(w: FileWebhook, key: impl Fn(&str) -> String) -> Result<WebhookTarget, ConfigError> {
+    let url = match w.url {
+        None => return Err(ConfigError::invalid(key("url"), "is required")),
+        Some(u) => u,
+    };
+    match url::Url::parse(&url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty()) => {}
+        Ok(u) => {
+            return Err(ConfigError::invalid(
+                key("url"),
+                format!("invalid value {url:?}: scheme {:?} is not supported (use http:// or https://)", u.scheme()),
+            ))
+        }
+        Err(e) => return Err(ConfigError::invalid(key("url"), format!("invalid URL {url:?}: {e}"))),
+    }
+
+    let names = match w.event_types {
+        None => {
+            return Err(ConfigError::invalid(
+                key("event_types"),
+                format!("is required (any of: {})", EVENT_NAMES.join(", ")),
+            ))
+        }
+        Some(n) if n.is_empty() => {
+            return Err(ConfigError::invalid(
+                key("event_types"),
+                format!("must not be empty (any of: {})", EVENT_NAMES.join(", ")),
+            ))
+        }
+        Some(n) => n,
+    };
+    let mut event_types = EventMask::default();
+    for (j, name) in names.iter().enumerate() {
+        if !event_types.insert(name) {
+            return Err(ConfigError::invalid(
+                format!("{}[{j}]", key("event_types")),
+                format!("unknown webhook event type {name:?} (expected one of: {})", EVENT_NAMES.join(", ")),
+            ));
+        }
+    }
+
+    let filter = match w.filter {
+        None => ChannelFilter::default(),
+        Some(f) => {
+            for (name, v) in [
+                ("channel_name_starts_with", &f.channel_name_starts_with),
+                ("channel_name_ends_with", &f.channel_name_ends_with),
+            ] {
+                if v.as_deref() == Some("") {
+                    return Err(ConfigError::invalid(
+                        format!("{}.{name}", key("filter")),
+                        "must not be empty (omit it to match every channel)",
+                    ));
+                }
+            }
+            ChannelFilter { starts_with: f.channel_name_starts_with, ends_with: f.channel_name_ends_with }
+        }
+    };
+
+    let mut headers = Vec::new();
+    for (name, value) in w.headers.unwrap_or_default() {
+        let hkey = format!("{}.{name:?}", key("headers"));
+        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(ConfigError::invalid(hkey, "is not a valid HTTP header name"));
+        }
+        let lower = name.to_ascii_lowercase();
+        if matches!(lower.as_str(), "content-type" | "content-length" | "x-pusher-key" | "x-pusher-signature" | "host")
+        {
+            return Err(ConfigError::invalid(hkey, "is set by herald and cannot be overridden"));
+        }
+        if reqwest::header::HeaderValue::from_str(&value).is_err() {
+            return Err(ConfigError::invalid(hkey, format!("invalid header value {value:?}")));
+        }
+        headers.push((name, value));
+    }
+    Ok(WebhookTarget { url, event_types, filter, headers })
+}

@@ -1,0 +1,91 @@
+//! Dead-letter admin endpoints, signed like the rest of the HTTP API (PROTOCOL.md 10.2):
+//!
+//! * `GET  /apps/{id}/webhooks/dead_letters` → JSON array of dead letters, oldest first;
+//! * `POST /apps/{id}/webhooks/dead_letters/{dl_id}/resend` → `{"resent": 1}` (404 if unknown);
+//! * `POST /apps/{id}/webhooks/dead_letters/resend_all` → `{"resent": n}`.
+//!
+//! Re-sent letters go to the end of their target's queue with a fresh `time_ms`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+use super::outbox::{DeadLetter, OutboxError};
+use crate::http::{authenticate, json_ok, ApiError};
+use crate::server::AppState;
+
+pub(crate) async fn list(State(state): State<Arc<AppState>>, Path(app_id): Path<String>, req: Request) -> Response {
+    let authed = match authenticate(&state, Some(&app_id), req).await {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
+    let letters = match &state.webhooks {
+        None => Vec::new(),
+        Some(w) => match w.dead_letters(&authed.app.id).await {
+            Ok(l) => l,
+            Err(e) => return store_error(&e),
+        },
+    };
+    json_ok(&Value::Array(letters.iter().map(letter_json).collect()))
+}
+
+pub(crate) async fn resend_one(
+    State(state): State<Arc<AppState>>,
+    Path((app_id, dl_id)): Path<(String, String)>,
+    req: Request,
+) -> Response {
+    let authed = match authenticate(&state, Some(&app_id), req).await {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
+    let not_found = || ApiError::NotFound(format!("Unknown dead letter: {dl_id}")).into_response();
+    let Ok(id) = dl_id.parse::<u64>() else { return not_found() };
+    let Some(w) = &state.webhooks else { return not_found() };
+    match w.resend(&authed.app.id, Some(id)).await {
+        Ok(0) => not_found(),
+        Ok(n) => json_ok(&json!({ "resent": n })),
+        Err(e) => store_error(&e),
+    }
+}
+
+pub(crate) async fn resend_all(
+    State(state): State<Arc<AppState>>,
+    Path(app_id): Path<String>,
+    req: Request,
+) -> Response {
+    let authed = match authenticate(&state, Some(&app_id), req).await {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
+    let n = match &state.webhooks {
+        None => 0,
+        Some(w) => match w.resend(&authed.app.id, None).await {
+            Ok(n) => n,
+            Err(e) => return store_error(&e),
+        },
+    };
+    json_ok(&json!({ "resent": n }))
+}
+
+/// A dead letter as the API shows it: the body's events decoded for reading.
+fn letter_json(d: &DeadLetter) -> Value {
+    let events = serde_json::from_str::<Value>(&d.body).ok().and_then(|b| b.get("events").cloned());
+    json!({
+        "id": d.id,
+        "url": d.url,
+        "created_ms": d.created_ms,
+        "failed_ms": d.failed_ms,
+        "attempts": d.attempts,
+        "last_error": d.last_error,
+        "events": events.unwrap_or(Value::Null),
+    })
+}
+
+fn store_error(e: &OutboxError) -> Response {
+    tracing::error!(error = %e, "dead-letter request failed");
+    (StatusCode::INTERNAL_SERVER_ERROR, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{e}\n"))
+        .into_response()
+}

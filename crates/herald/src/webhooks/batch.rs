@@ -1,0 +1,81 @@
+//! Batching for apps with `batch_webhooks = true` (PROTOCOL.md 11.3): a target's events are
+//! collected for `webhook_batch_ms` after the first one, or until `webhook_batch_max` events,
+//! whichever comes first, and then sent as one request.
+//!
+//! [`Batcher`] is a pure structure owned by the dispatcher task (no locks, no clock of its
+//! own). Events keep their order within a target's batch, and a target's batches are
+//! released in order, so the per-channel order survives batching.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use super::payload::EventObject;
+
+#[derive(Debug)]
+struct Open {
+    deadline: Instant,
+    events: Vec<EventObject>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Batcher {
+    window: Duration,
+    max: usize,
+    /// The open batch of each target (by target index).
+    open: HashMap<usize, Open>,
+}
+
+impl Batcher {
+    pub fn new(window: Duration, max: usize) -> Self {
+        Batcher { window, max: max.max(1), open: HashMap::new() }
+    }
+
+    /// Adds an event to `target`'s batch; returns the batch if it is now full.
+    pub fn push(&mut self, target: usize, event: EventObject, now: Instant) -> Option<Vec<EventObject>> {
+        let deadline = now + self.window;
+        let open = self.open.entry(target).or_insert_with(|| Open { deadline, events: Vec::new() });
+        open.events.push(event);
+        if open.events.len() >= self.max {
+            return self.open.remove(&target).map(|o| o.events);
+        }
+        None
+    }
+
+    /// Batches whose window has passed.
+    pub fn due(&mut self, now: Instant) -> Vec<(usize, Vec<EventObject>)> {
+        let ready: Vec<usize> = self.open.iter().filter(|(_, o)| o.deadline <= now).map(|(t, _)| *t).collect();
+        ready.into_iter().filter_map(|t| self.open.remove(&t).map(|o| (t, o.events))).collect()
+    }
+
+    /// Every open batch, without waiting (shutdown).
+    pub fn drain(&mut self) -> Vec<(usize, Vec<EventObject>)> {
+        self.open.drain().map(|(t, o)| (t, o.events)).collect()
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.open.values().map(|o| o.deadline).min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(c: &str) -> EventObject {
+        EventObject::simple("channel_occupied", c)
+    }
+
+    #[test]
+    fn flushes_when_full_or_after_window() {
+        let t = Instant::now();
+        let mut b = Batcher::new(Duration::from_millis(50), 2);
+        assert!(b.push(0, ev("a"), t).is_none());
+        let full = b.push(0, ev("b"), t).expect("full at 2");
+        assert_eq!(full.iter().map(|e| e.channel.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert!(b.push(1, ev("c"), t).is_none());
+        assert!(b.due(t + Duration::from_millis(49)).is_empty());
+        assert_eq!(b.next_deadline(), Some(t + Duration::from_millis(50)));
+        assert_eq!(b.due(t + Duration::from_millis(50)).len(), 1);
+        assert!(b.drain().is_empty());
+    }
+}

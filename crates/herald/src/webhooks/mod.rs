@@ -1,0 +1,321 @@
+//! Webhooks (PROTOCOL.md 11): herald → the customer's HTTP endpoints. See docs/WEBHOOKS.md.
+//!
+//! The path of an event:
+//! 1. the core calls [`WebhookSink::emit`] (under a channel lock, on the socket hot path): a
+//!    non-blocking `try_send` into a bounded queue; a full queue drops the event and counts
+//!    it (`herald_webhook_events_dropped_total`) — sending webhooks never slows sockets;
+//! 2. the dispatcher task (`dispatcher.rs`) de-duplicates cache misses, holds removals back
+//!    (`debounce.rs`), routes to targets, batches (`batch.rs`) and writes each delivery to
+//!    the durable outbox (`outbox.rs`, redb in `data_dir`) before anything is sent;
+//! 3. one worker per target (`worker.rs`) POSTs its deliveries in order (`sender.rs`),
+//!    retrying with a jittered exponential backoff (`backoff.rs`); what fails for the whole
+//!    retry window goes to the dead letters, listed and re-sent through `admin.rs` (HTTP)
+//!    and `cli.rs` (`herald dead-letters`).
+//!
+//! [`Webhooks`] wires these together and runs the shutdown flush.
+
+pub mod admin;
+mod backoff;
+mod batch;
+pub mod cli;
+pub mod config;
+mod debounce;
+mod dispatcher;
+mod outbox;
+mod payload;
+mod sender;
+mod worker;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use herald_core::app::App;
+use herald_core::events::{ChannelEvent, EventSink};
+use metrics::{Counter, Gauge, Key, Level, Metadata, Recorder};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use self::backoff::Backoff;
+use self::config::{EventMask, WebhookSettings};
+use self::outbox::{DeadLetter, Outbox, OutboxError};
+use self::sender::{Destination, Sender};
+use self::worker::{Target, WorkerEnv};
+use crate::config::Config;
+
+/// What the sink queues: (app index, event).
+pub(crate) type Queued = (usize, ChannelEvent);
+
+/// Why webhooks could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// The outbox could not be created or opened: names `data_dir`.
+    #[error("data_dir {path}: {source}")]
+    DataDir { path: String, source: OutboxError },
+    #[error("webhook retry schedule: {0}")]
+    Backoff(#[from] backoff::BackoffError),
+    #[error("webhook HTTP client: {0}")]
+    Sender(#[from] sender::SendError),
+}
+
+static METADATA: Metadata<'static> = Metadata::new("herald::webhooks", Level::INFO, Some(module_path!()));
+
+/// Webhook metric handles (registered once against the server's recorder).
+#[derive(Clone)]
+pub(crate) struct WebhookMetrics {
+    /// Deliveries written to the outbox.
+    pub queued: Counter,
+    /// Events dropped because the queue was full (or the outbox could not be written).
+    pub dropped: Counter,
+    pub delivered: Counter,
+    pub failed_attempts: Counter,
+    pub dead_lettered: Counter,
+    pub outbox_depth: Gauge,
+}
+
+impl WebhookMetrics {
+    fn new(r: &dyn Recorder) -> Self {
+        let c = |n: &'static str| r.register_counter(&Key::from_static_name(n), &METADATA);
+        WebhookMetrics {
+            queued: c("herald_webhook_deliveries_queued_total"),
+            dropped: c("herald_webhook_events_dropped_total"),
+            delivered: c("herald_webhook_deliveries_delivered_total"),
+            failed_attempts: c("herald_webhook_failed_attempts_total"),
+            dead_lettered: c("herald_webhook_dead_lettered_total"),
+            outbox_depth: r.register_gauge(&Key::from_static_name("herald_webhook_outbox_depth"), &METADATA),
+        }
+    }
+}
+
+/// The core's [`EventSink`]: filters by what the app's targets want, then `try_send`s.
+pub struct WebhookSink {
+    /// app id → (app index, event names wanted). Immutable after start: no lock.
+    apps: HashMap<String, (usize, EventMask)>,
+    tx: mpsc::Sender<Queued>,
+    metrics: WebhookMetrics,
+    /// Unix ms of the last "queue full" warning, to log at most one per 10 s. Atomic: emit
+    /// runs concurrently on every connection thread.
+    last_warn_ms: AtomicU64,
+}
+
+impl EventSink for WebhookSink {
+    fn wants(&self, app_id: &str, name: &'static str) -> bool {
+        self.apps.get(app_id).is_some_and(|(_, m)| m.contains(name))
+    }
+
+    fn emit(&self, app_id: &str, event: ChannelEvent) {
+        let Some((idx, _)) = self.apps.get(app_id) else { return };
+        if self.tx.try_send((*idx, event)).is_err() {
+            self.metrics.dropped.increment(1);
+            let now = payload::now_ms();
+            let last = self.last_warn_ms.load(Ordering::Relaxed);
+            if now.saturating_sub(last) >= 10_000
+                && self.last_warn_ms.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+            {
+                tracing::warn!(
+                    "webhook queue full (webhook_queue_size): dropping webhook events; \
+                     see herald_webhook_events_dropped_total"
+                );
+            }
+        }
+    }
+}
+
+/// Names an app's targets must be sent so that debouncing works: a removal cannot be
+/// cancelled by a re-add the core never reported, so each pair is wanted together.
+fn wanted(mask: EventMask) -> EventMask {
+    let mut m = mask;
+    for (a, b) in [("channel_occupied", "channel_vacated"), ("member_added", "member_removed")] {
+        if m.contains(a) || m.contains(b) {
+            m.insert(a);
+            m.insert(b);
+        }
+    }
+    m
+}
+
+/// The running webhook machinery of one server.
+pub struct Webhooks {
+    sink: Arc<WebhookSink>,
+    outbox: Arc<Outbox>,
+    targets: Arc<Vec<Arc<Target>>>,
+    stop_dispatcher: watch::Sender<bool>,
+    stop_workers: watch::Sender<bool>,
+    /// Task handles, taken once by [`Webhooks::shutdown`]; a mutex only because shutdown
+    /// takes `&self` (the handle is shared with the HTTP state).
+    tasks: parking_lot::Mutex<Option<(JoinHandle<()>, Vec<JoinHandle<()>>)>>,
+}
+
+impl Webhooks {
+    /// Starts webhooks if any app has targets (else `Ok(None)`: no file is created). Opens
+    /// the outbox in `data_dir` and spawns the dispatcher and one worker per target.
+    pub fn start(config: &Config, recorder: &dyn Recorder) -> Result<Option<Arc<Webhooks>>, WebhookError> {
+        if config.webhooks.values().all(|w| w.targets.is_empty()) {
+            return Ok(None);
+        }
+        let settings = WebhookSettings::from_config(config);
+        let metrics = WebhookMetrics::new(recorder);
+        let outbox = Outbox::open(&config.data_dir, metrics.outbox_depth.clone())
+            .map_err(|source| WebhookError::DataDir { path: config.data_dir.display().to_string(), source })?;
+        let outbox = Arc::new(outbox);
+
+        let (apps, targets, sink_apps) = build_targets(config);
+        let targets = Arc::new(targets);
+        let (tx, rx) = mpsc::channel(settings.queue_size);
+        let sink =
+            Arc::new(WebhookSink { apps: sink_apps, tx, metrics: metrics.clone(), last_warn_ms: AtomicU64::new(0) });
+
+        let known: Vec<&str> = targets.iter().map(|t| t.key.as_str()).collect();
+        match outbox.pending_targets() {
+            Ok(pending) => {
+                for key in pending.iter().filter(|k| !known.contains(&k.as_str())) {
+                    tracing::warn!(target = %key, "webhook outbox has deliveries for a target no longer configured; they stay in the outbox");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot scan the webhook outbox"),
+        }
+        if outbox.depth() > 0 {
+            tracing::info!(pending = outbox.depth(), "resuming webhook deliveries from the outbox");
+        }
+
+        let (stop_dispatcher, stop_d_rx) = watch::channel(false);
+        let (stop_workers, stop_w_rx) = watch::channel(false);
+        let env = WorkerEnv {
+            outbox: outbox.clone(),
+            sender: Sender::new(settings.timeout)?,
+            backoff: Backoff::webhooks(settings.retry_initial, settings.retry_max_elapsed)?,
+            metrics: metrics.clone(),
+        };
+        let workers =
+            targets.iter().map(|t| tokio::spawn(worker::run(t.clone(), env.clone(), stop_w_rx.clone()))).collect();
+        let dispatcher = dispatcher::Dispatcher {
+            apps,
+            targets: targets.clone(),
+            debounce: debounce::Debouncer::new(settings.removal_delay),
+            batcher: batch::Batcher::new(settings.batch_window, settings.batch_max),
+            outbox: outbox.clone(),
+            metrics,
+            cache_seen: HashMap::new(),
+        };
+        let dispatcher = tokio::spawn(dispatcher.run(rx, stop_d_rx));
+        Ok(Some(Arc::new(Webhooks {
+            sink,
+            outbox,
+            targets,
+            stop_dispatcher,
+            stop_workers,
+            tasks: parking_lot::Mutex::new(Some((dispatcher, workers))),
+        })))
+    }
+
+    /// The sink to hand to the hub.
+    pub fn sink(&self) -> Arc<dyn EventSink> {
+        self.sink.clone()
+    }
+
+    /// Pending deliveries in the outbox.
+    pub fn outbox_depth(&self) -> i64 {
+        self.outbox.depth()
+    }
+
+    /// Shutdown: flush held removals and open batches into the outbox at once, let the
+    /// workers deliver for up to `drain`, then stop them; what is left stays in the outbox
+    /// for the next start.
+    pub async fn shutdown(&self, drain: Duration) {
+        let Some((dispatcher, workers)) = self.tasks.lock().take() else { return };
+        let _ = self.stop_dispatcher.send(true);
+        let _ = dispatcher.await;
+        let deadline = tokio::time::Instant::now() + drain;
+        while self.outbox.depth() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if self.outbox.depth() > 0 {
+            tracing::info!(pending = self.outbox.depth(), "webhook deliveries left in the outbox for the next start");
+        }
+        let _ = self.stop_workers.send(true);
+        for w in workers {
+            let _ = w.await;
+        }
+    }
+
+    /// Dead letters of an app, oldest first.
+    pub(crate) async fn dead_letters(&self, app_id: &str) -> Result<Vec<DeadLetter>, OutboxError> {
+        let app = app_id.to_owned();
+        self.blocking(move |o| o.dead_letters(&app)).await
+    }
+
+    /// Puts dead letters of an app (`id`, or all) back into the outbox with a fresh `time_ms`;
+    /// returns how many. Letters whose target is no longer configured stay dead.
+    pub(crate) async fn resend(&self, app_id: &str, id: Option<u64>) -> Result<usize, OutboxError> {
+        let app = app_id.to_owned();
+        let known: Vec<String> = self.targets.iter().map(|t| t.key.clone()).collect();
+        let (n, touched) = self
+            .blocking(move |o| {
+                let known = |t: &str| known.iter().any(|k| k == t);
+                o.resend(&app, id, known, |body| {
+                    let mut b: payload::Body = serde_json::from_str(body)?;
+                    b.time_ms = payload::now_ms();
+                    Ok(b.to_json())
+                })
+            })
+            .await?;
+        for t in self.targets.iter().filter(|t| touched.contains(&t.key)) {
+            t.notify.notify_one();
+        }
+        Ok(n)
+    }
+
+    /// Runs an outbox operation off the async threads.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Outbox) -> Result<T, OutboxError> + Send + 'static,
+    ) -> Result<T, OutboxError> {
+        let outbox = self.outbox.clone();
+        tokio::task::spawn_blocking(move || f(&outbox)).await.map_err(|e| OutboxError::Task(e.to_string()))?
+    }
+}
+
+type Built = (Vec<(bool, Vec<usize>)>, Vec<Arc<Target>>, HashMap<String, (usize, EventMask)>);
+
+/// Per app (index = position in `config.apps`): the batch flag and target indices; the
+/// targets; and the sink's app table.
+fn build_targets(config: &Config) -> Built {
+    let mut apps = Vec::new();
+    let mut targets = Vec::new();
+    let mut sink_apps = HashMap::new();
+    for (idx, app) in config.apps.iter().enumerate() {
+        let hooks = config.webhooks.get(&app.id).cloned().unwrap_or_default();
+        let mut indices = Vec::new();
+        let mut mask = EventMask::default();
+        for spec in hooks.targets {
+            let nth = targets.iter().filter(|t: &&Arc<Target>| t.app_id == app.id && t.spec.url == spec.url).count();
+            mask = mask.union(spec.event_types);
+            indices.push(targets.len());
+            targets.push(Arc::new(Target {
+                key: worker::target_key(&app.id, &spec.url, nth),
+                app_id: app.id.clone(),
+                dest: destination(app, &spec),
+                spec,
+                notify: tokio::sync::Notify::new(),
+            }));
+        }
+        if !mask.is_empty() {
+            sink_apps.insert(app.id.clone(), (idx, wanted(mask)));
+        }
+        apps.push((hooks.batch, indices));
+    }
+    (apps, targets, sink_apps)
+}
+
+fn destination(app: &App, spec: &config::WebhookTarget) -> Destination {
+    let mut extra_headers = HeaderMap::new();
+    for (k, v) in &spec.headers {
+        // Validated by the config loader.
+        if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+            extra_headers.insert(k, v);
+        }
+    }
+    Destination { url: spec.url.clone(), app_key: app.key.clone(), app_secret: app.secret.clone(), extra_headers }
+}

@@ -1,0 +1,110 @@
+//! Operational endpoints over a real socket: liveness, readiness and Prometheus metrics.
+
+mod support;
+
+use serde_json::json;
+use support::*;
+
+async fn get(srv: &TestServer, path: &str) -> Resp {
+    raw_http(srv.addr, "GET", path, b"").await
+}
+
+/// The value of the first sample line `name{labels} value` / `name value` matching exactly.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let (name, value) = l.rsplit_once(' ')?;
+        (name == series).then(|| value.parse().ok())?
+    })
+}
+
+/// Polls /metrics until `series` has value `want` (gauges update asynchronously).
+async fn wait_for_sample(srv: &TestServer, series: &str, want: f64) -> String {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let r = get(srv, "/metrics").await;
+        assert_eq!(r.status, 200);
+        if sample(&r.body, series) == Some(want) {
+            return r.body;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{series} never became {want}:\n{}", r.body);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn up_is_200() {
+    let srv = start().await;
+    let r = get(&srv, "/up").await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(!r.body.trim().is_empty());
+}
+
+#[tokio::test]
+async fn ready_is_200_while_serving() {
+    let srv = start().await;
+    let r = get(&srv, "/ready").await;
+    assert_eq!(r.status, 200, "{r:?}");
+}
+
+#[tokio::test]
+async fn ops_endpoints_need_no_api_signature_and_ignore_path_prefix() {
+    let mut cfg = test_config();
+    cfg.path_prefix = "/pusher".into();
+    let srv = start_with(cfg).await;
+    for path in ["/up", "/ready", "/metrics"] {
+        assert_eq!(get(&srv, path).await.status, 200, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn metrics_exposes_prometheus_text_with_core_series() {
+    let srv = start().await;
+    let mut c = srv.client().await;
+    c.subscribe("room").await;
+    c.send(json!({"event": "pusher:ping", "data": {}})).await;
+    c.recv_event("pusher:pong").await;
+    let r = srv.api().trigger(json!({"name": "e", "channels": ["room"], "data": "x"})).await;
+    assert_eq!(r.status, 200);
+    let r = srv.api().get("/apps/app-id/channels", &[("info", "bogus")]).await;
+    assert_eq!(r.status, 400);
+    let r = srv.api().get("/apps/no-such-app/channels", &[]).await;
+    assert_eq!(r.status, 404);
+    let mut bad = srv.api();
+    bad.secret = "wrong".into();
+    assert_eq!(bad.get("/apps/app-id/channels", &[]).await.status, 401);
+
+    let r = get(&srv, "/metrics").await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.headers.to_ascii_lowercase().contains("text/plain"), "{}", r.headers);
+    let text = &r.body;
+    for name in ["herald_connections", "herald_ws_messages_in_total", "herald_http_requests_total"] {
+        assert!(text.lines().any(|l| l.starts_with(name)), "{name} missing:\n{text}");
+    }
+    assert!(sample(text, "herald_ws_messages_in_total").unwrap_or(0.0) >= 2.0, "subscribe + ping counted:\n{text}");
+    assert_eq!(sample(text, r#"herald_http_requests_total{status="200"}"#), Some(1.0), "{text}");
+    assert_eq!(sample(text, r#"herald_http_requests_total{status="400"}"#), Some(1.0), "{text}");
+    assert_eq!(sample(text, r#"herald_http_requests_total{status="404"}"#), Some(1.0), "{text}");
+    assert_eq!(sample(text, r#"herald_http_requests_total{status="401"}"#), Some(1.0), "{text}");
+}
+
+#[tokio::test]
+async fn connections_gauge_follows_open_websockets() {
+    let srv = start().await;
+    wait_for_sample(&srv, "herald_connections", 0.0).await;
+    let a = srv.client().await;
+    let b = srv.client().await;
+    wait_for_sample(&srv, "herald_connections", 2.0).await;
+    drop(a);
+    wait_for_sample(&srv, "herald_connections", 1.0).await;
+    drop(b);
+    wait_for_sample(&srv, "herald_connections", 0.0).await;
+}
+
+#[tokio::test]
+async fn metrics_of_two_servers_in_one_process_are_separate() {
+    let one = start().await;
+    let two = start().await;
+    let _c = one.client().await;
+    wait_for_sample(&one, "herald_connections", 1.0).await;
+    wait_for_sample(&two, "herald_connections", 0.0).await;
+}
