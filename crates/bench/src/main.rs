@@ -219,6 +219,9 @@ enum Cmd {
         a_name: String,
         #[arg(long, default_value = "sockudo")]
         b_name: String,
+        /// Only the headline metrics.
+        #[arg(long)]
+        summary: bool,
     },
 }
 
@@ -226,8 +229,8 @@ const MAX_COUNT: usize = 1_000_000;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Cmd::Compare { a, b, a_name, b_name } = &cli.cmd {
-        return match report::compare(a, b, a_name, b_name) {
+    if let Cmd::Compare { a, b, a_name, b_name, summary } = &cli.cmd {
+        return match report::compare(a, b, a_name, b_name, *summary) {
             Ok(md) => {
                 print!("{md}");
                 ExitCode::SUCCESS

@@ -68,15 +68,55 @@ fn fmt(v: f64) -> String {
     }
 }
 
-fn load_dir(dir: &Path) -> std::io::Result<Vec<Report>> {
+/// Headline metrics per scenario (file name) for `compare --summary`.
+const SUMMARY: &[&str] = &[
+    "opened",
+    "failed",
+    "connect_subscribe_per_s",
+    "server_rss_per_connection_bytes",
+    "alive_after_hold",
+    "delivered_msgs_per_s",
+    "latency_p50_ms",
+    "latency_p99_ms",
+    "latency_p999_ms",
+    "latency_max_ms",
+    "lost",
+    "out_of_order",
+    "server_cpu_us_per_delivered_msg",
+    "api_tcp_connections",
+    "max_sustained_delivered_msgs_per_s",
+    "max_sustained_publish_rate",
+    "best_server_cpu_us_per_delivered_msg",
+    "best_latency_p99_ms",
+    "half_delivered_msgs_per_s",
+    "half_latency_p50_ms",
+    "half_latency_p99_ms",
+    "half_latency_p999_ms",
+    "half_lost",
+    "half_out_of_order",
+    "half_server_cpu_us_per_delivered_msg",
+    "refused_pusher_error",
+    "churn_cycles_per_s",
+    "churn_failures",
+    "fanout_lost",
+    "fanout_out_of_order",
+    "fanout_latency_p99_ms",
+    "server_rss_start_kib",
+    "server_rss_peak_kib",
+    "server_rss_end_kib",
+    "server_rss_change_pct",
+];
+
+fn load_dir(dir: &Path) -> std::io::Result<Vec<(String, Report)>> {
     let mut out = Vec::new();
     let mut entries: Vec<_> = std::fs::read_dir(dir)?.filter_map(Result::ok).map(|e| e.path()).collect();
     entries.sort();
     for p in entries {
         if p.extension().is_some_and(|e| e == "json") {
             let text = std::fs::read_to_string(&p)?;
+            let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
             match serde_json::from_str::<Report>(&text) {
-                Ok(r) => out.push(r),
+                Ok(r) => out.push((stem, r)),
                 Err(e) => eprintln!("skipping {}: {e}", p.display()),
             }
         }
@@ -84,30 +124,37 @@ fn load_dir(dir: &Path) -> std::io::Result<Vec<Report>> {
     Ok(out)
 }
 
-/// Markdown comparison of the reports in `a` and `b` (matched by file scenario name).
-pub fn compare(a: &Path, b: &Path, a_name: &str, b_name: &str) -> std::io::Result<String> {
+/// Markdown comparison of the reports in `a` and `b` (matched by file name, e.g. `fanout.json`);
+/// `summary` keeps only the headline metrics and no notes.
+pub fn compare(a: &Path, b: &Path, a_name: &str, b_name: &str, summary: bool) -> std::io::Result<String> {
     let ra = load_dir(a)?;
     let rb = load_dir(b)?;
     let mut md = format!("| scenario | metric | {a_name} | {b_name} | {a_name}/{b_name} |\n|---|---|---:|---:|---:|\n");
-    for x in &ra {
-        let Some(y) = rb.iter().find(|r| r.scenario == x.scenario) else {
-            md.push_str(&format!("| {} | (no {b_name} result) | | | |\n", x.scenario));
+    for (stem, x) in &ra {
+        let Some((_, y)) = rb.iter().find(|(s, _)| s == stem) else {
+            md.push_str(&format!("| {stem} | (no {b_name} result) | | | |\n"));
             continue;
         };
         for (name, va) in &x.metrics {
+            if summary && !SUMMARY.contains(&name.as_str()) {
+                continue;
+            }
             let vb = y.get(name);
             let ratio = match vb {
                 Some(vb) if vb != 0.0 => format!("{:.2}", va / vb),
                 _ => "–".into(),
             };
             let vb = vb.map(fmt).unwrap_or_else(|| "–".into());
-            md.push_str(&format!("| {} | {name} | {} | {vb} | {ratio} |\n", x.scenario, fmt(*va)));
+            md.push_str(&format!("| {stem} | {name} | {} | {vb} | {ratio} |\n", fmt(*va)));
+        }
+        if summary {
+            continue;
         }
         for n in x.notes.iter() {
-            md.push_str(&format!("| {} | note ({a_name}) | {n} | | |\n", x.scenario));
+            md.push_str(&format!("| {stem} | note ({a_name}) | {} | | |\n", n.replace('|', "/")));
         }
         for n in y.notes.iter() {
-            md.push_str(&format!("| {} | note ({b_name}) | | {n} | |\n", y.scenario));
+            md.push_str(&format!("| {stem} | note ({b_name}) | | {} | |\n", n.replace('|', "/")));
         }
     }
     Ok(md)

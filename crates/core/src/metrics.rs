@@ -58,6 +58,12 @@ impl Metrics {
         Metrics::new(Arc::new(metrics::NoopRecorder))
     }
 
+    /// A counter registered on this server's recorder (for components outside the core, such
+    /// as the cluster adapter). Register once and keep the handle.
+    pub fn counter(&self, name: &'static str) -> Counter {
+        self.recorder.register_counter(&Key::from_static_name(name), &METADATA)
+    }
+
     /// Counts one protocol error sent to a client, by code (`null` codes count as "none").
     pub fn error(&self, code: Option<u16>) {
         let code = code.map_or_else(|| "none".to_owned(), |c| c.to_string());

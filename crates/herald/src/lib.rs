@@ -9,6 +9,7 @@
 //! - `ops.rs`: `/metrics`, `/up`, `/ready`.
 //! - [`webhooks`]: webhook dispatch, durable outbox, dead letters.
 
+pub mod cluster;
 pub mod config;
 mod http;
 mod ops;

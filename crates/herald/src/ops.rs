@@ -19,7 +19,12 @@ pub(crate) async fn up() -> &'static str {
 
 pub(crate) async fn ready(State(state): State<Arc<AppState>>) -> Response {
     if state.hub.is_accepting() {
-        (StatusCode::OK, "ready\n").into_response()
+        // A node that lost Redis keeps serving its own connections, so it stays in rotation
+        // and says it is degraded (docs/CLUSTER.md).
+        match state.hub.adapter().health() {
+            Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+            Err(reason) => (StatusCode::OK, format!("degraded: {reason}\n")).into_response(),
+        }
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response()
     }

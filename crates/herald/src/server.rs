@@ -16,7 +16,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
-use herald_core::adapter::LocalAdapter;
+use herald_core::adapter::{Adapter, LocalAdapter};
 use herald_core::app::StaticAppStore;
 use herald_core::hub::{Hub, HubSettings};
 use herald_core::metrics::Metrics;
@@ -27,6 +27,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::cluster::RedisAdapter;
+use crate::config::adapter::AdapterConfig;
 use crate::config::Config;
 use crate::webhooks::Webhooks;
 use crate::{http, ops, ws};
@@ -38,6 +40,8 @@ pub(crate) struct AppState {
     pub prometheus: PrometheusHandle,
     /// `None` when no app has webhook targets.
     pub webhooks: Option<Arc<Webhooks>>,
+    /// The Redis adapter when clustered (graceful leave on shutdown).
+    pub cluster: Option<RedisAdapter>,
 }
 
 /// How long shutdown lets webhook workers deliver before leaving the rest in the outbox.
@@ -74,9 +78,20 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
     // when some app has webhook targets.
     let webhooks = Webhooks::start(&config, recorder.as_ref()).map_err(std::io::Error::other)?;
     let sink = webhooks.as_ref().map(|w| w.sink());
-    let hub =
-        Hub::new(Arc::new(StaticAppStore::new(config.apps.clone())), settings, metrics, sink, Arc::new(LocalAdapter));
-    let state = Arc::new(AppState { hub, config: Arc::new(config), prometheus, webhooks });
+    // Cluster verdicts (occupied/vacated, member added/removed) are reported by the adapter.
+    let cluster = match &config.adapter {
+        AdapterConfig::Redis(c) => Some(RedisAdapter::new(c.clone(), sink.clone()).map_err(std::io::Error::other)?),
+        AdapterConfig::Local => None,
+    };
+    let adapter: Arc<dyn Adapter> = match &cluster {
+        Some(redis) => Arc::new(redis.clone()),
+        None => Arc::new(LocalAdapter),
+    };
+    let hub = Hub::new(Arc::new(StaticAppStore::new(config.apps.clone())), settings, metrics, sink, adapter);
+    if let Some(redis) = &cluster {
+        redis.attach(&hub);
+    }
+    let state = Arc::new(AppState { hub, config: Arc::new(config), prometheus, webhooks, cluster });
 
     let (stop_http, mut stop_rx) = watch::channel(false);
     spawn_sweeper(&state.hub, stop_http.subscribe());
@@ -150,6 +165,9 @@ impl RunningServer {
         .await;
         if drained.is_err() {
             tracing::warn!(remaining = hub.connection_count(), "shutdown grace elapsed with connections still open");
+        }
+        if let Some(cluster) = &self.state.cluster {
+            cluster.leave().await;
         }
         if let Some(webhooks) = &self.state.webhooks {
             webhooks.shutdown(WEBHOOK_DRAIN).await;

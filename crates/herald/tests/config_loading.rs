@@ -466,3 +466,90 @@ fn check_config_subcommand_sets_check_only() {
     assert!(c.check_only && c.wants_check_only());
     assert_eq!(c.port, 7000);
 }
+
+// ---- webhooks ----
+
+const WEBHOOK_APP: &str = r#"
+[[apps]]
+id = "one"
+key = "key-one"
+secret = "secret-one"
+batch_webhooks = true
+
+[[apps.webhooks]]
+url = "http://127.0.0.1:9000/pusher/webhooks"
+event_types = ["channel_occupied", "channel_vacated", "member_added", "member_removed", "client_event"]
+filter = { channel_name_starts_with = "presence-" }
+headers = { "X-Extra" = "1" }
+
+[[apps.webhooks]]
+url = "https://hooks.example.com/all"
+event_types = ["cache_miss", "subscription_count"]
+"#;
+
+#[test]
+fn webhook_targets_and_settings_load() {
+    use herald::webhooks::config::ChannelFilter;
+    let file = TempFile::new(&format!("webhook_timeout = 5\nwebhook_removal_delay_ms = 1000\n{WEBHOOK_APP}"));
+    let c = load(&["--config", file.path()], &[("HERALD_WEBHOOK_BATCH_MAX", "7")]).unwrap();
+    assert_eq!((c.webhook_timeout, c.webhook_removal_delay_ms, c.webhook_batch_max), (5, 1000, 7));
+    let d = Config::default();
+    assert_eq!(
+        (d.webhook_removal_delay_ms, d.webhook_batch_ms, d.webhook_batch_max, d.webhook_retry_initial_ms),
+        (3000, 50, 100, 1000)
+    );
+    assert_eq!((d.webhook_retry_max_elapsed, d.webhook_timeout, d.webhook_queue_size), (300, 10, 100_000));
+    assert!(d.webhooks.is_empty());
+    let hooks = &c.webhooks["one"];
+    assert!(hooks.batch);
+    assert_eq!(hooks.targets.len(), 2);
+    let t = &hooks.targets[0];
+    assert_eq!(t.url, "http://127.0.0.1:9000/pusher/webhooks");
+    assert_eq!(
+        t.event_types.names().collect::<Vec<_>>(),
+        ["channel_occupied", "channel_vacated", "member_added", "member_removed", "client_event"]
+    );
+    assert_eq!(t.filter, ChannelFilter { starts_with: Some("presence-".into()), ends_with: None });
+    assert_eq!(t.headers, [("X-Extra".to_string(), "1".to_string())]);
+    assert_eq!(hooks.targets[1].event_types.names().collect::<Vec<_>>(), ["cache_miss", "subscription_count"]);
+}
+
+#[test]
+fn bad_webhook_config_names_key() {
+    let base = "[[apps]]\nid = \"a\"\nkey = \"k\"\nsecret = \"s\"\n[[apps.webhooks]]\n";
+    let cases: &[(&str, &str)] = &[
+        ("event_types = [\"channel_occupied\"]\n", "apps[0].webhooks[0].url: is required"),
+        ("url = \"ftp://x/y\"\nevent_types = [\"channel_occupied\"]\n", "apps[0].webhooks[0].url: invalid value"),
+        ("url = \"not a url\"\nevent_types = [\"channel_occupied\"]\n", "apps[0].webhooks[0].url: invalid URL"),
+        ("url = \"http://x/\"\n", "apps[0].webhooks[0].event_types: is required"),
+        ("url = \"http://x/\"\nevent_types = []\n", "apps[0].webhooks[0].event_types: must not be empty"),
+        (
+            "url = \"http://x/\"\nevent_types = [\"channel_occupied\", \"joined\"]\n",
+            "apps[0].webhooks[0].event_types[1]: unknown webhook event type \"joined\"",
+        ),
+        (
+            "url = \"http://x/\"\nevent_types = [\"client_event\"]\nheaders = { \"X-Pusher-Key\" = \"z\" }\n",
+            "apps[0].webhooks[0].headers.\"X-Pusher-Key\": is set by herald",
+        ),
+        (
+            "url = \"http://x/\"\nevent_types = [\"client_event\"]\nfilter = { channel_name_starts_with = \"\" }\n",
+            "apps[0].webhooks[0].filter.channel_name_starts_with: must not be empty",
+        ),
+        (
+            "url = \"http://x/\"\nevent_types = [\"client_event\"]\nbogus = 1\n",
+            "apps[0].webhooks[0].bogus: unknown field",
+        ),
+    ];
+    for (webhook, expected) in cases {
+        let file = TempFile::new(&format!("{base}{webhook}"));
+        let err = load_err(&["--config", file.path()], &[]);
+        assert!(err.starts_with(expected), "for {webhook:?}: {err}");
+    }
+    let err = load_err(&[], &[("HERALD_WEBHOOK_TIMEOUT", "0")]);
+    assert!(err.starts_with("webhook_timeout: must be greater than 0 (from HERALD_WEBHOOK_TIMEOUT)"), "{err}");
+    let err = load_err(&[], &[("HERALD_WEBHOOK_BATCH_MS", "soon")]);
+    assert!(err.starts_with("webhook_batch_ms: invalid value \"soon\" from HERALD_WEBHOOK_BATCH_MS"), "{err}");
+    let file = TempFile::new("webhook_retry_initial_ms = 120000\n");
+    let err = load_err(&["--config", file.path()], &[]);
+    assert!(err.starts_with("webhook_retry_initial_ms: must be at most 60000"), "{err}");
+}

@@ -19,6 +19,8 @@ use super::{ConfigError, LogFormat};
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Layer {
+    /// `[adapter]` (file only; env handled in `adapter.rs`).
+    pub adapter: Option<super::adapter::FileAdapter>,
     pub host: Option<String>,
     pub port: Option<u16>,
     pub path_prefix: Option<String>,
@@ -163,8 +165,16 @@ fn key_path_at(text: &str, offset: usize) -> Option<String> {
     for l in text[..line_start].lines() {
         match header(l) {
             Some((name, true)) => {
-                let n = counts.entry(name.to_string()).or_insert(0);
-                table = Some(format!("{name}[{n}]"));
+                // A nested array (`[[apps.webhooks]]`) is counted per parent element, so
+                // its path is `apps[1].webhooks[0]`.
+                let full = match name.split_once('.') {
+                    Some((parent, rest)) if counts.get(parent).is_some_and(|&n| n > 0) => {
+                        format!("{parent}[{}].{rest}", counts[parent] - 1)
+                    }
+                    _ => name.to_string(),
+                };
+                let n = counts.entry(full.clone()).or_insert(0);
+                table = Some(format!("{full}[{n}]"));
                 *n += 1;
             }
             Some((name, false)) => table = Some(name.to_string()),
@@ -224,6 +234,13 @@ mod tests {
         let text = "[[apps]]\nid = \"a\"\n[[apps]]\nid = \"b\"\n[apps.bogus]\nurl = \"x\"\n";
         let err = parse(text, Path::new("x.toml")).unwrap_err().to_string();
         assert!(err.starts_with("apps[1].bogus: unknown field"), "{err}");
+    }
+
+    #[test]
+    fn nested_array_key_path_counts_per_parent() {
+        let text = "[[apps]]\nid = \"a\"\n[[apps.webhooks]]\nurl = \"x\"\n[[apps]]\nid = \"b\"\n[[apps.webhooks]]\nbogus = 1\n";
+        let err = parse(text, Path::new("x.toml")).unwrap_err().to_string();
+        assert!(err.starts_with("apps[1].webhooks[0].bogus: unknown field"), "{err}");
     }
 
     #[test]

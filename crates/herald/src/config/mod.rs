@@ -20,6 +20,7 @@
 //! back silently: a named file that cannot be read, an unknown key, or an unparsable value is
 //! an error naming the key.
 
+pub mod adapter;
 mod cli;
 mod env;
 mod error;
@@ -124,6 +125,8 @@ pub struct Config {
     /// Events buffered between the socket hot path and the webhook dispatcher (a full queue
     /// drops events). Default 100000, > 0.
     pub webhook_queue_size: usize,
+    /// Single node or cluster (`[adapter]`).
+    pub adapter: adapter::AdapterConfig,
     /// Webhook targets per app id (only apps that have at least one target).
     pub webhooks: HashMap<String, crate::webhooks::config::AppWebhooks>,
     /// The configured apps; never empty.
@@ -240,11 +243,14 @@ pub fn load_from(
     if let Some(path) = &config_file {
         layers.push((Source::File, file::read(path)?));
     }
+    let file_adapter = layers.first().and_then(|(_, l)| l.adapter.clone());
     let (env_layer, warnings) = env::layer(env)?;
     layers.push((Source::Env, env_layer));
     layers.push((Source::Flags, cli.layer()?));
 
-    validate::resolve(layers, config_file, cli.check_only(), warnings)
+    let mut config = validate::resolve(layers, config_file, cli.check_only(), warnings)?;
+    config.adapter = adapter::resolve(file_adapter.as_ref(), env)?;
+    Ok(config)
 }
 
 /// Where a setting came from; used to say so in validation errors.

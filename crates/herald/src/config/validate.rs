@@ -195,6 +195,7 @@ pub(crate) fn resolve(
         webhook_queue_size: merged.webhook_queue_size.unwrap_or(100_000),
         apps: Vec::new(),
         webhooks: HashMap::new(),
+        adapter: super::adapter::AdapterConfig::Local,
         default_app_in_use: false,
         check_only,
         config_file,

@@ -136,6 +136,9 @@ fn wanted(mask: EventMask) -> EventMask {
     m
 }
 
+/// The dispatcher task and the workers' tasks.
+type Tasks = (JoinHandle<()>, Vec<JoinHandle<()>>);
+
 /// The running webhook machinery of one server.
 pub struct Webhooks {
     sink: Arc<WebhookSink>,
@@ -145,7 +148,7 @@ pub struct Webhooks {
     stop_workers: watch::Sender<bool>,
     /// Task handles, taken once by [`Webhooks::shutdown`]; a mutex only because shutdown
     /// takes `&self` (the handle is shared with the HTTP state).
-    tasks: parking_lot::Mutex<Option<(JoinHandle<()>, Vec<JoinHandle<()>>)>>,
+    tasks: parking_lot::Mutex<Option<Tasks>>,
 }
 
 impl Webhooks {

@@ -1,0 +1,256 @@
+//! Listening to the cluster: interest-based SUBSCRIBE/UNSUBSCRIBE per channel, the snapshot
+//! loaded when a node starts listening to a channel, and applying inbound messages.
+//!
+//! Consistency: writers change Redis state, then PUBLISH. A node starting to listen SUBSCRIBEs
+//! first, then reads the snapshot, buffering messages meanwhile, then applies the snapshot and
+//! the buffered messages in order. Updates are idempotent, so whatever the snapshot already
+//! contained is not counted twice.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use fred::prelude::*;
+use herald_core::channel::CachedEvent;
+use herald_core::hub::Hub;
+use herald_core::remote::RemoteUpdate;
+use herald_protocol::codes::close;
+use herald_protocol::socket_id::SocketId;
+use tokio::sync::oneshot;
+
+use super::wire::{decode, ChannelMsg, ControlMsg};
+use super::{Inner, Interest};
+
+/// How often interest is reconciled with local subscriptions.
+const RECONCILE: Duration = Duration::from_secs(2);
+
+/// Starts listening to `channel` if needed. `None`: already listening.
+pub(crate) fn prepare(inner: &Arc<Inner>, app: &str, channel: &str) -> Option<oneshot::Receiver<()>> {
+    let key: (Arc<str>, Arc<str>) = (Arc::from(app), Arc::from(channel));
+    let mut map = inner.interest.lock();
+    let (tx, rx) = oneshot::channel();
+    match map.get_mut(&key) {
+        Some(Interest::Active) => return None,
+        Some(Interest::Pending { waiters, .. }) => {
+            waiters.push(tx);
+            return Some(rx);
+        }
+        None => {
+            map.insert(key.clone(), Interest::Pending { buffered: Vec::new(), waiters: vec![tx] });
+        }
+    }
+    drop(map);
+    tokio::spawn(listen(inner.clone(), key));
+    Some(rx)
+}
+
+/// SUBSCRIBE, load the snapshot, apply it and what arrived meanwhile, release the waiters.
+async fn listen(inner: Arc<Inner>, key: (Arc<str>, Arc<str>)) {
+    let (app, channel) = (&key.0, &key.1);
+    let subscribed = inner.subscriber.subscribe(inner.names.channel(app, channel)).await;
+    let snapshot = match &subscribed {
+        Ok(()) => load_snapshot(&inner, app, channel).await,
+        Err(_) => None,
+    };
+    let Some(hub) = inner.hub() else { return };
+    let ns = hub.namespace(app);
+    let policy = count_policy(&hub, app);
+    if let Some(update) = snapshot {
+        ns.apply_remote(channel, update, policy, &hub.metrics);
+    }
+    let pending = {
+        let mut map = inner.interest.lock();
+        if subscribed.is_ok() {
+            map.insert(key.clone(), Interest::Active)
+        } else {
+            // Redis unreachable: join with local state only; the reconcile loop retries.
+            map.remove(&key)
+        }
+    };
+    if let Some(Interest::Pending { buffered, waiters }) = pending {
+        for raw in buffered {
+            apply(&inner, &hub, app, channel, &raw);
+        }
+        for w in waiters {
+            let _ = w.send(());
+        }
+    }
+}
+
+async fn load_snapshot(inner: &Inner, app: &str, channel: &str) -> Option<RemoteUpdate> {
+    let n = &inner.names;
+    let me = inner.node();
+    let p = inner.client.pipeline();
+    let _: () = p.hgetall(n.presence(app, channel)).await.ok()?;
+    let _: () = p.hgetall(n.counts(app, channel)).await.ok()?;
+    let _: () = p.get(n.cache(app, channel)).await.ok()?;
+    let _: () = p.pttl(n.cache(app, channel)).await.ok()?;
+    let (pres, counts, cache, pttl): (HashMap<String, String>, HashMap<String, u64>, Option<String>, i64) =
+        p.all().await.ok()?;
+    let members = pres
+        .into_iter()
+        .filter_map(|(field, info)| {
+            let (node, user) = field.split_once('|')?;
+            let node: u32 = node.parse().ok()?;
+            (node != me).then(|| (node, Arc::from(user), (!info.is_empty()).then(|| Arc::from(info.as_str()))))
+        })
+        .collect();
+    let counts = counts
+        .into_iter()
+        .filter_map(|(node, c)| node.parse::<u32>().ok().filter(|n| *n != me).map(|n| (n, c)))
+        .collect();
+    let cache = cache.and_then(|v| {
+        let (e, d) = v.split_once('\0')?;
+        let ttl = Duration::from_millis(pttl.max(0) as u64);
+        Some(CachedEvent { event: Arc::from(e), data: Arc::from(d), expires: Instant::now() + ttl })
+    });
+    Some(RemoteUpdate::Snapshot { members, counts, cache })
+}
+
+/// Receives every pub/sub message; reconciles interest periodically.
+pub(crate) async fn run(inner: Arc<Inner>) {
+    let _ = inner.subscriber.subscribe(inner.names.control()).await;
+    let mut rx = inner.subscriber.message_rx();
+    let mut tick = tokio::time::interval(RECONCILE);
+    let control = inner.names.control();
+    loop {
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                Ok(msg) => {
+                    let Some(hub) = inner.hub() else { return };
+                    let Some(raw) = msg.value.as_bytes().map(Bytes::copy_from_slice) else { continue };
+                    if let Some(m) = inner.metrics() { m.received.increment(1); }
+                    if &*msg.channel == control.as_str() {
+                        control_message(&inner, &hub, &raw);
+                    } else if let Some((app, channel)) = inner.names.parse_channel(&msg.channel) {
+                        route(&inner, &hub, app, channel, raw);
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "cluster messages dropped: this node fell behind its Redis subscription");
+                }
+                Err(_) => return,
+            },
+            _ = tick.tick() => {
+                let Some(hub) = inner.hub() else { return };
+                reconcile(&inner, &hub).await;
+            }
+        }
+    }
+}
+
+/// Buffers the message while the channel's snapshot loads, applies it otherwise.
+fn route(inner: &Arc<Inner>, hub: &Arc<Hub>, app: &str, channel: &str, raw: Bytes) {
+    {
+        let mut map = inner.interest.lock();
+        match map.get_mut(&(Arc::from(app), Arc::from(channel))) {
+            Some(Interest::Pending { buffered, .. }) => {
+                buffered.push(raw);
+                return;
+            }
+            Some(Interest::Active) => {}
+            None => {
+                if let Some(m) = inner.metrics() {
+                    m.unneeded.increment(1);
+                }
+                return;
+            }
+        }
+    }
+    apply(inner, hub, app, channel, &raw);
+}
+
+fn apply(inner: &Inner, hub: &Arc<Hub>, app: &str, channel: &str, raw: &Bytes) {
+    let Some((msg, frame)) = decode(raw) else {
+        tracing::debug!(channel, "undecodable cluster message ignored");
+        return;
+    };
+    if msg.node() == hub.node() {
+        return; // our own publish: local subscribers already have it
+    }
+    let update = match msg {
+        ChannelMsg::Event { x, c, .. } => RemoteUpdate::Event {
+            frame,
+            exclude: x.and_then(|s| s.parse::<SocketId>().ok()).and_then(|sid| hub.local_seq(&sid)),
+            cache: c.map(|c| CachedEvent {
+                event: Arc::from(c.e.as_str()),
+                data: Arc::from(c.d.as_str()),
+                expires: Instant::now() + Duration::from_millis(c.t),
+            }),
+        },
+        ChannelMsg::Joined { n, u, i } => RemoteUpdate::MemberJoined {
+            node: n,
+            user_id: Arc::from(u.as_str()),
+            user_info: i.map(|i| Arc::from(i.as_str())),
+        },
+        ChannelMsg::Left { n, u } => RemoteUpdate::MemberLeft { node: n, user_id: Arc::from(u.as_str()) },
+        ChannelMsg::Count { n, c } => RemoteUpdate::Count { node: n, count: c },
+    };
+    let policy = count_policy(hub, app);
+    if !hub.namespace(app).apply_remote(channel, update, policy, &hub.metrics) {
+        if let Some(m) = inner.metrics() {
+            m.unneeded.increment(1);
+        }
+    }
+}
+
+fn control_message(inner: &Inner, hub: &Arc<Hub>, raw: &Bytes) {
+    match serde_json::from_slice::<ControlMsg>(raw) {
+        Ok(ControlMsg::NodeGone { n }) if n != hub.node() => {
+            for (app, ns) in hub.namespaces() {
+                ns.node_gone(n, count_policy(hub, &app), &hub.metrics);
+            }
+        }
+        Ok(ControlMsg::Terminate { a, u }) => {
+            for conn in hub.namespace(&a).connections_of_user(&u) {
+                conn.outbox.close(close::UNAUTHORIZED, "You got disconnected by the app.");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::debug!(error = %e, "undecodable control message ignored"),
+    }
+    let _ = inner;
+}
+
+/// Drops interest in channels without local subscribers; re-listens to locally subscribed
+/// channels whose SUBSCRIBE failed (Redis outage).
+async fn reconcile(inner: &Arc<Inner>, hub: &Arc<Hub>) {
+    let mut drop_list = Vec::new();
+    {
+        let map = inner.interest.lock();
+        for ((app, channel), state) in map.iter() {
+            if matches!(state, Interest::Active) && !hub.namespace(app).has_local_subscribers(channel) {
+                drop_list.push((app.clone(), channel.clone()));
+            }
+        }
+    }
+    if !drop_list.is_empty() {
+        let names: Vec<String> = drop_list.iter().map(|(a, c)| inner.names.channel(a, c)).collect();
+        if inner.subscriber.unsubscribe(names).await.is_ok() {
+            let mut map = inner.interest.lock();
+            for key in &drop_list {
+                map.remove(key);
+            }
+            drop(map);
+            for (app, channel) in &drop_list {
+                hub.namespace(app).drop_interest(channel);
+            }
+        }
+    }
+    for (app, ns) in hub.namespaces() {
+        for channel in ns.locally_subscribed() {
+            let known = inner.interest.lock().contains_key(&(Arc::from(app.as_str()), channel.clone()));
+            if !known {
+                drop(prepare(inner, &app, &channel));
+            }
+        }
+    }
+}
+
+pub(crate) fn count_policy(hub: &Hub, app: &str) -> herald_core::channel::CountPolicy {
+    match hub.apps().by_id(app) {
+        Some(a) => hub.count_policy(&a),
+        None => herald_core::channel::CountPolicy { enabled: false, threshold: 0, interval: Duration::from_secs(5) },
+    }
+}

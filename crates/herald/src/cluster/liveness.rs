@@ -1,0 +1,132 @@
+//! Node liveness: heartbeats, reaping dead nodes, re-registering after an outage, leaving.
+//!
+//! Every node writes `now` into `P:nodes` every `heartbeat`. Every `heartbeat` each node also
+//! looks for nodes older than `node_timeout`; the first to take the reap lock for a dead node
+//! removes its state channel by channel (Lua, so verdicts are exact), reports the resulting
+//! vacated / member_removed webhooks, and publishes `NodeGone` so every node drops the dead
+//! node's members from its replicas (member_removed to local subscribers). Upper bound from
+//! crash to cleanup: `node_timeout + heartbeat`.
+//!
+//! If this node's own heartbeat entry was missing (first start, or it was reaped during an
+//! outage), it re-registers everything it holds locally.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use fred::prelude::*;
+use herald_core::adapter::LocalChange;
+use herald_core::events::ChannelEvent;
+use herald_protocol::channel::ChannelKind;
+
+use super::scripts;
+use super::wire::{split_entry, ControlMsg};
+use super::{Inner, Op};
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+pub(crate) async fn run(inner: Arc<Inner>) {
+    let mut tick = tokio::time::interval(inner.config.heartbeat);
+    let mut was_connected = false;
+    loop {
+        tick.tick().await;
+        let Some(hub) = inner.hub() else { return };
+        let node = hub.node();
+        // ZADD returns 1 when the member is new: we were not registered (first start, or
+        // reaped while Redis was unreachable) → register our local state again.
+        let added: Result<i64, _> =
+            inner.client.zadd(inner.names.nodes(), None, None, false, false, (now_ms() as f64, node.to_string())).await;
+        match added {
+            Ok(1) => reregister(&inner, &hub),
+            Ok(_) if !was_connected => reregister(&inner, &hub),
+            Ok(_) => {}
+            Err(_) => {
+                was_connected = false;
+                continue;
+            }
+        }
+        was_connected = true;
+        reap(&inner, node).await;
+    }
+}
+
+/// Queues this node's local state (counts, presence members) for writing again.
+fn reregister(inner: &Inner, hub: &herald_core::hub::Hub) {
+    for (app, ns) in hub.namespaces() {
+        let app: Arc<str> = Arc::from(app.as_str());
+        for (channel, local) in ns.local_counts() {
+            inner.enqueue(Op::Change { app: app.clone(), change: LocalChange::Count { channel, local } });
+        }
+        for (channel, user_id, user_info) in ns.local_members() {
+            inner.enqueue(Op::Change {
+                app: app.clone(),
+                change: LocalChange::MemberJoined { channel, user_id, user_info },
+            });
+        }
+    }
+}
+
+/// Finds nodes silent for longer than `node_timeout` and removes their state.
+async fn reap(inner: &Inner, me: u32) {
+    let cutoff = now_ms() - inner.config.node_timeout.as_millis() as i64;
+    let dead: Vec<String> =
+        match inner.client.zrangebyscore(inner.names.nodes(), "-inf", cutoff as f64, false, None).await {
+            Ok(d) => d,
+            Err(_) => return,
+        };
+    for node in dead {
+        let Ok(id) = node.parse::<u32>() else { continue };
+        if id == me {
+            continue;
+        }
+        let lock = format!("{}:reap", inner.names.node_entries(id));
+        let got: Result<Option<String>, _> =
+            inner.client.set(lock, "1", Some(Expiration::PX(30_000)), Some(SetOptions::NX), false).await;
+        if !matches!(got, Ok(Some(_))) {
+            continue; // another node is reaping it
+        }
+        tracing::warn!(node = id, "node silent for longer than node_timeout: removing its connections' state");
+        remove_node_state(inner, id).await;
+        if let Some(m) = inner.metrics() {
+            m.reaped_nodes.increment(1);
+        }
+    }
+}
+
+/// Removes a node's state from Redis, reports the verdicts, tells every node.
+async fn remove_node_state(inner: &Inner, id: u32) {
+    let n = &inner.names;
+    let entries: Vec<String> = inner.client.smembers(n.node_entries(id)).await.unwrap_or_default();
+    for e in entries {
+        let Some((app, channel)) = split_entry(&e) else { continue };
+        let keys = vec![n.counts(app, channel), n.occupied(app), n.presence(app, channel)];
+        let reply: Result<Vec<Value>, _> =
+            inner.client.eval(scripts::REAP_CHANNEL, keys, vec![id.to_string(), channel.to_owned()]).await;
+        let Ok(reply) = reply else { continue };
+        let Some(sink) = &inner.sink else { continue };
+        let channel_name: Arc<str> = Arc::from(channel);
+        for user in reply.iter().skip(1).filter_map(|v| v.as_string()) {
+            let ev = ChannelEvent::MemberRemoved { channel: channel_name.clone(), user_id: Arc::from(user.as_str()) };
+            if sink.wants(app, ev.name()) {
+                sink.emit(app, ev);
+            }
+        }
+        let vacated = reply.first().and_then(|v| v.as_i64()) == Some(1);
+        if vacated && ChannelKind::of(channel) != ChannelKind::ServerToUser && sink.wants(app, "channel_vacated") {
+            sink.emit(app, ChannelEvent::Vacated { channel: channel_name });
+        }
+    }
+    let _: Result<(), _> = inner.client.del(n.node_entries(id)).await;
+    let _: Result<(), _> = inner.client.zrem(n.nodes(), id.to_string()).await;
+    let msg = serde_json::to_vec(&ControlMsg::NodeGone { n: id }).unwrap_or_default();
+    let _: Result<(), _> = inner.client.publish(n.control(), Bytes::from(msg)).await;
+}
+
+/// Graceful leave: remove whatever this node still holds and tell the others now.
+pub(crate) async fn leave(inner: &Inner) {
+    let me = inner.node();
+    remove_node_state(inner, me).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), inner.client.quit()).await;
+}

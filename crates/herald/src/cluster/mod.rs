@@ -1,0 +1,233 @@
+//! The Redis adapter: several herald nodes sharing one Redis (docs/CLUSTER.md).
+//!
+//! - Fan-out is interest-based: a node SUBSCRIBEs to a channel's pub/sub channel only while it
+//!   has local subscribers (`inbound.rs`), so it receives only messages it must deliver.
+//! - State other nodes must see (subscription counts, presence members, cache) is written to
+//!   Redis under the owning node's id; verdicts (occupied/vacated, member added/removed) come
+//!   from Lua scripts so exactly one node reports each (`worker.rs`, `scripts.rs`).
+//! - Nodes heartbeat; a node silent for `node_timeout` is reaped by a survivor, which removes
+//!   its state and tells everyone (`liveness.rs`).
+//! - HTTP API queries read Redis, never other nodes (`query.rs`).
+//! - Redis down: local delivery goes on (it never depends on Redis), `/ready` reports
+//!   degraded, the client reconnects with backoff, and on reconnect the node re-registers its
+//!   state and resubscribes.
+
+mod inbound;
+mod liveness;
+mod query;
+mod scripts;
+mod wire;
+mod worker;
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
+
+use fred::clients::SubscriberClient;
+use fred::prelude::*;
+use fred::types::config::ReconnectPolicy;
+use herald_core::adapter::{Adapter, Answer, BoxFuture, Forward, LocalChange, Query, QueryError};
+use herald_core::events::EventSink;
+use herald_core::hub::Hub;
+use metrics::Counter;
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, oneshot};
+
+use wire::Names;
+
+/// How a node joins a cluster (config `[adapter]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterConfig {
+    pub url: String,
+    pub prefix: String,
+    /// A node silent this long is declared dead and its state removed.
+    pub node_timeout: Duration,
+    /// How often a node refreshes its heartbeat.
+    pub heartbeat: Duration,
+}
+
+/// Work for the worker task, queued without blocking from hot paths.
+#[derive(Debug)]
+pub(crate) enum Op {
+    Forward { app: Arc<str>, msg: Forward },
+    Change { app: Arc<str>, change: LocalChange },
+    Terminate { app: Arc<str>, user: String },
+}
+
+/// (app id, channel name).
+pub(crate) type ChannelKey = (Arc<str>, Arc<str>);
+
+/// A channel this node listens to (or is about to).
+enum Interest {
+    /// SUBSCRIBE sent, snapshot loading: messages are buffered, joins wait.
+    Pending {
+        buffered: Vec<bytes::Bytes>,
+        waiters: Vec<oneshot::Sender<()>>,
+    },
+    Active,
+}
+
+/// Counters of the adapter (see docs/OPERATIONS.md for names).
+#[derive(Clone)]
+pub(crate) struct ClusterMetrics {
+    /// Messages received from Redis for a channel with no local subscriber (should stay ~0).
+    pub unneeded: Counter,
+    pub received: Counter,
+    /// Operations that could not reach Redis (outage): cross-node messages lost, state to re-register.
+    pub failed: Counter,
+    /// Operations dropped because the queue to the worker was full.
+    pub dropped: Counter,
+    pub reaped_nodes: Counter,
+}
+
+pub(crate) struct Inner {
+    pub names: Names,
+    pub config: ClusterConfig,
+    pub client: Client,
+    pub subscriber: SubscriberClient,
+    ops: mpsc::Sender<Op>,
+    /// Channels this node listens to, by (app, channel). parking_lot mutex: taken briefly on
+    /// subscribe/unsubscribe and per inbound message; never across an await, never while a
+    /// channel lock is held by the same thread (inbound applies updates after releasing it).
+    interest: Mutex<HashMap<ChannelKey, Interest>>,
+    hub: OnceLock<Weak<Hub>>,
+    pub sink: Option<Arc<dyn EventSink>>,
+    pub metrics: OnceLock<ClusterMetrics>,
+}
+
+impl Inner {
+    pub(crate) fn hub(&self) -> Option<Arc<Hub>> {
+        self.hub.get().and_then(Weak::upgrade)
+    }
+    pub(crate) fn node(&self) -> u32 {
+        self.hub().map(|h| h.node()).unwrap_or(0)
+    }
+    pub(crate) fn metrics(&self) -> Option<&ClusterMetrics> {
+        self.metrics.get()
+    }
+    fn enqueue(&self, op: Op) {
+        if self.ops.try_send(op).is_err() {
+            if let Some(m) = self.metrics() {
+                m.dropped.increment(1);
+            }
+        }
+    }
+}
+
+/// The Redis adapter. Create with [`RedisAdapter::new`], pass it to `Hub::new`, then
+/// [`RedisAdapter::attach`] the hub to start it.
+#[derive(Clone)]
+pub struct RedisAdapter {
+    inner: Arc<Inner>,
+    ops_rx: Arc<Mutex<Option<mpsc::Receiver<Op>>>>,
+}
+
+/// Bound of the queue between hot paths and the worker.
+const QUEUE: usize = 100_000;
+/// Longest a subscription waits for the cluster before joining with local state only.
+const PREPARE_TIMEOUT: Duration = Duration::from_secs(3);
+
+impl RedisAdapter {
+    /// Builds the clients (no connection yet). Fails only on an invalid URL.
+    pub fn new(config: ClusterConfig, sink: Option<Arc<dyn EventSink>>) -> Result<Self, String> {
+        let redis_config = Config::from_url(&config.url).map_err(|e| format!("adapter.url: {e}"))?;
+        let mut builder = Builder::from_config(redis_config);
+        builder
+            // Reconnect forever: 100 ms doubling to 5 s.
+            .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2))
+            .with_config(|c| c.fail_fast = true)
+            .with_performance_config(|p| p.default_command_timeout = Duration::from_secs(3))
+            .with_connection_config(|c| c.connection_timeout = Duration::from_secs(2));
+        let client = builder.build().map_err(|e| format!("adapter.url: {e}"))?;
+        let subscriber = builder.build_subscriber_client().map_err(|e| format!("adapter.url: {e}"))?;
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let inner = Arc::new(Inner {
+            names: Names::new(&config.prefix),
+            config,
+            client,
+            subscriber,
+            ops: tx,
+            interest: Mutex::new(HashMap::new()),
+            hub: OnceLock::new(),
+            sink,
+            metrics: OnceLock::new(),
+        });
+        Ok(RedisAdapter { inner, ops_rx: Arc::new(Mutex::new(Some(rx))) })
+    }
+
+    /// Connects (in the background; Redis may be down) and starts the worker, inbound,
+    /// heartbeat and reaper tasks.
+    pub fn attach(&self, hub: &Arc<Hub>) {
+        let inner = &self.inner;
+        let _ = inner.hub.set(Arc::downgrade(hub));
+        let m = &hub.metrics;
+        let _ = inner.metrics.set(ClusterMetrics {
+            unneeded: m.counter("herald_cluster_unneeded_messages_total"),
+            received: m.counter("herald_cluster_messages_received_total"),
+            failed: m.counter("herald_cluster_redis_failures_total"),
+            dropped: m.counter("herald_cluster_ops_dropped_total"),
+            reaped_nodes: m.counter("herald_cluster_reaped_nodes_total"),
+        });
+        inner.client.connect();
+        inner.subscriber.connect();
+        // Resubscribes every tracked channel after a reconnect; runs for the client's life.
+        drop(inner.subscriber.manage_subscriptions());
+        if let Some(rx) = self.ops_rx.lock().take() {
+            tokio::spawn(worker::run(inner.clone(), rx));
+        }
+        tokio::spawn(inbound::run(inner.clone()));
+        tokio::spawn(liveness::run(inner.clone()));
+    }
+
+    /// Graceful leave: after local connections closed, remove this node from the cluster now
+    /// (instead of letting others wait for `node_timeout`).
+    pub async fn leave(&self) {
+        // Let the worker flush what the closing connections queued.
+        for _ in 0..50 {
+            if self.inner.ops.capacity() == QUEUE {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        liveness::leave(&self.inner).await;
+    }
+}
+
+impl Adapter for RedisAdapter {
+    fn is_clustered(&self) -> bool {
+        true
+    }
+
+    fn prepare(&self, app_id: &str, channel: &str) -> Option<BoxFuture<()>> {
+        let rx = inbound::prepare(&self.inner, app_id, channel)?;
+        Some(Box::pin(async move {
+            let _ = tokio::time::timeout(PREPARE_TIMEOUT, rx).await;
+        }))
+    }
+
+    fn forward(&self, app_id: &str, msg: Forward) {
+        self.inner.enqueue(Op::Forward { app: Arc::from(app_id), msg });
+    }
+
+    fn local_change(&self, app_id: &str, change: LocalChange) {
+        self.inner.enqueue(Op::Change { app: Arc::from(app_id), change });
+    }
+
+    fn terminate_user(&self, app_id: &str, user_id: &str) {
+        self.inner.enqueue(Op::Terminate { app: Arc::from(app_id), user: user_id.to_owned() });
+    }
+
+    fn query(&self, app_id: &str, query: Query) -> Option<BoxFuture<Result<Answer, QueryError>>> {
+        let inner = self.inner.clone();
+        let app = app_id.to_owned();
+        Some(Box::pin(async move { query::run(&inner, &app, query).await }))
+    }
+
+    fn health(&self) -> Result<(), String> {
+        if self.inner.client.is_connected() && self.inner.subscriber.is_connected() {
+            Ok(())
+        } else {
+            Err("Redis unreachable: serving local connections only".to_owned())
+        }
+    }
+}

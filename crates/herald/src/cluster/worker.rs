@@ -1,0 +1,172 @@
+//! The worker: turns queued local changes and forwarded events into Redis commands, in
+//! batches (one pipeline per batch, one round trip), in the order they were queued — so the
+//! verdicts for one channel come back in the order its changes happened. Verdicts become
+//! webhook events.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use fred::prelude::*;
+use fred::types::CustomCommand;
+use herald_core::adapter::LocalChange;
+use herald_core::events::ChannelEvent;
+use herald_protocol::channel::ChannelKind;
+use tokio::sync::mpsc;
+
+use super::scripts;
+use super::wire::{encode, entry, CacheEntry, ChannelMsg, ControlMsg};
+use super::{Inner, Op};
+
+/// Most operations per pipeline.
+const BATCH: usize = 256;
+
+/// What to do with a script's reply.
+enum Verdict {
+    None,
+    Count { app: Arc<str>, channel: Arc<str> },
+    Added { app: Arc<str>, channel: Arc<str>, user: Arc<str> },
+    Removed { app: Arc<str>, channel: Arc<str>, user: Arc<str> },
+}
+
+pub(crate) async fn run(inner: Arc<Inner>, mut rx: mpsc::Receiver<Op>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut logged_failure = tokio::time::Instant::now() - Duration::from_secs(60);
+    while rx.recv_many(&mut batch, BATCH).await > 0 {
+        let pipeline = inner.client.pipeline();
+        let mut verdicts = Vec::with_capacity(batch.len() * 2);
+        for op in batch.drain(..) {
+            queue(&inner, &pipeline, op, &mut verdicts).await;
+        }
+        match pipeline.try_all::<Value>().await.into_iter().collect::<Vec<_>>() {
+            results if results.iter().all(|r| r.is_ok()) => {
+                for (verdict, result) in verdicts.into_iter().zip(results) {
+                    if let Ok(value) = result {
+                        report(&inner, verdict, value);
+                    }
+                }
+            }
+            results => {
+                let failed = results.iter().filter(|r| r.is_err()).count() as u64;
+                if let Some(m) = inner.metrics() {
+                    m.failed.increment(failed);
+                }
+                if logged_failure.elapsed() > Duration::from_secs(10) {
+                    logged_failure = tokio::time::Instant::now();
+                    let first = results.iter().find_map(|r| r.as_ref().err().map(|e| e.to_string()));
+                    tracing::warn!(failed, error = ?first, "Redis unreachable: cross-node messages and cluster state updates are being lost (counted in herald_cluster_redis_failures_total); local delivery continues");
+                }
+                // Results that did succeed still carry verdicts.
+                for (verdict, result) in verdicts.into_iter().zip(results) {
+                    if let Ok(value) = result {
+                        report(&inner, verdict, value);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds the commands of one op to the pipeline, and one verdict handler per command.
+async fn queue(inner: &Inner, p: &fred::clients::Pipeline<Client>, op: Op, verdicts: &mut Vec<Verdict>) {
+    let n = &inner.names;
+    let node = inner.node();
+    match op {
+        Op::Forward { app, msg } => {
+            let exclude = msg.exclude.map(|s| s.to_string());
+            let cache = msg.cache.as_ref().map(|(e, d, ttl)| CacheEntry {
+                e: e.to_string(),
+                d: d.to_string(),
+                t: ttl.as_millis() as u64,
+            });
+            if let Some((e, d, ttl)) = &msg.cache {
+                let value = format!("{e}\0{d}");
+                let expire = Some(Expiration::PX(ttl.as_millis().max(1) as i64));
+                let _: Result<(), _> = p.set(n.cache(&app, &msg.channel), value, expire, None, false).await;
+                verdicts.push(Verdict::None);
+            }
+            let body = encode(&ChannelMsg::Event { n: node, x: exclude, c: cache }, Some(&msg.frame));
+            let _: Result<(), _> = p.publish(n.channel(&app, &msg.channel), body).await;
+            verdicts.push(Verdict::None);
+        }
+        Op::Change { app, change } => match change {
+            LocalChange::Count { channel, local } => {
+                let keys = vec![n.counts(&app, &channel), n.occupied(&app), n.node_entries(node)];
+                let args = vec![node.to_string(), local.to_string(), entry(&app, &channel), channel.to_string()];
+                eval(p, scripts::SET_COUNT, keys, args).await;
+                verdicts.push(Verdict::Count { app: app.clone(), channel: channel.clone() });
+                let body = encode(&ChannelMsg::Count { n: node, c: local }, None);
+                let _: Result<(), _> = p.publish(n.channel(&app, &channel), body).await;
+                verdicts.push(Verdict::None);
+            }
+            LocalChange::MemberJoined { channel, user_id, user_info } => {
+                let keys = vec![n.presence(&app, &channel), n.node_entries(node)];
+                let info = user_info.as_deref().unwrap_or("").to_owned();
+                let args = vec![node.to_string(), user_id.to_string(), info, entry(&app, &channel)];
+                eval(p, scripts::ADD_MEMBER, keys, args).await;
+                verdicts.push(Verdict::Added { app: app.clone(), channel: channel.clone(), user: user_id.clone() });
+                let msg = ChannelMsg::Joined { n: node, u: user_id.to_string(), i: user_info.map(|i| i.to_string()) };
+                let _: Result<(), _> = p.publish(n.channel(&app, &channel), encode(&msg, None)).await;
+                verdicts.push(Verdict::None);
+            }
+            LocalChange::MemberLeft { channel, user_id } => {
+                let keys = vec![n.presence(&app, &channel)];
+                let args = vec![node.to_string(), user_id.to_string()];
+                eval(p, scripts::REMOVE_MEMBER, keys, args).await;
+                verdicts.push(Verdict::Removed { app: app.clone(), channel: channel.clone(), user: user_id.clone() });
+                let msg = ChannelMsg::Left { n: node, u: user_id.to_string() };
+                let _: Result<(), _> = p.publish(n.channel(&app, &channel), encode(&msg, None)).await;
+                verdicts.push(Verdict::None);
+            }
+            // Interest is dropped by the reconcile loop (inbound.rs); online state of signed-in
+            // users is node-local for now (docs/CLUSTER.md).
+            LocalChange::Vacated { .. } | LocalChange::UserOnline { .. } | LocalChange::UserOffline { .. } => {}
+        },
+        Op::Terminate { app, user } => {
+            let msg = serde_json::to_vec(&ControlMsg::Terminate { a: app.to_string(), u: user }).unwrap_or_default();
+            let _: Result<(), _> = p.publish(n.control(), Bytes::from(msg)).await;
+            verdicts.push(Verdict::None);
+        }
+    }
+}
+
+/// Queues `EVAL script keys args` in the pipeline (fred's pipeline has no Lua interface).
+async fn eval(p: &fred::clients::Pipeline<Client>, script: &'static str, keys: Vec<String>, args: Vec<String>) {
+    let mut argv: Vec<Value> = Vec::with_capacity(2 + keys.len() + args.len());
+    argv.push(script.into());
+    argv.push((keys.len() as i64).into());
+    argv.extend(keys.into_iter().map(Value::from));
+    argv.extend(args.into_iter().map(Value::from));
+    // Offset 2: the first key, so a Redis Cluster routes the script to the key's slot.
+    let cmd = CustomCommand::new_static("EVAL", fred::types::ClusterHash::Offset(2), false);
+    let _: Result<(), _> = p.custom(cmd, argv).await;
+}
+
+/// Turns a script's verdict into a webhook event (exactly one node sees each verdict).
+fn report(inner: &Inner, verdict: Verdict, value: Value) {
+    let Some(sink) = &inner.sink else { return };
+    let code = value.as_i64().unwrap_or(0);
+    let (app, event) = match verdict {
+        Verdict::None => return,
+        Verdict::Count { app, channel } => {
+            if ChannelKind::of(&channel) == ChannelKind::ServerToUser {
+                return;
+            }
+            match code {
+                1 => (app, ChannelEvent::Occupied { channel }),
+                2 => (app, ChannelEvent::Vacated { channel }),
+                _ => return,
+            }
+        }
+        Verdict::Added { app, channel, user } if code == 1 => {
+            (app, ChannelEvent::MemberAdded { channel, user_id: user })
+        }
+        Verdict::Removed { app, channel, user } if code == 1 => {
+            (app, ChannelEvent::MemberRemoved { channel, user_id: user })
+        }
+        _ => return,
+    };
+    if sink.wants(&app, event.name()) {
+        sink.emit(&app, event);
+    }
+}

@@ -1,0 +1,279 @@
+//! Several herald nodes sharing one Redis (issue: cluster). Each test starts its own
+//! `redis-server` on a free port (never the shared one) and in-process nodes, or real
+//! processes where a node must be SIGKILLed.
+
+mod support;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use herald::cluster::ClusterConfig;
+use herald::config::adapter::AdapterConfig;
+use serde_json::json;
+use support::*;
+
+/// A private redis-server, killed on drop.
+struct Redis {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Redis {
+    fn start() -> Redis {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut r = Redis { port, child: None };
+        r.spawn();
+        r
+    }
+    fn spawn(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server did not start");
+    }
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn node_config(redis: &Redis) -> herald::config::Config {
+    let mut cfg = test_config();
+    cfg.adapter = AdapterConfig::Redis(ClusterConfig {
+        url: redis.url(),
+        prefix: "t".into(),
+        node_timeout: Duration::from_secs(2),
+        heartbeat: Duration::from_millis(400),
+    });
+    cfg
+}
+
+async fn nodes(redis: &Redis, n: usize) -> Vec<TestServer> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(start_with(node_config(redis)).await);
+    }
+    // let the clients connect
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    out
+}
+
+#[tokio::test]
+async fn event_triggered_on_one_node_reaches_subscribers_on_another() {
+    let redis = Redis::start();
+    let n = nodes(&redis, 2).await;
+    let mut a = n[0].client().await;
+    assert_eq!(a.subscribe("orders").await["event"], "pusher_internal:subscription_succeeded");
+    let r = n[1].api().trigger(json!({"name": "created", "channel": "orders", "data": "{\"id\":1}"})).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(a.recv().await, json!({"event": "created", "channel": "orders", "data": "{\"id\":1}"}));
+}
+
+#[tokio::test]
+async fn client_events_cross_nodes_and_socket_id_exclusion_holds() {
+    let redis = Redis::start();
+    let n = nodes(&redis, 2).await;
+    let mut a = n[0].client().await;
+    let mut b = n[1].client().await;
+    a.subscribe_private("private-chat").await;
+    b.subscribe_private("private-chat").await;
+    a.send(json!({"event": "client-hi", "channel": "private-chat", "data": {"x": 1}})).await;
+    assert_eq!(b.recv().await, json!({"event": "client-hi", "channel": "private-chat", "data": "{\"x\":1}"}));
+    a.expect_silence().await;
+    // exclusion: triggered on node B excluding a's socket (which lives on node A)
+    let r = n[1]
+        .api()
+        .trigger(json!({"name": "e", "channel": "private-chat", "data": "d", "socket_id": a.socket_id}))
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(b.recv().await["event"], "e");
+    a.expect_silence().await;
+}
+
+#[tokio::test]
+async fn node_without_subscribers_receives_none_of_a_channels_messages() {
+    let redis = Redis::start();
+    let n = nodes(&redis, 3).await;
+    let mut a = n[0].client().await;
+    a.subscribe("busy").await;
+    let before = metric(n[2].addr, "herald_cluster_messages_received_total").await;
+    for i in 0..20 {
+        n[1].api().trigger(json!({"name": "e", "channel": "busy", "data": i.to_string()})).await;
+    }
+    for _ in 0..20 {
+        assert_eq!(a.recv().await["event"], "e");
+    }
+    let after = metric(n[2].addr, "herald_cluster_messages_received_total").await;
+    assert_eq!(after, before, "node C has no subscriber and must receive nothing");
+    assert_eq!(metric(n[0].addr, "herald_cluster_unneeded_messages_total").await, 0.0);
+}
+
+#[tokio::test]
+async fn same_user_on_two_nodes_is_one_member() {
+    let redis = Redis::start();
+    let n = nodes(&redis, 2).await;
+    let mut watcher = n[0].client().await;
+    watcher.subscribe_presence("presence-room", r#"{"user_id":"w"}"#).await;
+
+    let mut u_a = n[0].client().await;
+    let ok = u_a.subscribe_presence("presence-room", r#"{"user_id":"u","user_info":{"n":1}}"#).await;
+    assert_eq!(data_of(&ok)["presence"]["count"], 2);
+    assert_eq!(watcher.recv().await["event"], "pusher_internal:member_added");
+
+    let mut u_b = n[1].client().await;
+    let ok = u_b.subscribe_presence("presence-room", r#"{"user_id":"u","user_info":{"n":1}}"#).await;
+    let presence = &data_of(&ok)["presence"];
+    assert_eq!(presence["count"], 2, "node B sees the members of node A: {presence}");
+    assert_eq!(presence["ids"], json!(["u", "w"]));
+    watcher.expect_silence().await; // no second member_added for the same user
+
+    // the HTTP API on either node answers cluster-wide
+    for node in &n {
+        let users = node.api().get("/apps/app-id/channels/presence-room/users", &[]).await.json();
+        assert_eq!(users, json!({"users": [{"id": "u"}, {"id": "w"}]}));
+        let info =
+            node.api().get("/apps/app-id/channels/presence-room", &[("info", "user_count,subscription_count")]).await;
+        assert_eq!(info.json(), json!({"occupied": true, "user_count": 2, "subscription_count": 3}));
+        let list = node.api().get("/apps/app-id/channels", &[]).await.json();
+        assert_eq!(list, json!({"channels": {"presence-room": {}}}));
+    }
+
+    drop(u_a); // the user still has a connection on node B
+    watcher.expect_silence().await;
+    drop(u_b);
+    let removed = watcher.recv().await;
+    assert_eq!(
+        removed,
+        json!({"event": "pusher_internal:member_removed", "channel": "presence-room", "data": "{\"user_id\":\"u\"}"})
+    );
+}
+
+#[tokio::test]
+async fn local_delivery_continues_while_redis_is_down_and_cluster_resumes_after() {
+    let mut redis = Redis::start();
+    let n = nodes(&redis, 2).await;
+    let mut a = n[0].client().await;
+    a.subscribe("news").await;
+    let mut b = n[1].client().await;
+    b.subscribe("news").await;
+
+    redis.kill();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // local fan-out on node A still works
+    let r = n[0].api().trigger(json!({"name": "local", "channel": "news", "data": "x"})).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(a.recv().await["event"], "local");
+    let ready = raw_http(n[0].addr, "GET", "/ready", b"").await;
+    assert!(ready.body.starts_with("degraded"), "ready while Redis is down: {}", ready.body);
+
+    redis.spawn();
+    // after reconnect: cross-node delivery resumes
+    let mut delivered = false;
+    for _ in 0..50 {
+        n[0].api().trigger(json!({"name": "again", "channel": "news", "data": "y"})).await;
+        a.recv().await;
+        if let Ok(Some(v)) = tokio::time::timeout(Duration::from_millis(200), next_json(&mut b.ws)).await {
+            if v["event"] == "again" {
+                delivered = true;
+                break;
+            }
+        }
+    }
+    assert!(delivered, "cross-node delivery resumed after Redis came back");
+    let ready = raw_http(n[0].addr, "GET", "/ready", b"").await;
+    assert_eq!(ready.body, "ready\n");
+}
+
+/// A herald process (for SIGKILL).
+struct Proc {
+    child: Child,
+    addr: std::net::SocketAddr,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn_node(redis: &Redis, tag: &str) -> Proc {
+    let dir = std::env::temp_dir().join(format!("herald-cluster-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("herald.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "host = \"127.0.0.1\"\nport = 0\n[adapter]\ndriver = \"redis\"\nurl = \"{}\"\nprefix = \"t\"\nnode_timeout = 2\n[[apps]]\nid = \"{APP_ID}\"\nkey = \"{KEY}\"\nsecret = \"{SECRET}\"\nenable_client_messages = true\n",
+            redis.url()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .arg("--config")
+        .arg(&cfg)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
+    let addr = line.trim().rsplit("http://").next().unwrap().parse().expect(&line);
+    Proc { child, addr }
+}
+
+#[tokio::test]
+async fn killed_node_members_are_removed_within_the_bound() {
+    let redis = Redis::start();
+    let n = nodes(&redis, 1).await;
+    let mut watcher = n[0].client().await;
+    watcher.subscribe_presence("presence-crash", r#"{"user_id":"w"}"#).await;
+
+    let mut victim = spawn_node(&redis, "victim");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let url = format!("ws://{}/app/{KEY}?protocol=7", victim.addr);
+    let mut ghost = Client::connect_established(&url).await;
+    ghost.subscribe_presence("presence-crash", r#"{"user_id":"ghost"}"#).await;
+    let added = watcher.recv().await;
+    assert_eq!(added["event"], "pusher_internal:member_added");
+
+    let killed_at = std::time::Instant::now();
+    victim.child.kill().unwrap(); // SIGKILL
+    let removed = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            let v = next_json(&mut watcher.ws).await.unwrap();
+            if v["event"] == "pusher_internal:member_removed" {
+                return v;
+            }
+        }
+    })
+    .await
+    .expect("member_removed within 15 s");
+    assert_eq!(data_of(&removed)["user_id"], "ghost");
+    assert!(killed_at.elapsed() < Duration::from_secs(15));
+    let users = n[0].api().get("/apps/app-id/channels/presence-crash/users", &[]).await.json();
+    assert_eq!(users, json!({"users": [{"id": "w"}]}));
+}
