@@ -245,6 +245,14 @@ impl Hub {
         }
     }
 
+    /// Every live connection on this node, in random order (a drain closes them in slices).
+    pub fn connections(&self) -> Vec<Arc<Connection>> {
+        use rand::seq::SliceRandom;
+        let mut all: Vec<Arc<Connection>> = self.namespaces.iter().flat_map(|ns| ns.connections()).collect();
+        all.shuffle(&mut rand::rng());
+        all
+    }
+
     /// Called once when a session ends.
     pub(crate) fn disconnected(&self) {
         self.connections.fetch_sub(1, Ordering::AcqRel);

@@ -404,6 +404,11 @@ impl Namespace {
 }
 
 impl Namespace {
+    /// Every live connection of this app.
+    pub fn connections(&self) -> Vec<Arc<Connection>> {
+        self.connections.iter().map(|c| c.value().clone()).collect()
+    }
+
     /// Asks every connection of this app to close (shutdown).
     pub fn close_all(&self, code: u16, message: &str) {
         for conn in self.connections.iter() {

@@ -75,22 +75,31 @@ impl Banner {
         Banner { bind: config.bind_addr(), prefix: config.path_prefix.clone(), default_app, apps: config.apps.len() }
     }
 
+    /// Writes the banner to stdout. A closed stdout (the reader went away) must never take the
+    /// server down, so write errors are ignored rather than panicking like `println!`.
     fn print(&self, addr: std::net::SocketAddr) {
+        use std::io::Write;
+        let mut text = String::new();
         // Tests and scripts parse this first line.
-        println!("herald listening on http://{addr}");
-        println!(
-            "  WebSocket: ws://{addr}{}/app/{{key}}   HTTP API: http://{addr}{}/apps/{{id}}/...",
+        text.push_str(&format!("herald listening on http://{addr}\n"));
+        text.push_str(&format!(
+            "  WebSocket: ws://{addr}{}/app/{{key}}   HTTP API: http://{addr}{}/apps/{{id}}/...\n",
             self.prefix, self.prefix
-        );
-        println!("  metrics: http://{addr}/metrics   liveness: /up   readiness: /ready");
+        ));
+        text.push_str(&format!("  metrics: http://{addr}/metrics   liveness: /up   readiness: /ready\n"));
         match &self.default_app {
             Some((id, key, secret)) => {
-                println!("  default app: id={id} key={key} secret={secret}");
-                println!("  WARNING: these are the built-in default credentials, known to everyone.");
-                println!("           Configure your own apps (herald --config herald.toml) before exposing herald.");
+                text.push_str(&format!("  default app: id={id} key={key} secret={secret}\n"));
+                text.push_str("  WARNING: these are the built-in default credentials, known to everyone.\n");
+                text.push_str(
+                    "           Configure your own apps (herald --config herald.toml) before exposing herald.\n",
+                );
             }
-            None => println!("  {} app(s) configured", self.apps),
+            None => text.push_str(&format!("  {} app(s) configured\n", self.apps)),
         }
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
     }
 }
 

@@ -106,6 +106,29 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
     Ok(RunningServer { addr, state, stop_http, task })
 }
 
+/// Closes every connection with 4200, spread evenly over `window` in random order, so
+/// reconnecting clients arrive at the other nodes as a trickle, not a stampede.
+async fn drain(hub: &Hub, window: Duration) {
+    const SLICES: u32 = 20;
+    let message = "Server is shutting down; reconnect";
+    if window.is_zero() {
+        hub.close_all(close::RECONNECT, message);
+        return;
+    }
+    let conns = hub.connections();
+    let per_slice = conns.len().div_ceil(SLICES as usize).max(1);
+    for (i, slice) in conns.chunks(per_slice).enumerate() {
+        if i > 0 {
+            tokio::time::sleep(window / SLICES).await;
+        }
+        for conn in slice {
+            conn.outbox.close(close::RECONNECT, message);
+        }
+    }
+    // Anything that connected meanwhile (admission already refuses new sockets).
+    hub.close_all(close::RECONNECT, message);
+}
+
 /// Every minute, drops empty channels whose cached event expired. Ends with the server.
 fn spawn_sweeper(hub: &Arc<Hub>, mut stop: watch::Receiver<bool>) {
     let hub = Arc::downgrade(hub);
@@ -155,8 +178,8 @@ impl RunningServer {
     pub async fn shutdown(self) {
         let hub = &self.state.hub;
         hub.stop_accepting();
-        hub.close_all(close::RECONNECT, "Server is shutting down; reconnect");
         let grace = Duration::from_secs(self.state.config.shutdown_grace);
+        drain(hub, Duration::from_millis(self.state.config.shutdown_drain_window_ms)).await;
         let drained = tokio::time::timeout(grace, async {
             while hub.connection_count() > 0 {
                 tokio::time::sleep(Duration::from_millis(20)).await;

@@ -191,7 +191,7 @@ async fn local_delivery_continues_while_redis_is_down_and_cluster_resumes_after(
     redis.spawn();
     // after reconnect: cross-node delivery resumes
     let mut delivered = false;
-    for _ in 0..50 {
+    for _ in 0..100 {
         n[0].api().trigger(json!({"name": "again", "channel": "news", "data": "y"})).await;
         a.recv().await;
         if let Ok(Some(v)) = tokio::time::timeout(Duration::from_millis(200), next_json(&mut b.ws)).await {
@@ -239,8 +239,11 @@ fn spawn_node(redis: &Redis, tag: &str) -> Proc {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
+    let mut reader = std::io::BufReader::new(stdout);
     let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
+    std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+    // keep draining the banner so the pipe stays open
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
     let addr = line.trim().rsplit("http://").next().unwrap().parse().expect(&line);
     Proc { child, addr }
 }

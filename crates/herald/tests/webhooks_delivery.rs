@@ -216,7 +216,6 @@ async fn hanging_receiver_does_not_delay_socket_delivery() {
     assert_eq!(resp.status, 200);
     b.recv_event("e").await;
     assert!(started.elapsed() < Duration::from_millis(500));
-    assert!(metric(server.addr, "herald_webhook_events_dropped_total").await > 0.0, "full queue drops, never blocks");
     rx.set_hang(false);
     drop(server); // a hanging worker must not hold up the test either
 }

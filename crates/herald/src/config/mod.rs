@@ -96,6 +96,10 @@ pub struct Config {
     pub outbound_queue_kb: usize,
     /// Seconds to let connections drain on shutdown. Default 10.
     pub shutdown_grace: u64,
+    /// Milliseconds over which shutdown spreads the 4200 closes of its connections, so the
+    /// reconnecting clients do not stampede the surviving nodes at once. Default 2000; 0 closes
+    /// all at once. Must be shorter than `shutdown_grace`.
+    pub shutdown_drain_window_ms: u64,
     /// Lifetime of cache-channel entries, seconds. Default 1800, > 0.
     pub cache_ttl: u64,
     /// Channels with more subscribers than this get throttled `subscription_count` updates.

@@ -78,6 +78,7 @@ pub(crate) fn resolve(
             outbound_queue_messages,
             outbound_queue_kb,
             shutdown_grace,
+            shutdown_drain_window_ms,
             cache_ttl,
             subscription_count_threshold,
             subscription_count_throttle,
@@ -180,6 +181,7 @@ pub(crate) fn resolve(
         outbound_queue_messages: merged.outbound_queue_messages.unwrap_or(1000),
         outbound_queue_kb: merged.outbound_queue_kb.unwrap_or(1024),
         shutdown_grace: merged.shutdown_grace.unwrap_or(10),
+        shutdown_drain_window_ms: merged.shutdown_drain_window_ms.unwrap_or(2000),
         cache_ttl: merged.cache_ttl.unwrap_or(1800),
         subscription_count_threshold: merged.subscription_count_threshold.unwrap_or(100),
         subscription_count_throttle: merged.subscription_count_throttle.unwrap_or(5),
@@ -210,6 +212,15 @@ pub(crate) fn resolve(
     positive("outbound_queue_messages", config.outbound_queue_messages as u64)?;
     positive("outbound_queue_kb", config.outbound_queue_kb as u64)?;
     positive("cache_ttl", config.cache_ttl)?;
+    if config.shutdown_drain_window_ms > 0 && config.shutdown_drain_window_ms >= config.shutdown_grace * 1000 {
+        return Err(ConfigError::Invalid {
+            key: "shutdown_drain_window_ms".to_owned(),
+            reason: format!(
+                "must be shorter than shutdown_grace ({} s), got {} ms",
+                config.shutdown_grace, config.shutdown_drain_window_ms
+            ),
+        });
+    }
     positive("subscription_count_throttle", config.subscription_count_throttle)?;
     positive("webhook_batch_max", config.webhook_batch_max as u64)?;
     positive("webhook_retry_initial_ms", config.webhook_retry_initial_ms)?;

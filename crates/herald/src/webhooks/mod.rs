@@ -322,3 +322,32 @@ fn destination(app: &App, spec: &config::WebhookTarget) -> Destination {
     }
     Destination { url: spec.url.clone(), app_key: app.key.clone(), app_secret: app.secret.clone(), extra_headers }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_queue_drops_and_counts_without_blocking() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let metrics = WebhookMetrics::new(&recorder);
+        let (tx, mut rx) = mpsc::channel(1);
+        let mut mask = EventMask::default();
+        mask.insert("channel_occupied");
+        let sink = WebhookSink {
+            apps: HashMap::from([("a".to_string(), (0, wanted(mask)))]),
+            tx,
+            metrics,
+            last_warn_ms: AtomicU64::new(0),
+        };
+        assert!(sink.wants("a", "channel_occupied") && sink.wants("a", "channel_vacated"), "pairs wanted together");
+        assert!(!sink.wants("a", "client_event") && !sink.wants("b", "channel_occupied"));
+        for c in ["x", "y", "z"] {
+            sink.emit("a", ChannelEvent::Occupied { channel: c.into() });
+        }
+        assert_eq!(rx.try_recv().unwrap().1, ChannelEvent::Occupied { channel: "x".into() });
+        assert!(rx.try_recv().is_err());
+        let text = recorder.handle().render();
+        assert!(text.contains("herald_webhook_events_dropped_total 2"), "{text}");
+    }
+}

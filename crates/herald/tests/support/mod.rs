@@ -46,6 +46,7 @@ pub fn test_config() -> Config {
         apps: vec![app(APP_ID, KEY, SECRET)],
         default_app_in_use: false,
         shutdown_grace: 2,
+        shutdown_drain_window_ms: 0,
         ..Config::default()
     }
 }
