@@ -280,3 +280,56 @@ async fn killed_node_members_are_removed_within_the_bound() {
     let users = n[0].api().get("/apps/app-id/channels/presence-crash/users", &[]).await.json();
     assert_eq!(users, json!({"users": [{"id": "w"}]}));
 }
+
+#[tokio::test]
+async fn cache_published_on_one_node_is_replayed_on_another() {
+    let redis = Redis::start();
+    let n = nodes(&redis, 2).await;
+    let r = n[1].api().trigger(json!({"name": "price", "channel": "cache-btc", "data": "{\"usd\":7}"})).await;
+    assert_eq!(r.status, 200);
+    let mut a = n[0].client().await;
+    assert_eq!(a.subscribe("cache-btc").await["event"], "pusher_internal:subscription_succeeded");
+    assert_eq!(a.recv().await, json!({"event": "price", "channel": "cache-btc", "data": "{\"usd\":7}"}));
+    // and a later publish on node B updates node A's cache for its next subscriber
+    n[1].api().trigger(json!({"name": "price", "channel": "cache-btc", "data": "{\"usd\":8}"})).await;
+    assert_eq!(a.recv().await["data"], "{\"usd\":8}");
+    let mut a2 = n[0].client().await;
+    a2.subscribe("cache-btc").await;
+    assert_eq!(a2.recv().await["data"], "{\"usd\":8}");
+}
+
+#[tokio::test]
+async fn subscription_count_is_cluster_wide() {
+    let redis = Redis::start();
+    let mut cfg = node_config(&redis);
+    cfg.apps[0].limits.enable_subscription_count = true;
+    let a_node = start_with(cfg.clone()).await;
+    let b_node = start_with(cfg).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut a = a_node.client().await;
+    a.subscribe("counted").await;
+    assert_eq!(data_of(&a.recv_event("pusher_internal:subscription_count").await)["subscription_count"], 1);
+    let mut b = b_node.client().await;
+    b.subscribe("counted").await;
+    // b sees the cluster total (its own + node A's), and so does a
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut last_b = 0;
+    while last_b != 2 && tokio::time::Instant::now() < deadline {
+        last_b = data_of(&b.recv_event("pusher_internal:subscription_count").await)["subscription_count"].as_u64().unwrap();
+    }
+    assert_eq!(last_b, 2);
+    assert_eq!(data_of(&a.recv_event("pusher_internal:subscription_count").await)["subscription_count"], 2);
+}
+
+#[tokio::test]
+async fn terminate_connections_on_one_node_closes_the_user_on_every_node() {
+    let redis = Redis::start();
+    let n = nodes(&redis, 2).await;
+    let mut b = n[1].client().await;
+    let ud = r#"{"id":"kick-me"}"#;
+    b.send(json!({"event": "pusher:signin", "data": {"auth": user_auth(&b.socket_id, ud), "user_data": ud}})).await;
+    assert_eq!(b.recv().await["event"], "pusher:signin_success");
+    let r = n[0].api().post("/apps/app-id/users/kick-me/terminate_connections", &json!({})).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(b.closed().await.code, 4009);
+}
