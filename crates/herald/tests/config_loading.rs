@@ -251,10 +251,39 @@ fn unknown_app_key_error_names_app_and_key() {
 }
 
 #[test]
-fn unimplemented_section_is_rejected() {
-    let f = TempFile::new("[adapter]\ndriver = \"redis\"\n");
+fn unknown_adapter_key_is_rejected_naming_it() {
+    let f = TempFile::new("[adapter]\ndriver = \"redis\"\nurll = \"redis://x\"\n");
     let err = load_err(&["--config", f.path()], &[]);
-    assert!(err.contains("adapter"), "{err}");
+    assert!(err.contains("urll"), "{err}");
+}
+
+#[test]
+fn bad_adapter_driver_names_key() {
+    let f = TempFile::new("[adapter]\ndriver = \"etcd\"\n");
+    let err = load_err(&["--config", f.path()], &[]);
+    assert!(err.contains("adapter.driver"), "{err}");
+    let f = TempFile::new("[adapter]\ndriver = \"redis\"\nurl = \"http://x\"\n");
+    let err = load_err(&["--config", f.path()], &[]);
+    assert!(err.contains("adapter.url"), "{err}");
+}
+
+#[test]
+fn redis_adapter_from_file_and_env_overrides_url() {
+    use herald::config::adapter::AdapterConfig;
+    let f = TempFile::new("[adapter]\ndriver = \"redis\"\nurl = \"redis://127.0.0.1:1\"\nprefix = \"p1\"\n");
+    let env: std::collections::HashMap<String, String> =
+        [("HERALD_REDIS_URL".to_string(), "redis://127.0.0.1:2".to_string())].into_iter().collect();
+    let cfg = herald::config::load_from(["herald", "--config", f.path()], &env).unwrap();
+    match cfg.adapter {
+        AdapterConfig::Redis(c) => {
+            assert_eq!(c.url, "redis://127.0.0.1:2");
+            assert_eq!(c.prefix, "p1");
+        }
+        other => panic!("expected redis, got {other:?}"),
+    }
+    assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
+    let plain = herald::config::load_from(["herald"], &Default::default()).unwrap();
+    assert_eq!(plain.adapter, AdapterConfig::Local);
 }
 
 #[test]
