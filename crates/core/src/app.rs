@@ -91,6 +91,10 @@ impl App {
 pub trait AppStore: Send + Sync + 'static {
     fn by_key(&self, key: &str) -> Option<Arc<App>>;
     fn by_id(&self, id: &str) -> Option<Arc<App>>;
+    /// Every app id (cluster bookkeeping at start-up). Stores that cannot list return none.
+    fn ids(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Apps fixed at start-up (config file, env, flags). Read-only after construction, so no lock.
@@ -120,5 +124,8 @@ impl AppStore for StaticAppStore {
     }
     fn by_id(&self, id: &str) -> Option<Arc<App>> {
         self.by_id.get(id).cloned()
+    }
+    fn ids(&self) -> Vec<String> {
+        self.by_id.keys().cloned().collect()
     }
 }

@@ -23,6 +23,9 @@ struct Index {
     watchers: HashMap<Arc<str>, HashMap<u64, Arc<Connection>>>,
     /// What each watching connection watches (to unregister it).
     watching: HashMap<u64, Vec<Arc<str>>>,
+    /// Cluster mode: users online on any node, as the cluster's verdicts report them (the
+    /// local `by_user` then only says who is online *here*). `None` on a single node.
+    cluster_online: Option<std::collections::HashSet<Arc<str>>>,
 }
 
 /// Sign-in bookkeeping of one app.
@@ -54,7 +57,8 @@ impl Users {
         let first = conns.is_empty();
         let already = conns.insert(seq, conn.clone()).is_some();
         let came_online = first && !already;
-        if watch_events && came_online {
+        // In a cluster the online verdict is the cluster's (see `cluster_status`).
+        if watch_events && came_online && ix.cluster_online.is_none() {
             notify(&ix, user_id, true, metrics);
         }
         if !watch_events || watchlist.is_empty() {
@@ -65,7 +69,8 @@ impl Users {
         let mut ids = Vec::with_capacity(watchlist.len());
         for id in watchlist {
             let id: Arc<str> = Arc::from(id.as_str());
-            if ix.by_user.contains_key(&id) {
+            let online_somewhere = ix.cluster_online.as_ref().is_some_and(|s| s.contains(&id));
+            if ix.by_user.contains_key(&id) || online_somewhere {
                 online.push(id.clone());
             } else {
                 offline.push(id.clone());
@@ -92,11 +97,32 @@ impl Users {
         };
         if gone {
             ix.by_user.remove(user_id);
-            if watch_events {
+            if watch_events && ix.cluster_online.is_none() {
                 notify(&ix, user_id, false, metrics);
             }
         }
         gone
+    }
+
+    /// Cluster mode: a user came online on its first node / went offline on its last one.
+    /// Tells this node's watchers of that user.
+    pub fn cluster_status(&self, user_id: &str, online: bool, watch_events: bool, metrics: &Metrics) {
+        let mut ix = self.index.lock();
+        let set = ix.cluster_online.get_or_insert_with(Default::default);
+        let changed = if online { set.insert(Arc::from(user_id)) } else { set.remove(user_id) };
+        if changed && watch_events {
+            notify(&ix, user_id, online, metrics);
+        }
+    }
+
+    /// Cluster mode: replaces the set of users online anywhere (snapshot after (re)connecting).
+    pub fn set_cluster_online(&self, users: impl IntoIterator<Item = Arc<str>>) {
+        self.index.lock().cluster_online = Some(users.into_iter().collect());
+    }
+
+    /// Users signed in on this node (to re-register them with the cluster).
+    pub fn local_users(&self) -> Vec<Arc<str>> {
+        self.index.lock().by_user.keys().cloned().collect()
     }
 
     /// Every connection signed in as `user_id`.

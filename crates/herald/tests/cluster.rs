@@ -315,7 +315,8 @@ async fn subscription_count_is_cluster_wide() {
     let deadline = tokio::time::Instant::now() + WAIT;
     let mut last_b = 0;
     while last_b != 2 && tokio::time::Instant::now() < deadline {
-        last_b = data_of(&b.recv_event("pusher_internal:subscription_count").await)["subscription_count"].as_u64().unwrap();
+        last_b =
+            data_of(&b.recv_event("pusher_internal:subscription_count").await)["subscription_count"].as_u64().unwrap();
     }
     assert_eq!(last_b, 2);
     assert_eq!(data_of(&a.recv_event("pusher_internal:subscription_count").await)["subscription_count"], 2);
@@ -332,4 +333,40 @@ async fn terminate_connections_on_one_node_closes_the_user_on_every_node() {
     let r = n[0].api().post("/apps/app-id/users/kick-me/terminate_connections", &json!({})).await;
     assert_eq!(r.status, 200);
     assert_eq!(b.closed().await.code, 4009);
+}
+
+#[tokio::test]
+async fn watchlist_sees_users_online_on_other_nodes() {
+    let redis = Redis::start();
+    let mut cfg = node_config(&redis);
+    cfg.apps[0].limits.enable_watchlist_events = true;
+    let a_node = start_with(cfg.clone()).await;
+    let b_node = start_with(cfg).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    async fn signin(c: &mut Client, ud: &str) {
+        c.send(json!({"event": "pusher:signin", "data": {"auth": user_auth(&c.socket_id, ud), "user_data": ud}})).await;
+        assert_eq!(c.recv().await["event"], "pusher:signin_success");
+    }
+    // u-2 is online on node B before the watcher signs in on node A
+    let mut u2 = b_node.client().await;
+    signin(&mut u2, r#"{"id":"u-2"}"#).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut watcher = a_node.client().await;
+    signin(&mut watcher, r#"{"id":"u-1","watchlist":["u-2","u-3"]}"#).await;
+    let initial = watcher.recv().await;
+    assert_eq!(
+        initial["data"]["events"],
+        json!([{"name": "online", "user_ids": ["u-2"]}, {"name": "offline", "user_ids": ["u-3"]}])
+    );
+    // u-3 comes online on node B, then on node A too (no second event), then leaves both
+    let mut u3b = b_node.client().await;
+    signin(&mut u3b, r#"{"id":"u-3"}"#).await;
+    assert_eq!(watcher.recv().await["data"]["events"], json!([{"name": "online", "user_ids": ["u-3"]}]));
+    let mut u3a = a_node.client().await;
+    signin(&mut u3a, r#"{"id":"u-3"}"#).await;
+    watcher.expect_silence().await;
+    drop(u3b);
+    watcher.expect_silence().await;
+    drop(u3a);
+    assert_eq!(watcher.recv().await["data"]["events"], json!([{"name": "offline", "user_ids": ["u-3"]}]));
 }

@@ -202,6 +202,10 @@ fn control_message(inner: &Inner, hub: &Arc<Hub>, raw: &Bytes) {
                 ns.node_gone(n, count_policy(hub, &app), &hub.metrics);
             }
         }
+        Ok(ControlMsg::UserStatus { a, u, on }) => {
+            let watch = hub.apps().by_id(&a).is_some_and(|app| app.limits.enable_watchlist_events);
+            hub.namespace(&a).users.cluster_status(&u, on, watch, &hub.metrics);
+        }
         Ok(ControlMsg::Terminate { a, u }) => {
             for conn in hub.namespace(&a).connections_of_user(&u) {
                 conn.outbox.close(close::UNAUTHORIZED, "You got disconnected by the app.");

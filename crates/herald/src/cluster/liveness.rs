@@ -20,7 +20,7 @@ use herald_core::events::ChannelEvent;
 use herald_protocol::channel::ChannelKind;
 
 use super::scripts;
-use super::wire::{split_entry, ControlMsg};
+use super::wire::{split_entry, ControlMsg, ONLINE};
 use super::{Inner, Op};
 
 fn now_ms() -> i64 {
@@ -39,8 +39,14 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         let added: Result<i64, _> =
             inner.client.zadd(inner.names.nodes(), None, None, false, false, (now_ms() as f64, node.to_string())).await;
         match added {
-            Ok(1) => reregister(&inner, &hub),
-            Ok(_) if !was_connected => reregister(&inner, &hub),
+            Ok(1) => {
+                load_online(&inner, &hub).await;
+                reregister(&inner, &hub);
+            }
+            Ok(_) if !was_connected => {
+                load_online(&inner, &hub).await;
+                reregister(&inner, &hub);
+            }
             Ok(_) => {}
             Err(_) => {
                 was_connected = false;
@@ -52,12 +58,26 @@ pub(crate) async fn run(inner: Arc<Inner>) {
     }
 }
 
+/// Loads who is online anywhere in the cluster, per app (watchlist initial states).
+async fn load_online(inner: &Inner, hub: &herald_core::hub::Hub) {
+    for app in hub.apps().ids() {
+        let fields: Result<Vec<String>, _> = inner.client.hkeys(inner.names.presence(&app, ONLINE)).await;
+        if let Ok(fields) = fields {
+            let users = fields.into_iter().filter_map(|f| f.split_once('|').map(|(_, u)| Arc::from(u)));
+            hub.namespace(&app).users.set_cluster_online(users);
+        }
+    }
+}
+
 /// Queues this node's local state (counts, presence members) for writing again.
 fn reregister(inner: &Inner, hub: &herald_core::hub::Hub) {
     for (app, ns) in hub.namespaces() {
         let app: Arc<str> = Arc::from(app.as_str());
         for (channel, local) in ns.local_counts() {
             inner.enqueue(Op::Change { app: app.clone(), change: LocalChange::Count { channel, local } });
+        }
+        for user_id in ns.users.local_users() {
+            inner.enqueue(Op::Change { app: app.clone(), change: LocalChange::UserOnline { user_id } });
         }
         for (channel, user_id, user_info) in ns.local_members() {
             inner.enqueue(Op::Change {
@@ -105,6 +125,13 @@ async fn remove_node_state(inner: &Inner, id: u32) {
         let reply: Result<Vec<Value>, _> =
             inner.client.eval(scripts::REAP_CHANNEL, keys, vec![id.to_string(), channel.to_owned()]).await;
         let Ok(reply) = reply else { continue };
+        if channel == ONLINE {
+            // Users whose last connection was on the dead node are offline now.
+            for user in reply.iter().skip(1).filter_map(|v| v.as_string()) {
+                inner.enqueue(Op::Control(ControlMsg::UserStatus { a: app.to_owned(), u: user, on: false }));
+            }
+            continue;
+        }
         let Some(sink) = &inner.sink else { continue };
         let channel_name: Arc<str> = Arc::from(channel);
         for user in reply.iter().skip(1).filter_map(|v| v.as_string()) {

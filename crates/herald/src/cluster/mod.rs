@@ -49,9 +49,20 @@ pub struct ClusterConfig {
 /// Work for the worker task, queued without blocking from hot paths.
 #[derive(Debug)]
 pub(crate) enum Op {
-    Forward { app: Arc<str>, msg: Forward },
-    Change { app: Arc<str>, change: LocalChange },
-    Terminate { app: Arc<str>, user: String },
+    Forward {
+        app: Arc<str>,
+        msg: Forward,
+    },
+    Change {
+        app: Arc<str>,
+        change: LocalChange,
+    },
+    Terminate {
+        app: Arc<str>,
+        user: String,
+    },
+    /// Publish a control message (verdicts the worker turned into cluster news).
+    Control(wire::ControlMsg),
 }
 
 /// (app id, channel name).

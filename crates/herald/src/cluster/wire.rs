@@ -142,7 +142,14 @@ pub(crate) enum ControlMsg {
     /// Close every connection of `u` in app `a` signed in on any node.
     #[serde(rename = "term")]
     Terminate { a: String, u: String },
+    /// User `u` of app `a` came online on its first node (`on`) or went offline on its last.
+    #[serde(rename = "user")]
+    UserStatus { a: String, u: String, on: bool },
 }
+
+/// The pseudo-channel under which signed-in users are recorded like presence members
+/// (`P:pres:{app}:#online`), so the same scripts decide online/offline and the reaper cleans it.
+pub(crate) const ONLINE: &str = "#online";
 
 #[cfg(test)]
 mod tests {

@@ -15,7 +15,7 @@ use herald_protocol::channel::ChannelKind;
 use tokio::sync::mpsc;
 
 use super::scripts;
-use super::wire::{encode, entry, CacheEntry, ChannelMsg, ControlMsg};
+use super::wire::{encode, entry, CacheEntry, ChannelMsg, ControlMsg, ONLINE};
 use super::{Inner, Op};
 
 /// Most operations per pipeline.
@@ -24,9 +24,26 @@ const BATCH: usize = 256;
 /// What to do with a script's reply.
 enum Verdict {
     None,
-    Count { app: Arc<str>, channel: Arc<str> },
-    Added { app: Arc<str>, channel: Arc<str>, user: Arc<str> },
-    Removed { app: Arc<str>, channel: Arc<str>, user: Arc<str> },
+    Count {
+        app: Arc<str>,
+        channel: Arc<str>,
+    },
+    Added {
+        app: Arc<str>,
+        channel: Arc<str>,
+        user: Arc<str>,
+    },
+    Removed {
+        app: Arc<str>,
+        channel: Arc<str>,
+        user: Arc<str>,
+    },
+    /// A signed-in user's first (`on`) / last connection in the cluster.
+    Online {
+        app: Arc<str>,
+        user: Arc<str>,
+        on: bool,
+    },
 }
 
 pub(crate) async fn run(inner: Arc<Inner>, mut rx: mpsc::Receiver<Op>) {
@@ -118,10 +135,25 @@ async fn queue(inner: &Inner, p: &fred::clients::Pipeline<Client>, op: Op, verdi
                 let _: Result<(), _> = p.publish(n.channel(&app, &channel), encode(&msg, None)).await;
                 verdicts.push(Verdict::None);
             }
-            // Interest is dropped by the reconcile loop (inbound.rs); online state of signed-in
-            // users is node-local for now (docs/CLUSTER.md).
-            LocalChange::Vacated { .. } | LocalChange::UserOnline { .. } | LocalChange::UserOffline { .. } => {}
+            LocalChange::UserOnline { user_id } => {
+                let keys = vec![n.presence(&app, ONLINE), n.node_entries(node)];
+                let args = vec![node.to_string(), user_id.to_string(), String::new(), entry(&app, ONLINE)];
+                eval(p, scripts::ADD_MEMBER, keys, args).await;
+                verdicts.push(Verdict::Online { app: app.clone(), user: user_id, on: true });
+            }
+            LocalChange::UserOffline { user_id } => {
+                let keys = vec![n.presence(&app, ONLINE)];
+                eval(p, scripts::REMOVE_MEMBER, keys, vec![node.to_string(), user_id.to_string()]).await;
+                verdicts.push(Verdict::Online { app: app.clone(), user: user_id, on: false });
+            }
+            // Interest is dropped by the reconcile loop (inbound.rs).
+            LocalChange::Vacated { .. } => {}
         },
+        Op::Control(msg) => {
+            let body = serde_json::to_vec(&msg).unwrap_or_default();
+            let _: Result<(), _> = p.publish(n.control(), Bytes::from(body)).await;
+            verdicts.push(Verdict::None);
+        }
         Op::Terminate { app, user } => {
             let msg = serde_json::to_vec(&ControlMsg::Terminate { a: app.to_string(), u: user }).unwrap_or_default();
             let _: Result<(), _> = p.publish(n.control(), Bytes::from(msg)).await;
@@ -144,8 +176,14 @@ async fn eval(p: &fred::clients::Pipeline<Client>, script: &'static str, keys: V
 
 /// Turns a script's verdict into a webhook event (exactly one node sees each verdict).
 fn report(inner: &Inner, verdict: Verdict, value: Value) {
-    let Some(sink) = &inner.sink else { return };
     let code = value.as_i64().unwrap_or(0);
+    if let Verdict::Online { app, user, on } = verdict {
+        if code == 1 {
+            inner.enqueue(Op::Control(ControlMsg::UserStatus { a: app.to_string(), u: user.to_string(), on }));
+        }
+        return;
+    }
+    let Some(sink) = &inner.sink else { return };
     let (app, event) = match verdict {
         Verdict::None => return,
         Verdict::Count { app, channel } => {
