@@ -70,17 +70,21 @@ process.on('exit', () => {
  *   apps: array of app tables (default [DEFAULT_APP])
  *   config: extra top-level keys (activity_timeout, ...)
  *   host: bind host (default 127.0.0.1), port: (default 0 = OS picks)
- * Returns { host, port, httpUrl, apps, app, stop(), output() }.
+ *   extraToml: raw TOML text appended after the generated config (e.g. an `[adapter]` table,
+ *     or `[[apps.webhooks]]` tables, which attach to the last `[[apps]]`)
+ *   env: extra environment variables for the herald process
+ * Returns { host, port, httpUrl, apps, app, child, exited, dir, stop(), output() }
+ * (`exited` resolves with { code, signal } when the process ends; `dir` is its temp dir).
  */
-export async function startHerald({ apps = [DEFAULT_APP], config = {}, host = '127.0.0.1', port = 0, startTimeoutMs = 15000 } = {}) {
+export async function startHerald({ apps = [DEFAULT_APP], config = {}, host = '127.0.0.1', port = 0, startTimeoutMs = 15000, extraToml = '', env = {} } = {}) {
   const bin = heraldBin();
   const dir = mkdtempSync(path.join(tmpdir(), 'herald-compat-'));
   const cfgPath = path.join(dir, 'herald.toml');
-  writeFileSync(cfgPath, toToml({ host, port, activity_timeout: 120, ...config, apps }));
+  writeFileSync(cfgPath, toToml({ host, port, activity_timeout: 120, ...config, apps }) + (extraToml ? `\n${extraToml}\n` : ''));
 
   const child = spawn(bin, ['--config', cfgPath], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { RUST_LOG: process.env.RUST_LOG ?? 'info', ...process.env },
+    env: { RUST_LOG: process.env.RUST_LOG ?? 'info', ...process.env, ...env },
   });
   live.add(child);
   let out = '';
@@ -122,6 +126,8 @@ export async function startHerald({ apps = [DEFAULT_APP], config = {}, host = '1
     apps,
     app: apps[0],
     child,
+    exited,
+    dir,
     output: () => ({ stdout: out, stderr: err }),
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
@@ -131,6 +137,11 @@ export async function startHerald({ apps = [DEFAULT_APP], config = {}, host = '1
         clearTimeout(t);
       }
       rmSync(dir, { recursive: true, force: true });
+      // Bad input must never panic the server (issue "herald core", bad input): every test
+      // file that stops its herald fails if the log shows a panic.
+      if (/panicked at/.test(err)) {
+        throw new Error(`herald logged a panic:\n${err.slice(-4000)}`);
+      }
     },
   };
   return server;
