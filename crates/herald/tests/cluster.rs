@@ -70,6 +70,18 @@ fn node_config(redis: &Redis) -> herald::config::Config {
     cfg
 }
 
+/// Waits until `GET /channels/{channel}/users` on `node` answers `want`.
+async fn wait_users(node: &TestServer, channel: &str, want: serde_json::Value) {
+    let path = format!("/apps/app-id/channels/{channel}/users");
+    for _ in 0..100 {
+        if node.api().get(&path, &[]).await.json() == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("cluster state never showed {want}");
+}
+
 async fn nodes(redis: &Redis, n: usize) -> Vec<TestServer> {
     let mut out = Vec::new();
     for _ in 0..n {
@@ -142,6 +154,9 @@ async fn same_user_on_two_nodes_is_one_member() {
     assert_eq!(data_of(&ok)["presence"]["count"], 2);
     assert_eq!(watcher.recv().await["event"], "pusher_internal:member_added");
 
+    // node A writes its members to the cluster state asynchronously: wait until it did, so the
+    // join on node B must list them (not only announce them later with member_added)
+    wait_users(&n[1], "presence-room", json!({"users": [{"id": "u"}, {"id": "w"}]})).await;
     let mut u_b = n[1].client().await;
     let ok = u_b.subscribe_presence("presence-room", r#"{"user_id":"u","user_info":{"n":1}}"#).await;
     let presence = &data_of(&ok)["presence"];
@@ -369,4 +384,126 @@ async fn watchlist_sees_users_online_on_other_nodes() {
     watcher.expect_silence().await;
     drop(u3a);
     assert_eq!(watcher.recv().await["data"]["events"], json!([{"name": "offline", "user_ids": ["u-3"]}]));
+}
+
+/// A three-shard Redis Cluster of private redis-server processes.
+struct RedisCluster {
+    ports: Vec<u16>,
+    children: Vec<Child>,
+    dir: std::path::PathBuf,
+}
+
+impl RedisCluster {
+    fn start() -> RedisCluster {
+        let dir = std::env::temp_dir().join(format!("herald-redis-cluster-{}-{}", std::process::id(), rand_suffix()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ports: Vec<u16> =
+            (0..3).map(|_| TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()).collect();
+        let mut children = Vec::new();
+        for port in &ports {
+            let node_dir = dir.join(port.to_string());
+            std::fs::create_dir_all(&node_dir).unwrap();
+            children.push(
+                Command::new("redis-server")
+                    .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--cluster-enabled", "yes"])
+                    .args(["--cluster-config-file", "nodes.conf", "--save", "", "--appendonly", "no"])
+                    .arg("--dir")
+                    .arg(&node_dir)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("redis-server"),
+            );
+        }
+        for port in &ports {
+            for _ in 0..100 {
+                if std::net::TcpStream::connect(("127.0.0.1", *port)).is_ok() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let status = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addrs)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("redis-cli");
+        assert!(status.success(), "redis-cli --cluster create failed");
+        // wait until every node reports the cluster ok
+        for port in &ports {
+            for _ in 0..200 {
+                let out =
+                    Command::new("redis-cli").args(["-p", &port.to_string(), "cluster", "info"]).output().unwrap();
+                if String::from_utf8_lossy(&out.stdout).contains("cluster_state:ok") {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        RedisCluster { ports, children, dir }
+    }
+
+    fn url(&self) -> String {
+        let others: Vec<String> = self.ports[1..].iter().map(|p| format!("node=127.0.0.1:{p}")).collect();
+        format!("redis-cluster://127.0.0.1:{}?{}", self.ports[0], others.join("&"))
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as u64
+}
+
+#[tokio::test]
+async fn redis_cluster_with_sharded_pubsub_carries_events_and_presence() {
+    let rc = RedisCluster::start();
+    let mut cfg = test_config();
+    cfg.adapter = AdapterConfig::Redis(ClusterConfig {
+        url: rc.url(),
+        prefix: "rc".into(),
+        node_timeout: Duration::from_secs(2),
+        heartbeat: Duration::from_millis(400),
+    });
+    let a_node = start_with(cfg.clone()).await;
+    let b_node = start_with(cfg).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+
+    // events on many channels (spread over the shards) cross nodes
+    let mut a = a_node.client().await;
+    let channels: Vec<String> = (0..6).map(|i| format!("shard-test-{i}")).collect();
+    for ch in &channels {
+        assert_eq!(a.subscribe(ch).await["event"], "pusher_internal:subscription_succeeded");
+    }
+    for ch in &channels {
+        let r = b_node.api().trigger(json!({"name": "e", "channel": ch, "data": ch})).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(a.recv().await, json!({"event": "e", "channel": ch, "data": ch}));
+    }
+
+    // presence across nodes, answered by either node's HTTP API
+    let mut p1 = a_node.client().await;
+    p1.subscribe_presence("presence-rc", r#"{"user_id":"1"}"#).await;
+    // node A registers its member asynchronously; once the cluster state shows it, a join on
+    // node B lists it (a join racing ahead would get it as member_added instead)
+    wait_users(&b_node, "presence-rc", json!({"users": [{"id": "1"}]})).await;
+    let mut p2 = b_node.client().await;
+    let ok = p2.subscribe_presence("presence-rc", r#"{"user_id":"2"}"#).await;
+    assert_eq!(data_of(&ok)["presence"]["count"], 2);
+    assert_eq!(p1.recv().await["event"], "pusher_internal:member_added");
+    let users = b_node.api().get("/apps/app-id/channels/presence-rc/users", &[]).await.json();
+    assert_eq!(users, json!({"users": [{"id": "1"}, {"id": "2"}]}));
 }

@@ -48,7 +48,9 @@ pub(crate) fn prepare(inner: &Arc<Inner>, app: &str, channel: &str) -> Option<on
 /// SUBSCRIBE, load the snapshot, apply it and what arrived meanwhile, release the waiters.
 async fn listen(inner: Arc<Inner>, key: (Arc<str>, Arc<str>)) {
     let (app, channel) = (&key.0, &key.1);
-    let subscribed = inner.subscriber.subscribe(inner.names.channel(app, channel)).await;
+    let name = inner.names.channel(app, channel);
+    let subscribed =
+        if inner.sharded { inner.subscriber.ssubscribe(name).await } else { inner.subscriber.subscribe(name).await };
     let snapshot = match &subscribed {
         Ok(()) => load_snapshot(&inner, app, channel).await,
         Err(_) => None,
@@ -231,7 +233,17 @@ async fn reconcile(inner: &Arc<Inner>, hub: &Arc<Hub>) {
     }
     if !drop_list.is_empty() {
         let names: Vec<String> = drop_list.iter().map(|(a, c)| inner.names.channel(a, c)).collect();
-        if inner.subscriber.unsubscribe(names).await.is_ok() {
+        let unsubscribed = if inner.sharded {
+            // Sharded channels of different slots cannot share one SUNSUBSCRIBE.
+            let mut ok = true;
+            for name in names {
+                ok &= inner.subscriber.sunsubscribe(name).await.is_ok();
+            }
+            ok
+        } else {
+            inner.subscriber.unsubscribe(names).await.is_ok()
+        };
+        if unsubscribed {
             let mut map = inner.interest.lock();
             for key in &drop_list {
                 map.remove(key);

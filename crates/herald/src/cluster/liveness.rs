@@ -20,7 +20,7 @@ use herald_core::events::ChannelEvent;
 use herald_protocol::channel::ChannelKind;
 
 use super::scripts;
-use super::wire::{split_entry, ControlMsg, ONLINE};
+use super::wire::{ControlMsg, ONLINE};
 use super::{Inner, Op};
 
 fn now_ms() -> i64 {
@@ -101,7 +101,7 @@ async fn reap(inner: &Inner, me: u32) {
         if id == me {
             continue;
         }
-        let lock = format!("{}:reap", inner.names.node_entries(id));
+        let lock = inner.names.reap_lock(id);
         let got: Result<Option<String>, _> =
             inner.client.set(lock, "1", Some(Expiration::PX(30_000)), Some(SetOptions::NX), false).await;
         if !matches!(got, Ok(Some(_))) {
@@ -117,10 +117,22 @@ async fn reap(inner: &Inner, me: u32) {
 
 /// Removes a node's state from Redis, reports the verdicts, tells every node.
 async fn remove_node_state(inner: &Inner, id: u32) {
+    let Some(hub) = inner.hub() else { return };
+    for app in hub.apps().ids() {
+        remove_app_state(inner, &app, id).await;
+    }
     let n = &inner.names;
-    let entries: Vec<String> = inner.client.smembers(n.node_entries(id)).await.unwrap_or_default();
-    for e in entries {
-        let Some((app, channel)) = split_entry(&e) else { continue };
+    let _: Result<(), _> = inner.client.zrem(n.nodes(), id.to_string()).await;
+    let msg = serde_json::to_vec(&ControlMsg::NodeGone { n: id }).unwrap_or_default();
+    let _: Result<(), _> = inner.client.publish(n.control(), Bytes::from(msg)).await;
+}
+
+/// Removes what node `id` held for one app, channel by channel.
+async fn remove_app_state(inner: &Inner, app: &str, id: u32) {
+    let n = &inner.names;
+    let channels: Vec<String> = inner.client.smembers(n.node_entries(app, id)).await.unwrap_or_default();
+    for channel in &channels {
+        let channel = channel.as_str();
         let keys = vec![n.counts(app, channel), n.occupied(app), n.presence(app, channel)];
         let reply: Result<Vec<Value>, _> =
             inner.client.eval(scripts::REAP_CHANNEL, keys, vec![id.to_string(), channel.to_owned()]).await;
@@ -145,10 +157,7 @@ async fn remove_node_state(inner: &Inner, id: u32) {
             sink.emit(app, ChannelEvent::Vacated { channel: channel_name });
         }
     }
-    let _: Result<(), _> = inner.client.del(n.node_entries(id)).await;
-    let _: Result<(), _> = inner.client.zrem(n.nodes(), id.to_string()).await;
-    let msg = serde_json::to_vec(&ControlMsg::NodeGone { n: id }).unwrap_or_default();
-    let _: Result<(), _> = inner.client.publish(n.control(), Bytes::from(msg)).await;
+    let _: Result<(), _> = inner.client.del(n.node_entries(app, id)).await;
 }
 
 /// Graceful leave: remove whatever this node still holds and tell the others now.

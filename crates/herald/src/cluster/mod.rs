@@ -93,6 +93,9 @@ pub(crate) struct ClusterMetrics {
 
 pub(crate) struct Inner {
     pub names: Names,
+    /// Redis Cluster: channel traffic uses sharded pub/sub (SPUBLISH/SSUBSCRIBE), so each
+    /// message goes only through the shard owning its channel.
+    pub sharded: bool,
     pub config: ClusterConfig,
     pub client: Client,
     pub subscriber: SubscriberClient,
@@ -142,6 +145,7 @@ impl RedisAdapter {
     /// Builds the clients (no connection yet). Fails only on an invalid URL.
     pub fn new(config: ClusterConfig, sink: Option<Arc<dyn EventSink>>) -> Result<Self, String> {
         let redis_config = Config::from_url(&config.url).map_err(|e| format!("adapter.url: {e}"))?;
+        let sharded = redis_config.server.is_clustered();
         let mut builder = Builder::from_config(redis_config);
         builder
             // Reconnect forever: 100 ms doubling to 5 s.
@@ -154,6 +158,7 @@ impl RedisAdapter {
         let (tx, rx) = mpsc::channel(QUEUE);
         let inner = Arc::new(Inner {
             names: Names::new(&config.prefix),
+            sharded,
             config,
             client,
             subscriber,

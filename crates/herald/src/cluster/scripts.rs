@@ -3,7 +3,8 @@
 //!
 //! Presence fields are `{node}|{user_id}`; node ids are digits, so the first `|` separates them.
 
-/// KEYS: counts hash, occupied set, node entries set. ARGV: node, local count, entry, channel.
+/// KEYS: counts hash, occupied set, node entries set (all tagged with the app). ARGV: node,
+/// local count, entry (the channel), channel.
 /// Returns 1 when the channel became occupied cluster-wide, 2 when it became vacated, else 0.
 pub(crate) const SET_COUNT: &str = r#"
 local before = redis.call('HLEN', KEYS[1])

@@ -1,17 +1,19 @@
 //! Redis key names and the pub/sub message format of the Redis adapter.
 //!
-//! Everything is under a configurable prefix `P` so several clusters can share one Redis:
+//! Everything is under a configurable prefix `P` so several clusters can share one Redis. The
+//! per-app state keys carry the hash tag `{app}`, so every key one Lua script touches lives in
+//! one Redis Cluster slot; pub/sub channels carry no tag, so channels spread over the shards.
 //!
 //! | name | type | holds |
 //! | --- | --- | --- |
-//! | `P:c:{app}:{channel}` | pub/sub channel | events and presence/count changes of one channel (interest-based: only nodes with local subscribers listen) |
-//! | `P:ctl` | pub/sub channel | cluster control: node gone, terminate user |
+//! | `P:c:{app}:{channel}` (no hash tag) | pub/sub channel (sharded in Redis Cluster) | events and presence/count changes of one channel (interest-based: only nodes with local subscribers listen) |
+//! | `P:ctl` | pub/sub channel | cluster control: node gone, terminate user, user online/offline |
 //! | `P:nodes` | sorted set | node id → last heartbeat (ms) |
-//! | `P:n:{node}` | set | `{app}\0{channel}` entries the node wrote state for (what the reaper cleans) |
-//! | `P:cnt:{app}:{channel}` | hash | node id → that node's subscription count |
-//! | `P:chs:{app}` | set | occupied channels of the app (cluster-wide) |
-//! | `P:pres:{app}:{channel}` | hash | `{node}\|{user_id}` → user_info JSON ("" when none) |
-//! | `P:cache:{app}:{channel}` | string with expiry | `{event}\0{data}` of a cache channel |
+//! | `P:{app}:n:{node}` | set | channels of the app the node wrote state for (what the reaper cleans) |
+//! | `P:{app}:cnt:{channel}` | hash | node id → that node's subscription count |
+//! | `P:{app}:chs` | set | occupied channels of the app (cluster-wide) |
+//! | `P:{app}:pres:{channel}` | hash | `{node}\|{user_id}` → user_info JSON ("" when none) |
+//! | `P:{app}:cache:{channel}` | string with expiry | `{event}\0{data}` of a cache channel |
 //!
 //! Messages on `P:c:…` start with a one-line JSON header, then `\n`, then (events only) the
 //! frame bytes exactly as local subscribers receive them.
@@ -44,30 +46,25 @@ impl Names {
     pub(crate) fn nodes(&self) -> String {
         format!("{}:nodes", self.prefix)
     }
-    pub(crate) fn node_entries(&self, node: u32) -> String {
-        format!("{}:n:{node}", self.prefix)
+    /// The reap lock of a dead node.
+    pub(crate) fn reap_lock(&self, node: u32) -> String {
+        format!("{}:reap:{node}", self.prefix)
+    }
+    pub(crate) fn node_entries(&self, app: &str, node: u32) -> String {
+        format!("{}:{{{app}}}:n:{node}", self.prefix)
     }
     pub(crate) fn counts(&self, app: &str, channel: &str) -> String {
-        format!("{}:cnt:{app}:{channel}", self.prefix)
+        format!("{}:{{{app}}}:cnt:{channel}", self.prefix)
     }
     pub(crate) fn occupied(&self, app: &str) -> String {
-        format!("{}:chs:{app}", self.prefix)
+        format!("{}:{{{app}}}:chs", self.prefix)
     }
     pub(crate) fn presence(&self, app: &str, channel: &str) -> String {
-        format!("{}:pres:{app}:{channel}", self.prefix)
+        format!("{}:{{{app}}}:pres:{channel}", self.prefix)
     }
     pub(crate) fn cache(&self, app: &str, channel: &str) -> String {
-        format!("{}:cache:{app}:{channel}", self.prefix)
+        format!("{}:{{{app}}}:cache:{channel}", self.prefix)
     }
-}
-
-/// The entry a node records in `P:n:{node}` for a channel it wrote state for.
-pub(crate) fn entry(app: &str, channel: &str) -> String {
-    format!("{app}\0{channel}")
-}
-
-pub(crate) fn split_entry(entry: &str) -> Option<(&str, &str)> {
-    entry.split_once('\0')
 }
 
 /// Header of a message on a channel's pub/sub channel.

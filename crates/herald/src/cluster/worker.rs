@@ -15,7 +15,7 @@ use herald_protocol::channel::ChannelKind;
 use tokio::sync::mpsc;
 
 use super::scripts;
-use super::wire::{encode, entry, CacheEntry, ChannelMsg, ControlMsg, ONLINE};
+use super::wire::{encode, CacheEntry, ChannelMsg, ControlMsg, ONLINE};
 use super::{Inner, Op};
 
 /// Most operations per pipeline.
@@ -103,27 +103,27 @@ async fn queue(inner: &Inner, p: &fred::clients::Pipeline<Client>, op: Op, verdi
                 verdicts.push(Verdict::None);
             }
             let body = encode(&ChannelMsg::Event { n: node, x: exclude, c: cache }, Some(&msg.frame));
-            let _: Result<(), _> = p.publish(n.channel(&app, &msg.channel), body).await;
+            publish(inner, p, n.channel(&app, &msg.channel), body).await;
             verdicts.push(Verdict::None);
         }
         Op::Change { app, change } => match change {
             LocalChange::Count { channel, local } => {
-                let keys = vec![n.counts(&app, &channel), n.occupied(&app), n.node_entries(node)];
-                let args = vec![node.to_string(), local.to_string(), entry(&app, &channel), channel.to_string()];
+                let keys = vec![n.counts(&app, &channel), n.occupied(&app), n.node_entries(&app, node)];
+                let args = vec![node.to_string(), local.to_string(), channel.to_string(), channel.to_string()];
                 eval(p, scripts::SET_COUNT, keys, args).await;
                 verdicts.push(Verdict::Count { app: app.clone(), channel: channel.clone() });
                 let body = encode(&ChannelMsg::Count { n: node, c: local }, None);
-                let _: Result<(), _> = p.publish(n.channel(&app, &channel), body).await;
+                publish(inner, p, n.channel(&app, &channel), body).await;
                 verdicts.push(Verdict::None);
             }
             LocalChange::MemberJoined { channel, user_id, user_info } => {
-                let keys = vec![n.presence(&app, &channel), n.node_entries(node)];
+                let keys = vec![n.presence(&app, &channel), n.node_entries(&app, node)];
                 let info = user_info.as_deref().unwrap_or("").to_owned();
-                let args = vec![node.to_string(), user_id.to_string(), info, entry(&app, &channel)];
+                let args = vec![node.to_string(), user_id.to_string(), info, channel.to_string()];
                 eval(p, scripts::ADD_MEMBER, keys, args).await;
                 verdicts.push(Verdict::Added { app: app.clone(), channel: channel.clone(), user: user_id.clone() });
                 let msg = ChannelMsg::Joined { n: node, u: user_id.to_string(), i: user_info.map(|i| i.to_string()) };
-                let _: Result<(), _> = p.publish(n.channel(&app, &channel), encode(&msg, None)).await;
+                publish(inner, p, n.channel(&app, &channel), encode(&msg, None)).await;
                 verdicts.push(Verdict::None);
             }
             LocalChange::MemberLeft { channel, user_id } => {
@@ -132,12 +132,12 @@ async fn queue(inner: &Inner, p: &fred::clients::Pipeline<Client>, op: Op, verdi
                 eval(p, scripts::REMOVE_MEMBER, keys, args).await;
                 verdicts.push(Verdict::Removed { app: app.clone(), channel: channel.clone(), user: user_id.clone() });
                 let msg = ChannelMsg::Left { n: node, u: user_id.to_string() };
-                let _: Result<(), _> = p.publish(n.channel(&app, &channel), encode(&msg, None)).await;
+                publish(inner, p, n.channel(&app, &channel), encode(&msg, None)).await;
                 verdicts.push(Verdict::None);
             }
             LocalChange::UserOnline { user_id } => {
-                let keys = vec![n.presence(&app, ONLINE), n.node_entries(node)];
-                let args = vec![node.to_string(), user_id.to_string(), String::new(), entry(&app, ONLINE)];
+                let keys = vec![n.presence(&app, ONLINE), n.node_entries(&app, node)];
+                let args = vec![node.to_string(), user_id.to_string(), String::new(), ONLINE.to_owned()];
                 eval(p, scripts::ADD_MEMBER, keys, args).await;
                 verdicts.push(Verdict::Online { app: app.clone(), user: user_id, on: true });
             }
@@ -160,6 +160,11 @@ async fn queue(inner: &Inner, p: &fred::clients::Pipeline<Client>, op: Op, verdi
             verdicts.push(Verdict::None);
         }
     }
+}
+
+/// Queues a PUBLISH of channel traffic (SPUBLISH on a Redis Cluster).
+async fn publish(inner: &Inner, p: &fred::clients::Pipeline<Client>, channel: String, body: Bytes) {
+    let _: Result<(), _> = if inner.sharded { p.spublish(channel, body).await } else { p.publish(channel, body).await };
 }
 
 /// Queues `EVAL script keys args` in the pipeline (fred's pipeline has no Lua interface).

@@ -3,7 +3,8 @@
 //! ```toml
 //! [adapter]
 //! driver = "redis"                 # default "local"
-//! url = "redis://127.0.0.1:6379"   # also HERALD_REDIS_URL
+//! url = "redis://127.0.0.1:6379"   # also HERALD_REDIS_URL; a Redis Cluster:
+//!                                  # "redis-cluster://host1:7000?node=host2:7001&node=host3:7002"
 //! prefix = "herald"                # keys and channels live under it; clusters sharing a Redis use different prefixes
 //! node_timeout = 10                # seconds without heartbeat before a node is declared dead
 //! ```
@@ -49,8 +50,12 @@ pub(super) fn resolve(file: Option<&FileAdapter>, env: &HashMap<String, String>)
         "local" => Ok(AdapterConfig::Local),
         "redis" => {
             let url = pick("HERALD_REDIS_URL", file.url).unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned());
-            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
-                return Err(invalid("adapter.url", format!("must start with redis:// or rediss://, got {url:?}")));
+            const SCHEMES: [&str; 4] = ["redis://", "rediss://", "redis-cluster://", "rediss-cluster://"];
+            if !SCHEMES.iter().any(|s| url.starts_with(s)) {
+                return Err(invalid(
+                    "adapter.url",
+                    format!("must start with redis://, rediss://, redis-cluster:// or rediss-cluster://, got {url:?}"),
+                ));
             }
             let prefix = pick("HERALD_ADAPTER_PREFIX", file.prefix).unwrap_or_else(|| "herald".to_owned());
             if prefix.is_empty() || prefix.contains(char::is_whitespace) {
