@@ -66,6 +66,7 @@ fn node_config(redis: &Redis) -> herald::config::Config {
         prefix: "t".into(),
         node_timeout: Duration::from_secs(2),
         heartbeat: Duration::from_millis(400),
+        leave_grace: Duration::from_millis(500),
     });
     cfg
 }
@@ -477,6 +478,7 @@ async fn redis_cluster_with_sharded_pubsub_carries_events_and_presence() {
         prefix: "rc".into(),
         node_timeout: Duration::from_secs(2),
         heartbeat: Duration::from_millis(400),
+        leave_grace: Duration::from_millis(500),
     });
     let a_node = start_with(cfg.clone()).await;
     let b_node = start_with(cfg).await;
@@ -506,4 +508,35 @@ async fn redis_cluster_with_sharded_pubsub_carries_events_and_presence() {
     assert_eq!(p1.recv().await["event"], "pusher_internal:member_added");
     let users = b_node.api().get("/apps/app-id/channels/presence-rc/users", &[]).await.json();
     assert_eq!(users, json!({"users": [{"id": "1"}, {"id": "2"}]}));
+}
+
+#[tokio::test]
+async fn graceful_leave_drains_with_4200_and_members_do_not_flap() {
+    let redis = Redis::start();
+    let mut cfg = node_config(&redis);
+    cfg.shutdown_grace = 5;
+    cfg.shutdown_drain_window_ms = 500;
+    let a_node = start_with(cfg.clone()).await;
+    let b_node = start_with(cfg).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let mut watcher = a_node.client().await;
+    watcher.subscribe_presence("presence-drain", r#"{"user_id":"w"}"#).await;
+    let mut leaving = b_node.client().await;
+    leaving.subscribe_presence("presence-drain", r#"{"user_id":"mover"}"#).await;
+    assert_eq!(watcher.recv().await["event"], "pusher_internal:member_added");
+
+    let shutdown = tokio::spawn(b_node.server.shutdown());
+    // node B closes its client with 4200 (pusher-js reconnects at once)...
+    let err = leaving.recv().await;
+    assert_eq!(err["data"]["code"], 4200);
+    assert_eq!(leaving.closed().await.code, 4200);
+    // ...which reconnects to node A and rejoins
+    let mut back = a_node.client().await;
+    let ok = back.subscribe_presence("presence-drain", r#"{"user_id":"mover"}"#).await;
+    assert_eq!(data_of(&ok)["presence"]["count"], 2);
+    shutdown.await.unwrap();
+    // the watcher never saw the mover leave and come back
+    watcher.expect_silence().await;
+    wait_users(&a_node, "presence-drain", json!({"users": [{"id": "mover"}, {"id": "w"}]})).await;
 }

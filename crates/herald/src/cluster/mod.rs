@@ -44,6 +44,10 @@ pub struct ClusterConfig {
     pub node_timeout: Duration,
     /// How often a node refreshes its heartbeat.
     pub heartbeat: Duration,
+    /// On graceful leave, how long this node keeps announcing the members and counts of the
+    /// connections it drained, so clients that reconnect to another node in the meantime never
+    /// appear to leave (set to the webhook removal delay).
+    pub leave_grace: Duration,
 }
 
 /// Work for the worker task, queued without blocking from hot paths.
@@ -107,6 +111,10 @@ pub(crate) struct Inner {
     hub: OnceLock<Weak<Hub>>,
     pub sink: Option<Arc<dyn EventSink>>,
     pub metrics: OnceLock<ClusterMetrics>,
+    /// Removals (counts going down, members and users leaving) of connections closed while this
+    /// node drains; applied at the end of `leave`, after `leave_grace`. parking_lot mutex, held
+    /// only to push or take the list.
+    deferred: Mutex<Vec<Op>>,
 }
 
 impl Inner {
@@ -134,6 +142,17 @@ impl Inner {
 pub struct RedisAdapter {
     inner: Arc<Inner>,
     ops_rx: Arc<Mutex<Option<mpsc::Receiver<Op>>>>,
+}
+
+/// Changes that make something disappear for the rest of the cluster (deferred while draining).
+fn is_removal(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Change {
+            change: LocalChange::Count { .. } | LocalChange::MemberLeft { .. } | LocalChange::UserOffline { .. },
+            ..
+        }
+    )
 }
 
 /// Bound of the queue between hot paths and the worker.
@@ -167,6 +186,7 @@ impl RedisAdapter {
             hub: OnceLock::new(),
             sink,
             metrics: OnceLock::new(),
+            deferred: Mutex::new(Vec::new()),
         });
         Ok(RedisAdapter { inner, ops_rx: Arc::new(Mutex::new(Some(rx))) })
     }
@@ -195,16 +215,26 @@ impl RedisAdapter {
         tokio::spawn(liveness::run(inner.clone()));
     }
 
-    /// Graceful leave: after local connections closed, remove this node from the cluster now
-    /// (instead of letting others wait for `node_timeout`).
+    /// Graceful leave, after local connections were closed: keep this node's members and
+    /// counts for `leave_grace` (drained clients reconnect elsewhere meanwhile, so other nodes'
+    /// subscribers never see them leave), then apply the deferred removals and remove this node
+    /// from the cluster now (instead of letting others wait for `node_timeout`).
     pub async fn leave(&self) {
+        let deferred = std::mem::take(&mut *self.inner.deferred.lock());
+        if !deferred.is_empty() {
+            tokio::time::sleep(self.inner.config.leave_grace).await;
+            for op in deferred {
+                self.inner.enqueue(op);
+            }
+        }
         // Let the worker flush what the closing connections queued.
-        for _ in 0..50 {
+        for _ in 0..100 {
             if self.inner.ops.capacity() == QUEUE {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        tokio::time::sleep(Duration::from_millis(50)).await;
         liveness::leave(&self.inner).await;
     }
 }
@@ -226,7 +256,13 @@ impl Adapter for RedisAdapter {
     }
 
     fn local_change(&self, app_id: &str, change: LocalChange) {
-        self.inner.enqueue(Op::Change { app: Arc::from(app_id), change });
+        let op = Op::Change { app: Arc::from(app_id), change };
+        let draining = self.inner.hub().is_some_and(|h| !h.is_accepting());
+        if draining && is_removal(&op) {
+            self.inner.deferred.lock().push(op);
+        } else {
+            self.inner.enqueue(op);
+        }
     }
 
     fn terminate_user(&self, app_id: &str, user_id: &str) {

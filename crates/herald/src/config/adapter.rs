@@ -7,6 +7,7 @@
 //!                                  # "redis-cluster://host1:7000?node=host2:7001&node=host3:7002"
 //! prefix = "herald"                # keys and channels live under it; clusters sharing a Redis use different prefixes
 //! node_timeout = 10                # seconds without heartbeat before a node is declared dead
+//! leave_grace_ms = 3000            # graceful leave: keep drained members this long (no flapping)
 //! ```
 //! Env: `HERALD_ADAPTER_DRIVER`, `HERALD_REDIS_URL`, `HERALD_ADAPTER_PREFIX` (env overrides the
 //! file, like every other key). Setting `HERALD_REDIS_URL` alone does not switch the driver.
@@ -30,6 +31,7 @@ pub(crate) struct FileAdapter {
     pub url: Option<String>,
     pub prefix: Option<String>,
     pub node_timeout: Option<u64>,
+    pub leave_grace_ms: Option<u64>,
 }
 
 /// The resolved choice.
@@ -68,7 +70,11 @@ pub(super) fn resolve(file: Option<&FileAdapter>, env: &HashMap<String, String>)
             let node_timeout = Duration::from_secs(node_timeout);
             // Heartbeat a few times per timeout so one slow beat never kills a live node.
             let heartbeat = (node_timeout / 5).max(Duration::from_millis(400));
-            Ok(AdapterConfig::Redis(ClusterConfig { url, prefix, node_timeout, heartbeat }))
+            let leave_grace = Duration::from_millis(file.leave_grace_ms.unwrap_or(3000));
+            if leave_grace > Duration::from_secs(60) {
+                return Err(invalid("adapter.leave_grace_ms", "must be at most 60000".to_owned()));
+            }
+            Ok(AdapterConfig::Redis(ClusterConfig { url, prefix, node_timeout, heartbeat, leave_grace }))
         }
         other => Err(invalid("adapter.driver", format!("must be \"local\" or \"redis\", got {other:?}"))),
     }
