@@ -182,6 +182,7 @@ impl Namespace {
 
         let occupied = st.subscribers.is_empty();
         let mut new_member = false;
+        let mut first_here = false;
         if let Some(member) = &join_as {
             let m = st.members.entry(member.user_id.clone()).or_insert_with(|| Member {
                 info: member.user_info.clone(),
@@ -189,15 +190,8 @@ impl Namespace {
                 nodes: Vec::new(),
             });
             m.connections += 1;
-            let first_here = m.connections == 1;
+            first_here = m.connections == 1;
             new_member = first_here && m.nodes.is_empty();
-            if first_here {
-                self.tell(|| LocalChange::MemberJoined {
-                    channel: channel.name.clone(),
-                    user_id: member.user_id.clone(),
-                    user_info: member.user_info.clone(),
-                });
-            }
         }
         st.subscribers
             .insert(seq, Subscriber { conn: conn.clone(), user_id: join_as.as_ref().map(|m| m.user_id.clone()) });
@@ -230,7 +224,17 @@ impl Namespace {
             };
             conn.send(frame, metrics);
         }
+        // The count first, so the cluster reports channel_occupied before member_added.
         self.tell(|| LocalChange::Count { channel: channel.name.clone(), local: st.subscribers.len() as u64 });
+        if first_here {
+            if let Some(member) = &join_as {
+                self.tell(|| LocalChange::MemberJoined {
+                    channel: channel.name.clone(),
+                    user_id: member.user_id.clone(),
+                    user_info: member.user_info.clone(),
+                });
+            }
+        }
         channel.count_changed(&mut st, policy.count, &self.events, metrics);
         metrics.subscriptions.increment(1.0);
         if occupied {

@@ -103,6 +103,16 @@ impl Namespace {
         self.channels.remove_if(name, |_, ch| ch.state.read().is_removable(now));
     }
 
+    /// Whether a local connection carries `user_id` on presence channel `name`.
+    pub fn has_local_member(&self, name: &str, user_id: &str) -> bool {
+        self.channels.get(name).is_some_and(|c| c.state.read().members.get(user_id).is_some_and(|m| m.connections > 0))
+    }
+
+    /// Local subscriptions of `name`.
+    pub fn local_count(&self, name: &str) -> u64 {
+        self.channels.get(name).map_or(0, |c| c.state.read().subscribers.len() as u64)
+    }
+
     /// Whether this node currently has local subscribers on `name`.
     pub fn has_local_subscribers(&self, name: &str) -> bool {
         self.channels.get(name).is_some_and(|c| !c.state.read().subscribers.is_empty())

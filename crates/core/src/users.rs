@@ -120,6 +120,11 @@ impl Users {
         self.index.lock().cluster_online = Some(users.into_iter().collect());
     }
 
+    /// Whether `user_id` has a signed-in connection on this node.
+    pub fn is_local(&self, user_id: &str) -> bool {
+        self.index.lock().by_user.contains_key(user_id)
+    }
+
     /// Users signed in on this node (to re-register them with the cluster).
     pub fn local_users(&self) -> Vec<Arc<str>> {
         self.index.lock().by_user.keys().cloned().collect()

@@ -27,7 +27,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::cluster::RedisAdapter;
+use crate::cluster::{ClusterConfig, RedisAdapter};
 use crate::config::adapter::AdapterConfig;
 use crate::config::Config;
 use crate::webhooks::Webhooks;
@@ -80,7 +80,11 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
     let sink = webhooks.as_ref().map(|w| w.sink());
     // Cluster verdicts (occupied/vacated, member added/removed) are reported by the adapter.
     let cluster = match &config.adapter {
-        AdapterConfig::Redis(c) => Some(RedisAdapter::new(c.clone(), sink.clone()).map_err(std::io::Error::other)?),
+        AdapterConfig::Redis(c) => {
+            let c =
+                ClusterConfig { removal_delay: Duration::from_millis(config.webhook_removal_delay_ms), ..c.clone() };
+            Some(RedisAdapter::new(c, sink.clone()).map_err(std::io::Error::other)?)
+        }
         AdapterConfig::Local => None,
     };
     let adapter: Arc<dyn Adapter> = match &cluster {

@@ -67,6 +67,7 @@ fn node_config(redis: &Redis) -> herald::config::Config {
         node_timeout: Duration::from_secs(2),
         heartbeat: Duration::from_millis(400),
         leave_grace: Duration::from_millis(500),
+        removal_delay: Duration::from_millis(500),
     });
     cfg
 }
@@ -479,6 +480,7 @@ async fn redis_cluster_with_sharded_pubsub_carries_events_and_presence() {
         node_timeout: Duration::from_secs(2),
         heartbeat: Duration::from_millis(400),
         leave_grace: Duration::from_millis(500),
+        removal_delay: Duration::from_millis(500),
     });
     let a_node = start_with(cfg.clone()).await;
     let b_node = start_with(cfg).await;
@@ -539,4 +541,62 @@ async fn graceful_leave_drains_with_4200_and_members_do_not_flap() {
     // the watcher never saw the mover leave and come back
     watcher.expect_silence().await;
     wait_users(&a_node, "presence-drain", json!({"users": [{"id": "mover"}, {"id": "w"}]})).await;
+}
+
+/// Two nodes of one cluster reporting webhooks to one receiver (each node its own data_dir).
+async fn webhook_nodes(redis: &Redis, receiver: &WebhookReceiver, tag: &str) -> (TestServer, TestServer) {
+    let types = ["channel_occupied", "channel_vacated", "member_added", "member_removed"];
+    let mut out = Vec::new();
+    for i in 0..2 {
+        let mut cfg = webhook_config(&receiver.url(), &types, &format!("cluster-{tag}-{i}"));
+        cfg.adapter = node_config(redis).adapter;
+        out.push(start_with(cfg).await);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let b = out.pop().unwrap();
+    (out.pop().unwrap(), b)
+}
+
+#[tokio::test]
+async fn no_vacated_webhook_while_another_node_has_subscribers() {
+    let redis = Redis::start();
+    let receiver = WebhookReceiver::start().await;
+    let (a_node, b_node) = webhook_nodes(&redis, &receiver, "vacated").await;
+    let mut a = a_node.client().await;
+    a.subscribe("shared").await;
+    let mut b = b_node.client().await;
+    b.subscribe("shared").await;
+    let occupied = receiver.wait_events(1, WAIT).await;
+    assert_eq!(names(&occupied), ["channel_occupied:shared"]);
+    drop(a); // node B still has a subscriber
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(names(&receiver.events()), ["channel_occupied:shared"], "no vacated while node B has a subscriber");
+    drop(b);
+    let all = receiver.wait_events(2, WAIT).await;
+    assert_eq!(names(&all), ["channel_occupied:shared", "channel_vacated:shared"]);
+}
+
+#[tokio::test]
+async fn user_moving_between_nodes_within_the_delay_causes_no_webhook_pair() {
+    let redis = Redis::start();
+    let receiver = WebhookReceiver::start().await;
+    let (a_node, b_node) = webhook_nodes(&redis, &receiver, "move").await;
+    let mut stay = a_node.client().await;
+    stay.subscribe_presence("presence-move", r#"{"user_id":"stay"}"#).await;
+    let mut mover = a_node.client().await;
+    mover.subscribe_presence("presence-move", r#"{"user_id":"mover"}"#).await;
+    let first = receiver.wait_events(3, WAIT).await;
+    assert_eq!(
+        names(&first),
+        ["channel_occupied:presence-move", "member_added:presence-move", "member_added:presence-move"]
+    );
+    drop(mover); // page reload that lands on node B
+    let mut again = b_node.client().await;
+    again.subscribe_presence("presence-move", r#"{"user_id":"mover"}"#).await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert_eq!(receiver.events().len(), 3, "no member_removed/member_added pair: {:?}", names(&receiver.events()));
+    drop(again);
+    let last = receiver.wait_events(4, WAIT).await;
+    assert_eq!(last[3]["name"], "member_removed");
+    assert_eq!(last[3]["user_id"], "mover");
 }

@@ -48,6 +48,12 @@ pub struct ClusterConfig {
     /// connections it drained, so clients that reconnect to another node in the meantime never
     /// appear to leave (set to the webhook removal delay).
     pub leave_grace: Duration,
+    /// How long a removal (a user's last connection here left a presence channel, the local
+    /// count of a channel dropped to 0, a user's last connection here closed) waits before it
+    /// is settled in the shared state. Other nodes' subscribers are told at once; the verdicts
+    /// (webhooks) wait, so a client that comes back on any node within the delay causes no
+    /// removed+added or vacated+occupied pair. Set to the webhook removal delay.
+    pub removal_delay: Duration,
 }
 
 /// Work for the worker task, queued without blocking from hot paths.
@@ -58,6 +64,17 @@ pub(crate) enum Op {
         msg: Forward,
     },
     Change {
+        app: Arc<str>,
+        change: LocalChange,
+    },
+    /// Publish a channel message only (tell the other nodes at once; no state change).
+    Announce {
+        app: Arc<str>,
+        channel: Arc<str>,
+        msg: wire::ChannelMsg,
+    },
+    /// A delayed removal: re-read this node's current local state for it and write that.
+    Settle {
         app: Arc<str>,
         change: LocalChange,
     },
@@ -115,6 +132,8 @@ pub(crate) struct Inner {
     /// node drains; applied at the end of `leave`, after `leave_grace`. parking_lot mutex, held
     /// only to push or take the list.
     deferred: Mutex<Vec<Op>>,
+    /// Delayed removals in order, with the instant each becomes due (see `local_change`).
+    delayed: mpsc::Sender<(tokio::time::Instant, Op)>,
 }
 
 impl Inner {
@@ -141,8 +160,11 @@ impl Inner {
 #[derive(Clone)]
 pub struct RedisAdapter {
     inner: Arc<Inner>,
-    ops_rx: Arc<Mutex<Option<mpsc::Receiver<Op>>>>,
+    /// Receivers of the worker queue and of the delayed-removal queue, taken by `attach`.
+    ops_rx: Arc<Mutex<Option<OpReceivers>>>,
 }
+
+type OpReceivers = (mpsc::Receiver<Op>, mpsc::Receiver<(tokio::time::Instant, Op)>);
 
 /// Changes that make something disappear for the rest of the cluster (deferred while draining).
 fn is_removal(op: &Op) -> bool {
@@ -175,6 +197,7 @@ impl RedisAdapter {
         let client = builder.build().map_err(|e| format!("adapter.url: {e}"))?;
         let subscriber = builder.build_subscriber_client().map_err(|e| format!("adapter.url: {e}"))?;
         let (tx, rx) = mpsc::channel(QUEUE);
+        let (delayed_tx, delayed_rx) = mpsc::channel(QUEUE);
         let inner = Arc::new(Inner {
             names: Names::new(&config.prefix),
             sharded,
@@ -187,8 +210,9 @@ impl RedisAdapter {
             sink,
             metrics: OnceLock::new(),
             deferred: Mutex::new(Vec::new()),
+            delayed: delayed_tx,
         });
-        Ok(RedisAdapter { inner, ops_rx: Arc::new(Mutex::new(Some(rx))) })
+        Ok(RedisAdapter { inner, ops_rx: Arc::new(Mutex::new(Some((rx, delayed_rx)))) })
     }
 
     /// Connects (in the background; Redis may be down) and starts the worker, inbound,
@@ -208,8 +232,16 @@ impl RedisAdapter {
         inner.subscriber.connect();
         // Resubscribes every tracked channel after a reconnect; runs for the client's life.
         drop(inner.subscriber.manage_subscriptions());
-        if let Some(rx) = self.ops_rx.lock().take() {
+        if let Some((rx, mut delayed)) = self.ops_rx.lock().take() {
             tokio::spawn(worker::run(inner.clone(), rx));
+            let weak = Arc::downgrade(inner);
+            tokio::spawn(async move {
+                while let Some((due, op)) = delayed.recv().await {
+                    tokio::time::sleep_until(due).await;
+                    let Some(inner) = weak.upgrade() else { return };
+                    inner.enqueue(op);
+                }
+            });
         }
         tokio::spawn(inbound::run(inner.clone()));
         tokio::spawn(liveness::run(inner.clone()));
@@ -256,12 +288,38 @@ impl Adapter for RedisAdapter {
     }
 
     fn local_change(&self, app_id: &str, change: LocalChange) {
-        let op = Op::Change { app: Arc::from(app_id), change };
+        let app: Arc<str> = Arc::from(app_id);
+        let op = Op::Change { app: app.clone(), change };
         let draining = self.inner.hub().is_some_and(|h| !h.is_accepting());
         if draining && is_removal(&op) {
             self.inner.deferred.lock().push(op);
-        } else {
-            self.inner.enqueue(op);
+            return;
+        }
+        let Op::Change { change, .. } = op else { return };
+        let node = self.inner.node();
+        let announce = match &change {
+            LocalChange::MemberLeft { channel, user_id } => {
+                Some((channel.clone(), wire::ChannelMsg::Left { n: node, u: user_id.to_string() }))
+            }
+            LocalChange::Count { channel, local: 0 } => {
+                Some((channel.clone(), wire::ChannelMsg::Count { n: node, c: 0 }))
+            }
+            LocalChange::UserOffline { .. } => None,
+            _ => {
+                self.inner.enqueue(Op::Change { app, change });
+                return;
+            }
+        };
+        if let Some((channel, msg)) = announce {
+            self.inner.enqueue(Op::Announce { app: app.clone(), channel, msg });
+        }
+        // One FIFO for all delayed removals: same delay for all, so they settle in the order
+        // they happened (member_removed before channel_vacated).
+        let due = tokio::time::Instant::now() + self.inner.config.removal_delay;
+        if self.inner.delayed.try_send((due, Op::Settle { app, change })).is_err() {
+            if let Some(m) = self.inner.metrics() {
+                m.dropped.increment(1);
+            }
         }
     }
 

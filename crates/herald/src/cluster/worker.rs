@@ -88,7 +88,20 @@ pub(crate) async fn run(inner: Arc<Inner>, mut rx: mpsc::Receiver<Op>) {
 async fn queue(inner: &Inner, p: &fred::clients::Pipeline<Client>, op: Op, verdicts: &mut Vec<Verdict>) {
     let n = &inner.names;
     let node = inner.node();
+    // A delayed removal writes what is true now (the client may have come back meanwhile).
+    let op = match op {
+        Op::Settle { app, change } => match settle(inner, &app, change) {
+            Some(change) => Op::Change { app, change },
+            None => return,
+        },
+        other => other,
+    };
     match op {
+        Op::Announce { app, channel, msg } => {
+            publish(inner, p, n.channel(&app, &channel), encode(&msg, None)).await;
+            verdicts.push(Verdict::None);
+        }
+        Op::Settle { .. } => {}
         Op::Forward { app, msg } => {
             let exclude = msg.exclude.map(|s| s.to_string());
             let cache = msg.cache.as_ref().map(|(e, d, ttl)| CacheEntry {
@@ -159,6 +172,22 @@ async fn queue(inner: &Inner, p: &fred::clients::Pipeline<Client>, op: Op, verdi
             let _: Result<(), _> = p.publish(n.control(), Bytes::from(msg)).await;
             verdicts.push(Verdict::None);
         }
+    }
+}
+
+/// The change a delayed removal still has to make, given this node's current local state.
+fn settle(inner: &Inner, app: &str, change: LocalChange) -> Option<LocalChange> {
+    let hub = inner.hub()?;
+    let ns = hub.namespace(app);
+    match change {
+        LocalChange::MemberLeft { channel, user_id } => {
+            (!ns.has_local_member(&channel, &user_id)).then_some(LocalChange::MemberLeft { channel, user_id })
+        }
+        LocalChange::Count { channel, .. } => Some(LocalChange::Count { local: ns.local_count(&channel), channel }),
+        LocalChange::UserOffline { user_id } => {
+            (!ns.users.is_local(&user_id)).then_some(LocalChange::UserOffline { user_id })
+        }
+        other => Some(other),
     }
 }
 

@@ -74,7 +74,9 @@ pub(super) fn resolve(file: Option<&FileAdapter>, env: &HashMap<String, String>)
             if leave_grace > Duration::from_secs(60) {
                 return Err(invalid("adapter.leave_grace_ms", "must be at most 60000".to_owned()));
             }
-            Ok(AdapterConfig::Redis(ClusterConfig { url, prefix, node_timeout, heartbeat, leave_grace }))
+            // `removal_delay` follows `webhook_removal_delay_ms` (set where the server starts).
+            let removal_delay = Duration::from_secs(3);
+            Ok(AdapterConfig::Redis(ClusterConfig { url, prefix, node_timeout, heartbeat, leave_grace, removal_delay }))
         }
         other => Err(invalid("adapter.driver", format!("must be \"local\" or \"redis\", got {other:?}"))),
     }
