@@ -79,6 +79,19 @@ ensure_chromium() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends chromium
 }
 
+# The cluster tests (tests/compat/test/cluster.test.mjs, crates/herald/tests/cluster.rs) start
+# their own private redis-server on a free port.
+ensure_redis() {
+  if command -v redis-server >/dev/null 2>&1; then
+    echo "redis-server present: $(redis-server --version | head -n1)"
+    return 0
+  fi
+  local sudo=""
+  if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+  $sudo apt-get update || return
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends redis-server
+}
+
 ensure_npm() { # dir
   local dir="$1" stamp sum
   stamp="$STAMP_DIR/npm-$(echo "$dir" | sha256sum | cut -c1-12)"
@@ -106,6 +119,7 @@ ensure_venv() {
 }
 
 run "install: chromium" ensure_chromium
+run "install: redis-server" ensure_redis
 run "install: npm ci tests/compat" ensure_npm "$COMPAT"
 run "install: npm ci examples/browser" ensure_npm "$EXAMPLE"
 run "install: python venv" ensure_venv

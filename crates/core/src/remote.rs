@@ -23,11 +23,14 @@ pub type LocalMember = (Arc<str>, Arc<str>, Option<Arc<str>>);
 /// A change on another node, or a snapshot of the cluster's state of one channel.
 #[derive(Debug, Clone)]
 pub enum RemoteUpdate {
-    /// Loaded when this node starts listening to the channel.
+    /// Loaded when this node starts listening to the channel (`replace: false`: merged), and
+    /// again after a Redis outage (`replace: true`: other nodes' members and counts not in the
+    /// snapshot are dropped, with `member_removed` where a member disappears).
     Snapshot {
         members: Vec<(u32, Arc<str>, Option<Arc<str>>)>,
         counts: Vec<(u32, u64)>,
         cache: Option<CachedEvent>,
+        replace: bool,
     },
     MemberJoined {
         node: u32,
@@ -163,7 +166,21 @@ fn apply(
     metrics: &Metrics,
 ) {
     match update {
-        RemoteUpdate::Snapshot { members, counts, cache } => {
+        RemoteUpdate::Snapshot { members, counts, cache, replace } => {
+            if replace {
+                let confirmed: std::collections::HashSet<(u32, &str)> =
+                    members.iter().map(|(n, u, _)| (*n, &**u)).collect();
+                let stale: Vec<(u32, Arc<str>)> = st
+                    .members
+                    .iter()
+                    .flat_map(|(u, m)| m.nodes.iter().map(move |n| (*n, u.clone())))
+                    .filter(|(n, u)| !confirmed.contains(&(*n, &**u)))
+                    .collect();
+                for (node, user_id) in stale {
+                    member_left(channel, st, node, user_id, metrics);
+                }
+                st.remote_counts.clear();
+            }
             for (node, user_id, user_info) in members {
                 member_joined(channel, st, node, user_id, user_info, metrics);
             }

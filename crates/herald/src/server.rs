@@ -120,10 +120,13 @@ async fn drain(hub: &Hub, window: Duration) {
         return;
     }
     let conns = hub.connections();
-    let per_slice = conns.len().div_ceil(SLICES as usize).max(1);
+    // Up to SLICES evenly spaced slices over the whole window (fewer connections: one each).
+    let slices = conns.len().clamp(1, SLICES as usize);
+    let per_slice = conns.len().div_ceil(slices).max(1);
+    let gap = window / slices as u32;
     for (i, slice) in conns.chunks(per_slice).enumerate() {
         if i > 0 {
-            tokio::time::sleep(window / SLICES).await;
+            tokio::time::sleep(gap).await;
         }
         for conn in slice {
             conn.outbox.close(close::RECONNECT, message);

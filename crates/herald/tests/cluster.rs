@@ -219,8 +219,15 @@ async fn local_delivery_continues_while_redis_is_down_and_cluster_resumes_after(
         }
     }
     assert!(delivered, "cross-node delivery resumed after Redis came back");
-    let ready = raw_http(n[0].addr, "GET", "/ready", b"").await;
-    assert_eq!(ready.body, "ready\n");
+    let mut ready = String::new();
+    for _ in 0..50 {
+        ready = raw_http(n[0].addr, "GET", "/ready", b"").await.body;
+        if ready == "ready\n" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(ready, "ready\n");
 }
 
 /// A herald process (for SIGKILL).
@@ -508,8 +515,7 @@ async fn redis_cluster_with_sharded_pubsub_carries_events_and_presence() {
     let ok = p2.subscribe_presence("presence-rc", r#"{"user_id":"2"}"#).await;
     assert_eq!(data_of(&ok)["presence"]["count"], 2);
     assert_eq!(p1.recv().await["event"], "pusher_internal:member_added");
-    let users = b_node.api().get("/apps/app-id/channels/presence-rc/users", &[]).await.json();
-    assert_eq!(users, json!({"users": [{"id": "1"}, {"id": "2"}]}));
+    wait_users(&a_node, "presence-rc", json!({"users": [{"id": "1"}, {"id": "2"}]})).await;
 }
 
 #[tokio::test]

@@ -80,6 +80,26 @@ async fn listen(inner: Arc<Inner>, key: (Arc<str>, Arc<str>)) {
     }
 }
 
+/// After a Redis outage: reload the cluster state of every channel this node listens to and
+/// replace what it held (members that left during the outage disappear, new ones appear).
+pub(crate) async fn resync_all(inner: &Arc<Inner>) {
+    let Some(hub) = inner.hub() else { return };
+    let keys: Vec<(Arc<str>, Arc<str>)> = inner
+        .interest
+        .lock()
+        .iter()
+        .filter(|(_, state)| matches!(state, Interest::Active))
+        .map(|(k, _)| k.clone())
+        .collect();
+    for (app, channel) in keys {
+        if let Some(RemoteUpdate::Snapshot { members, counts, cache, .. }) = load_snapshot(inner, &app, &channel).await
+        {
+            let update = RemoteUpdate::Snapshot { members, counts, cache, replace: true };
+            hub.namespace(&app).apply_remote(&channel, update, count_policy(&hub, &app), &hub.metrics);
+        }
+    }
+}
+
 async fn load_snapshot(inner: &Inner, app: &str, channel: &str) -> Option<RemoteUpdate> {
     let n = &inner.names;
     let me = inner.node();
@@ -92,6 +112,7 @@ async fn load_snapshot(inner: &Inner, app: &str, channel: &str) -> Option<Remote
         p.all().await.ok()?;
     let members = pres
         .into_iter()
+        .filter(|(_, info)| !info.starts_with('\0'))
         .filter_map(|(field, info)| {
             let (node, user) = field.split_once('|')?;
             let node: u32 = node.parse().ok()?;
@@ -107,7 +128,7 @@ async fn load_snapshot(inner: &Inner, app: &str, channel: &str) -> Option<Remote
         let ttl = Duration::from_millis(pttl.max(0) as u64);
         Some(CachedEvent { event: Arc::from(e), data: Arc::from(d), expires: Instant::now() + ttl })
     });
-    Some(RemoteUpdate::Snapshot { members, counts, cache })
+    Some(RemoteUpdate::Snapshot { members, counts, cache, replace: false })
 }
 
 /// Receives every pub/sub message; reconciles interest periodically.

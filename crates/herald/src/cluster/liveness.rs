@@ -28,24 +28,29 @@ fn now_ms() -> i64 {
 }
 
 pub(crate) async fn run(inner: Arc<Inner>) {
-    let mut tick = tokio::time::interval(inner.config.heartbeat);
+    let heartbeat = inner.config.heartbeat;
+    let node_timeout = inner.config.node_timeout;
+    let mut tick = tokio::time::interval(heartbeat);
     let mut was_connected = false;
+    let mut connected_since = tokio::time::Instant::now();
+    let mut resync_at: Vec<tokio::time::Instant> = Vec::new();
     loop {
         tick.tick().await;
         let Some(hub) = inner.hub() else { return };
         let node = hub.node();
         // ZADD returns 1 when the member is new: we were not registered (first start, or
-        // reaped while Redis was unreachable) → register our local state again.
+        // reaped while Redis was unreachable).
         let added: Result<i64, _> =
             inner.client.zadd(inner.names.nodes(), None, None, false, false, (now_ms() as f64, node.to_string())).await;
+        let now = tokio::time::Instant::now();
         match added {
-            Ok(1) => {
+            Ok(n) if n == 1 || !was_connected => {
+                // (Re)connected: make Redis hold exactly our local state again, then — once the
+                // other nodes had a heartbeat to do the same — reload theirs.
+                connected_since = now;
                 load_online(&inner, &hub).await;
-                reregister(&inner, &hub);
-            }
-            Ok(_) if !was_connected => {
-                load_online(&inner, &hub).await;
-                reregister(&inner, &hub);
+                reconcile_own_state(&inner, &hub).await;
+                resync_at = vec![now + heartbeat * 2, now + node_timeout];
             }
             Ok(_) => {}
             Err(_) => {
@@ -54,7 +59,16 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             }
         }
         was_connected = true;
-        reap(&inner, node).await;
+        let due: Vec<_> = resync_at.iter().filter(|t| **t <= now).copied().collect();
+        if !due.is_empty() {
+            resync_at.retain(|t| *t > now);
+            super::inbound::resync_all(&inner).await;
+        }
+        // Right after (re)connecting this node cannot tell a dead node from one that is still
+        // reconnecting, so it reaps only once it has been connected for a whole node_timeout.
+        if now.duration_since(connected_since) >= node_timeout {
+            reap(&inner, node).await;
+        }
     }
 }
 
@@ -69,22 +83,67 @@ async fn load_online(inner: &Inner, hub: &herald_core::hub::Hub) {
     }
 }
 
-/// Queues this node's local state (counts, presence members) for writing again.
-fn reregister(inner: &Inner, hub: &herald_core::hub::Hub) {
-    for (app, ns) in hub.namespaces() {
-        let app: Arc<str> = Arc::from(app.as_str());
-        for (channel, local) in ns.local_counts() {
-            inner.enqueue(Op::Change { app: app.clone(), change: LocalChange::Count { channel, local } });
+/// Rewrites this node's part of the shared state from its local state: entries Redis still
+/// holds for connections that left during an outage are removed (with their verdicts), local
+/// counts, members and signed-in users are written again. Ordered so verdicts come out as on
+/// a live change: removals first, then counts, then joins.
+async fn reconcile_own_state(inner: &Inner, hub: &herald_core::hub::Hub) {
+    let node = hub.node();
+    let own = |fields: Vec<String>| -> Vec<Arc<str>> {
+        fields
+            .into_iter()
+            .filter_map(|f| {
+                let (n, u) = f.split_once('|')?;
+                (n.parse::<u32>().ok()? == node).then(|| Arc::from(u))
+            })
+            .collect()
+    };
+    let (mut removals, mut counts, mut joins) = (Vec::new(), Vec::new(), Vec::new());
+    for app_id in hub.apps().ids() {
+        let app: Arc<str> = Arc::from(app_id.as_str());
+        let ns = hub.namespace(&app_id);
+        let mut channels: std::collections::BTreeSet<Arc<str>> = inner
+            .client
+            .smembers::<Vec<String>, _>(inner.names.node_entries(&app_id, node))
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| Arc::from(c.as_str()))
+            .collect();
+        channels.extend(ns.local_counts().into_iter().map(|(c, _)| c));
+        channels.remove(ONLINE);
+        for channel in &channels {
+            if ChannelKind::of(channel).is_presence() {
+                let fields: Vec<String> =
+                    inner.client.hkeys(inner.names.presence(&app_id, channel)).await.unwrap_or_default();
+                for user_id in own(fields) {
+                    removals.push(Op::Settle {
+                        app: app.clone(),
+                        change: LocalChange::MemberLeft { channel: channel.clone(), user_id },
+                    });
+                }
+            }
+            counts.push(Op::Settle {
+                app: app.clone(),
+                change: LocalChange::Count { channel: channel.clone(), local: 0 },
+            });
         }
-        for user_id in ns.users.local_users() {
-            inner.enqueue(Op::Change { app: app.clone(), change: LocalChange::UserOnline { user_id } });
+        let online: Vec<String> = inner.client.hkeys(inner.names.presence(&app_id, ONLINE)).await.unwrap_or_default();
+        for user_id in own(online) {
+            removals.push(Op::Settle { app: app.clone(), change: LocalChange::UserOffline { user_id } });
         }
         for (channel, user_id, user_info) in ns.local_members() {
-            inner.enqueue(Op::Change {
+            joins.push(Op::Change {
                 app: app.clone(),
                 change: LocalChange::MemberJoined { channel, user_id, user_info },
             });
         }
+        for user_id in ns.users.local_users() {
+            joins.push(Op::Change { app: app.clone(), change: LocalChange::UserOnline { user_id } });
+        }
+    }
+    for op in removals.into_iter().chain(counts).chain(joins) {
+        inner.enqueue(op);
     }
 }
 

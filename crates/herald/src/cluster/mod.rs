@@ -189,8 +189,9 @@ impl RedisAdapter {
         let sharded = redis_config.server.is_clustered();
         let mut builder = Builder::from_config(redis_config);
         builder
-            // Reconnect forever: 100 ms doubling to 5 s.
-            .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2))
+            // Reconnect forever: 100 ms doubling to 1 s (nodes must be back well within
+            // node_timeout of Redis returning, or survivors would reap them).
+            .set_policy(ReconnectPolicy::new_exponential(0, 100, 1_000, 2))
             .with_config(|c| c.fail_fast = true)
             .with_performance_config(|p| p.default_command_timeout = Duration::from_secs(3))
             .with_connection_config(|c| c.connection_timeout = Duration::from_secs(2));

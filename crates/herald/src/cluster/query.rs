@@ -46,6 +46,11 @@ async fn counts(inner: &Inner, app: &str, channel: &str) -> Result<ChannelCounts
 }
 
 async fn users(inner: &Inner, app: &str, channel: &str) -> Result<BTreeSet<String>, QueryError> {
-    let fields: Vec<String> = inner.client.hkeys(inner.names.presence(app, channel)).await.map_err(err)?;
-    Ok(fields.into_iter().filter_map(|f| f.split_once('|').map(|(_, u)| u.to_owned())).collect())
+    let fields: HashMap<String, String> =
+        inner.client.hgetall(inner.names.presence(app, channel)).await.map_err(err)?;
+    Ok(fields
+        .into_iter()
+        .filter(|(_, info)| !info.starts_with('\0')) // leaving: removal announced, not settled yet
+        .filter_map(|(f, _)| f.split_once('|').map(|(_, u)| u.to_owned()))
+        .collect())
 }

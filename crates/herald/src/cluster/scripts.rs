@@ -35,6 +35,17 @@ if existed == 1 then return 0 end
 return 1
 "#;
 
+/// Marks a field as leaving (the removal is announced but not settled yet): snapshot readers
+/// skip it, verdict scripts still count it as present. No-op when the field is gone.
+/// KEYS: hash. ARGV: field, marker value.
+pub(crate) const MARK_LEAVING: &str = r#"
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+return 0
+"#;
+
+/// Value of a presence field whose removal is pending (user_info JSON never starts with NUL).
+pub(crate) const LEAVING: &str = "\u{0}leaving";
+
 /// KEYS: presence hash. ARGV: node, user_id.
 /// Returns 1 when no node has the user any more (member removed cluster-wide).
 pub(crate) const REMOVE_MEMBER: &str = r#"

@@ -50,6 +50,22 @@ pub(crate) async fn run(inner: Arc<Inner>, mut rx: mpsc::Receiver<Op>) {
     let mut batch = Vec::with_capacity(BATCH);
     let mut logged_failure = tokio::time::Instant::now() - Duration::from_secs(60);
     while rx.recv_many(&mut batch, BATCH).await > 0 {
+        if !inner.client.is_connected() {
+            // Fail fast: cross-node messages of an outage are lost (counted); state changes are
+            // rewritten from local state when the connection returns (liveness.rs).
+            if let Some(m) = inner.metrics() {
+                m.failed.increment(batch.len() as u64);
+            }
+            if logged_failure.elapsed() > Duration::from_secs(10) {
+                logged_failure = tokio::time::Instant::now();
+                tracing::warn!(
+                    dropped = batch.len(),
+                    "Redis unreachable: cross-node messages are being lost (counted in herald_cluster_redis_failures_total); local delivery continues"
+                );
+            }
+            batch.clear();
+            continue;
+        }
         let pipeline = inner.client.pipeline();
         let mut verdicts = Vec::with_capacity(batch.len() * 2);
         for op in batch.drain(..) {
@@ -98,6 +114,33 @@ async fn queue(inner: &Inner, p: &fred::clients::Pipeline<Client>, op: Op, verdi
     };
     match op {
         Op::Announce { app, channel, msg } => {
+            // Mark our entry as leaving, so nodes that load a snapshot before the removal settles
+            // do not bring the member back; counts are announced as 0 (the field stays, so
+            // the channel is not vacated before the delay).
+            match &msg {
+                ChannelMsg::Left { u, .. } => {
+                    let field = format!("{node}|{u}");
+                    eval(
+                        p,
+                        scripts::MARK_LEAVING,
+                        vec![n.presence(&app, &channel)],
+                        vec![field, scripts::LEAVING.to_owned()],
+                    )
+                    .await;
+                    verdicts.push(Verdict::None);
+                }
+                ChannelMsg::Count { .. } => {
+                    eval(
+                        p,
+                        scripts::MARK_LEAVING,
+                        vec![n.counts(&app, &channel)],
+                        vec![node.to_string(), "0".to_owned()],
+                    )
+                    .await;
+                    verdicts.push(Verdict::None);
+                }
+                _ => {}
+            }
             publish(inner, p, n.channel(&app, &channel), encode(&msg, None)).await;
             verdicts.push(Verdict::None);
         }
