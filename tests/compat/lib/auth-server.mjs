@@ -20,6 +20,7 @@ function readBody(req) {
  *   user_id, user_name  presence member (channel_data = {user_id, user_info: {name}})
  *   numeric_id=1        send user_id as a JSON number (hosted accepts {"user_id":1265})
  *   bad=1               return an auth whose signature is wrong (same shape, flipped hex)
+ *   watchlist=a,b       user authentication: the user's watchlist (PROTOCOL.md 8.5)
  * Returns { url, authEndpoint, userAuthEndpoint, requests, close() }.
  */
 export async function startAuthServer(sdk) {
@@ -52,6 +53,7 @@ export async function startAuthServer(sdk) {
       }
       if (req.method === 'POST' && req.url.startsWith('/pusher/user-auth')) {
         const user = { id: params.user_id ?? 'anonymous', user_info: { name: params.user_name ?? 'anonymous' } };
+        if (params.watchlist) user.watchlist = params.watchlist.split(',');
         return send(200, sdk.authenticateUser(params.socket_id, user));
       }
       send(404, { error: 'not found' });
