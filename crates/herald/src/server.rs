@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::Router;
 use herald_core::adapter::{Adapter, LocalAdapter};
 use herald_core::app::StaticAppStore;
@@ -101,6 +102,11 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
     spawn_sweeper(&state.hub, stop_http.subscribe());
     let app = router(state.clone());
     let task = tokio::spawn(async move {
+        // TCP_NODELAY: small frames must not wait for the peer's delayed ACK (Nagle); measured
+        // in docs/BENCHMARKS.md (client-event p99 33 ms → 3 ms).
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 let _ = stop_rx.wait_for(|stop| *stop).await;

@@ -22,7 +22,7 @@ use herald_protocol::codes::close;
 use herald_protocol::outbound;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
-use tokio::time::{sleep_until, timeout, Instant};
+use tokio::time::{timeout, Instant};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Frame, Utf8Bytes};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -61,12 +61,21 @@ pub(crate) async fn run(mut ws: Ws, session: Session, state: Arc<AppState>) {
     let mut last_activity = Instant::now();
     let mut ping_sent: Option<Instant> = None;
     let mut batch: Vec<Bytes> = Vec::new();
+    // Two timers for the connection's whole life, reset in place (creating a new timer on every
+    // loop turn showed up in profiles).
+    let liveness = tokio::time::sleep_until(last_activity + activity);
+    tokio::pin!(liveness);
+    let authorization = tokio::time::sleep_until(auth_deadline.unwrap_or_else(Instant::now));
+    tokio::pin!(authorization);
 
     let end = loop {
         let liveness_deadline = match ping_sent {
             Some(sent) => sent + pong_wait,
             None => last_activity + activity,
         };
+        if liveness.deadline() != liveness_deadline {
+            liveness.as_mut().reset(liveness_deadline);
+        }
         tokio::select! {
             biased;
             () = conn.outbox.ready() => {
@@ -108,7 +117,7 @@ pub(crate) async fn run(mut ws: Ws, session: Session, state: Arc<AppState>) {
                     }
                 }
             }
-            () = sleep_until(liveness_deadline) => {
+            () = &mut liveness => {
                 if ping_sent.is_some() {
                     break End::Close(close::PONG_NOT_RECEIVED, "Pong reply not received".to_owned());
                 }
@@ -116,7 +125,7 @@ pub(crate) async fn run(mut ws: Ws, session: Session, state: Arc<AppState>) {
                 conn.send(outbound::ping(), &metrics);
                 if ws.send(Message::Ping(Bytes::new())).await.is_err() { break End::Gone }
             }
-            () = sleep_until(auth_deadline.unwrap_or_else(Instant::now)), if auth_deadline.is_some() && !session.is_authorized() => {
+            () = &mut authorization, if auth_deadline.is_some() && !session.is_authorized() => {
                 break End::Close(close::UNAUTHORIZED, "Connection not authorized within timeout".to_owned());
             }
         }

@@ -89,7 +89,9 @@ fn query_param(query: &str, name: &str) -> Option<String> {
 fn ws_config(state: &AppState) -> WebSocketConfig {
     let max = state.config.max_ws_message_kb * 1024;
     WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
+        // Pusher frames are small; a larger frame grows the buffer on demand. 512 B instead of
+        // 4 KiB: ~3.5 KiB less per idle connection and less zero-filling per read.
+        .read_buffer_size(512)
         .write_buffer_size(16 * 1024)
         .max_write_buffer_size(usize::MAX)
         .max_message_size(Some(max))
