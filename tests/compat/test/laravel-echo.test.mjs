@@ -80,8 +80,9 @@ test('whisper() / listenForWhisper() between two Echo clients', async () => {
   const b = echo({ user_id: 'u-2', user_name: 'Bob' });
   const chA = a.private('chat');
   const chB = b.private('chat');
-  await once((r) => chA.subscribed(r), 'a subscribed');
-  await once((r) => chB.subscribed(r), 'b subscribed');
+  // Bind both before awaiting either: Echo's subscribed() does not fire for a subscription that
+  // already succeeded, and b may finish first.
+  await Promise.all([once((r) => chA.subscribed(r), 'a subscribed'), once((r) => chB.subscribed(r), 'b subscribed')]);
   const got = once((r) => chB.listenForWhisper('typing', r), 'whisper');
   chA.whisper('typing', { name: 'Ada', typing: true });
   assert.deepEqual(await got, { name: 'Ada', typing: true });
