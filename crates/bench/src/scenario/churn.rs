@@ -12,12 +12,11 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::client::{self, Target};
-use crate::fleet::{Fleet, RampOpts};
+use crate::fleet::RampOpts;
 use crate::publisher::ChannelSeqs;
 use crate::report::Report;
-use crate::scenario::{live, phase, put_ramp, tracking_holder, Ctx};
+use crate::scenario::{phase, ramp_subscribers, Ctx, Subscribers};
 use crate::sign;
-use crate::stats::Stats;
 
 pub struct Opts {
     pub ramp: RampOpts,
@@ -85,15 +84,9 @@ pub async fn run(ctx: &Ctx, o: &Opts) -> Report {
     if let Some(s) = ctx.server_sample() {
         r.put("server_rss_idle_kib", s.rss_kib as f64);
     }
-    let stats = Arc::new(Stats::default());
-    let live = live(o.ramp.channels);
-    let fleet = Fleet::default();
-    let ramp = fleet.ramp(&ctx.target, &o.ramp, tracking_holder(stats.clone(), live.clone())).await;
-    put_ramp(&mut r, "ramp_", &ramp);
-    if ramp.opened == 0 {
-        r.note("no subscriber connected; nothing measured");
+    let Some(Subscribers { stats, live, fleet }) = ramp_subscribers(ctx, &o.ramp, &mut r).await else {
         return r;
-    }
+    };
     tokio::time::sleep(o.settle).await;
     let start_rss = ctx.server_sample().map(|s| s.rss_kib);
     let counts = Arc::new(ChurnCounts { cycles: AtomicU64::new(0), failures: Mutex::default() });

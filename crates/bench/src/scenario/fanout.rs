@@ -2,14 +2,12 @@
 //! API at a set rate; end-to-end latency percentiles, delivered msgs/s, lost and out-of-order
 //! deliveries, server CPU per delivered message.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::fleet::{Fleet, RampOpts};
+use crate::fleet::RampOpts;
 use crate::publisher::ChannelSeqs;
 use crate::report::Report;
-use crate::scenario::{live, phase, put_ramp, tracking_holder, Ctx};
-use crate::stats::Stats;
+use crate::scenario::{phase, ramp_subscribers, Ctx, Subscribers};
 
 pub struct Opts {
     pub ramp: RampOpts,
@@ -29,15 +27,9 @@ pub async fn run(ctx: &Ctx, o: &Opts) -> Report {
             "duration_s": o.duration.as_secs_f64(), "publishers": o.publishers, "payload_pad": o.payload,
         }),
     );
-    let stats = Arc::new(Stats::default());
-    let live = live(o.ramp.channels);
-    let fleet = Fleet::default();
-    let ramp = fleet.ramp(&ctx.target, &o.ramp, tracking_holder(stats.clone(), live.clone())).await;
-    put_ramp(&mut r, "ramp_", &ramp);
-    if ramp.opened == 0 {
-        r.note("no subscriber connected; nothing measured");
+    let Some(Subscribers { stats, live, fleet }) = ramp_subscribers(ctx, &o.ramp, &mut r).await else {
         return r;
-    }
+    };
     tokio::time::sleep(Duration::from_millis(500)).await;
     let names = (0..o.ramp.channels).map(|c| o.ramp.channel_name(c)).collect();
     let seqs = ChannelSeqs::new(names);

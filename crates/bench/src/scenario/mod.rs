@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::client::{decode, now_ns, parse_payload, Target};
-use crate::fleet::{Holder, RampResult};
+use crate::fleet::{Fleet, Holder, RampOpts, RampResult};
 use crate::procstat::{self, ProcSample};
 use crate::publisher::{self, ChannelSeqs, PublishResult};
 use crate::report::Report;
@@ -55,6 +55,28 @@ pub fn put_ramp(r: &mut Report, prefix: &str, ramp: &RampResult) {
 
 /// Live subscribers per channel, maintained by the subscriber tasks.
 pub type Live = Arc<Vec<AtomicU64>>;
+
+/// Subscribers that track sequence numbers and latency (fanout, saturate, churn).
+pub struct Subscribers {
+    pub stats: Arc<Stats>,
+    pub live: Live,
+    pub fleet: Fleet,
+}
+
+/// Ramps up tracking subscribers and records the ramp in `r`; `None` (with a note in `r`) when
+/// no subscriber could connect, so there is nothing to measure.
+pub async fn ramp_subscribers(ctx: &Ctx, opts: &RampOpts, r: &mut Report) -> Option<Subscribers> {
+    let stats = Arc::new(Stats::default());
+    let live = live(opts.channels);
+    let fleet = Fleet::default();
+    let ramp = fleet.ramp(&ctx.target, opts, tracking_holder(stats.clone(), live.clone())).await;
+    put_ramp(r, "ramp_", &ramp);
+    if ramp.opened == 0 {
+        r.note("no subscriber connected; nothing measured");
+        return None;
+    }
+    Some(Subscribers { stats, live, fleet })
+}
 
 pub fn live(channels: usize) -> Live {
     Arc::new((0..channels.max(1)).map(|_| AtomicU64::new(0)).collect())

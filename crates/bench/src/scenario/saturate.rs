@@ -3,14 +3,12 @@
 //! rate; reports the highest sustained delivered msgs/s, and optionally re-measures latency at
 //! half that rate.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::fleet::{Fleet, RampOpts};
+use crate::fleet::RampOpts;
 use crate::publisher::ChannelSeqs;
 use crate::report::Report;
-use crate::scenario::{live, phase, put_ramp, tracking_holder, Ctx, Phase};
-use crate::stats::Stats;
+use crate::scenario::{phase, ramp_subscribers, Ctx, Phase, Subscribers};
 
 pub struct Opts {
     pub ramp: RampOpts,
@@ -35,15 +33,9 @@ pub async fn run(ctx: &Ctx, o: &Opts) -> Report {
             "p99_bound_ms": o.p99_bound_ms, "publishers": o.publishers,
         }),
     );
-    let stats = Arc::new(Stats::default());
-    let live = live(o.ramp.channels);
-    let fleet = Fleet::default();
-    let ramp = fleet.ramp(&ctx.target, &o.ramp, tracking_holder(stats.clone(), live.clone())).await;
-    put_ramp(&mut r, "ramp_", &ramp);
-    if ramp.opened == 0 {
-        r.note("no subscriber connected; nothing measured");
+    let Some(Subscribers { stats, live, fleet }) = ramp_subscribers(ctx, &o.ramp, &mut r).await else {
         return r;
-    }
+    };
     tokio::time::sleep(Duration::from_millis(500)).await;
     let names = (0..o.ramp.channels).map(|c| o.ramp.channel_name(c)).collect();
     let seqs = ChannelSeqs::new(names);
