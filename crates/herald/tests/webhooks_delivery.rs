@@ -174,7 +174,7 @@ async fn failed_deliveries_retry_until_receiver_recovers_in_order() {
     }
     assert!(rx.hits().len() >= 2, "deliveries were attempted while the receiver failed");
     rx.set_status(200);
-    let events = rx.wait_events(12, Duration::from_secs(10)).await;
+    let events = rx.wait_events(12, Duration::from_secs(30)).await;
     tokio::time::sleep(QUIET).await;
     assert_eq!(rx.events().len(), 12, "each delivery arrives once it recovers: {:#?}", rx.events());
     for ch in ["ch-a", "ch-b"] {
