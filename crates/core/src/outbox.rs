@@ -10,16 +10,19 @@
 //! at once) and the connection is closed with 4100 ("over capacity", pusher-js reconnects after
 //! a second). Memory per connection is therefore bounded no matter how fast publishers are.
 //!
-//! Why a `Mutex<VecDeque>` + `Notify` rather than a tokio mpsc channel: an idle outbox owns no
-//! heap memory (an empty `VecDeque` does not allocate), which matters at 100k+ idle sockets,
-//! and the critical section is a handful of instructions, uncontended except during fan-out.
+//! Why a `Mutex<VecDeque>` and a stored `Waker` rather than a tokio mpsc channel or `Notify`:
+//! an idle outbox owns no heap memory (an empty `VecDeque` does not allocate), which matters at
+//! 100k+ idle sockets; there is exactly one consumer (the connection's task), so one waker slot
+//! inside the same lock replaces `Notify`'s separate waiter list (one lock per push instead of
+//! two); and the critical section is a handful of instructions, uncontended except during
+//! fan-out.
 
 use std::collections::VecDeque;
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use herald_protocol::codes::close;
 use parking_lot::Mutex;
-use tokio::sync::Notify;
 
 /// Bounds of one outbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,28 +56,38 @@ pub enum Pushed {
     Closed,
 }
 
+/// What the writer takes out of the outbox next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Popped {
+    /// The next frame to write.
+    Frame(Bytes),
+    /// Nothing is left to write and a close was requested: close the socket this way.
+    Close(CloseRequest),
+}
+
 #[derive(Debug, Default)]
 struct State {
     queue: VecDeque<Bytes>,
     bytes: usize,
     close: Option<CloseRequest>,
+    /// The writer task, parked until a frame or a close request arrives.
+    waker: Option<Waker>,
 }
 
 /// One connection's outbound queue; shared (`Arc<Connection>`) between every producer and the
 /// single task that writes the socket.
 #[derive(Debug)]
 pub struct Outbox {
-    /// parking_lot mutex: held only to push or pop frames, never across an `.await` and never
-    /// while taking another lock (channel locks are taken *before* it, never after).
+    /// parking_lot mutex: held only to push or pop frames, never across an `.await`, never while
+    /// taking another lock (channel locks are taken *before* it, never after), and never while
+    /// waking the writer (the waker is taken out and woken after the guard is dropped).
     state: Mutex<State>,
-    /// Wakes the writer task when the queue goes from empty to non-empty or a close is requested.
-    notify: Notify,
     limits: OutboxLimits,
 }
 
 impl Outbox {
     pub fn new(limits: OutboxLimits) -> Self {
-        Outbox { state: Mutex::new(State::default()), notify: Notify::new(), limits }
+        Outbox { state: Mutex::new(State::default()), limits }
     }
 
     /// Queues one frame. Never blocks.
@@ -90,17 +103,16 @@ impl Outbox {
                 code: close::OVER_CAPACITY,
                 message: "Slow consumer: outbound queue is full".to_owned(),
             });
+            let waker = st.waker.take();
             drop(st);
-            self.notify.notify_one();
+            wake(waker);
             return Pushed::Overflowed;
         }
-        let was_empty = st.queue.is_empty();
         st.bytes += frame.len();
         st.queue.push_back(frame);
+        let waker = st.waker.take();
         drop(st);
-        if was_empty {
-            self.notify.notify_one();
-        }
+        wake(waker);
         Pushed::Queued
     }
 
@@ -111,8 +123,9 @@ impl Outbox {
         if st.close.is_none() {
             st.close = Some(CloseRequest { code, message: message.into() });
         }
+        let waker = st.waker.take();
         drop(st);
-        self.notify.notify_one();
+        wake(waker);
     }
 
     /// True once a close was requested (or the queue overflowed).
@@ -120,56 +133,82 @@ impl Outbox {
         self.state.lock().close.is_some()
     }
 
-    /// Moves up to `max` queued frames into `out`. When the queue is empty and a close was
-    /// requested, returns that request (the writer then closes the socket).
-    pub fn drain(&self, out: &mut Vec<Bytes>, max: usize) -> Option<CloseRequest> {
-        let mut guard = self.state.lock();
-        let st = &mut *guard;
-        let n = st.queue.len().min(max);
-        for frame in st.queue.drain(..n) {
-            st.bytes -= frame.len();
-            out.push(frame);
+    /// Takes the next frame, or the close request once the queue is empty, without waiting.
+    pub fn pop(&self) -> Option<Popped> {
+        Self::pop_locked(&mut self.state.lock())
+    }
+
+    /// Like [`Outbox::pop`], but when there is nothing to take, registers the writer's waker
+    /// (woken by the next push or close request) and returns `Pending`.
+    pub fn poll_pop(&self, cx: &mut Context<'_>) -> Poll<Popped> {
+        let mut st = self.state.lock();
+        if let Some(popped) = Self::pop_locked(&mut st) {
+            return Poll::Ready(popped);
         }
-        if st.queue.is_empty() {
-            if st.queue.capacity() > 64 {
+        match &mut st.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            slot => *slot = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    fn pop_locked(st: &mut State) -> Option<Popped> {
+        if let Some(frame) = st.queue.pop_front() {
+            st.bytes -= frame.len();
+            if st.queue.is_empty() && st.queue.capacity() > 64 {
                 // Give back the memory a burst made the queue grow to.
                 st.queue = VecDeque::new();
             }
-            return st.close.clone();
+            return Some(Popped::Frame(frame));
         }
-        None
+        st.close.clone().map(Popped::Close)
     }
+}
 
-    /// True if frames are waiting.
-    pub fn has_pending(&self) -> bool {
-        !self.state.lock().queue.is_empty()
-    }
-
-    /// Resolves when something was pushed or a close was requested since the last drain.
-    pub async fn ready(&self) {
-        self.notify.notified().await
+fn wake(waker: Option<Waker>) {
+    if let Some(w) = waker {
+        w.wake();
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::Wake;
+
     use super::*;
 
     fn outbox(max_messages: usize, max_bytes: usize) -> Outbox {
         Outbox::new(OutboxLimits { max_messages, max_bytes })
     }
 
+    fn pop_all(ob: &Outbox) -> (Vec<String>, Option<CloseRequest>) {
+        let mut frames = Vec::new();
+        while let Some(popped) = ob.pop() {
+            match popped {
+                Popped::Frame(b) => frames.push(String::from_utf8(b.to_vec()).unwrap()),
+                Popped::Close(req) => return (frames, Some(req)),
+            }
+        }
+        (frames, None)
+    }
+
+    /// Counts how often the writer was woken.
+    struct CountingWaker(AtomicUsize);
+    impl Wake for CountingWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
     #[test]
-    fn frames_drain_in_push_order() {
+    fn frames_pop_in_push_order() {
         let ob = outbox(10, 1000);
         for i in 0..5 {
             assert_eq!(ob.push(Bytes::from(format!("{i}"))), Pushed::Queued);
         }
-        let mut out = Vec::new();
-        assert_eq!(ob.drain(&mut out, 3), None);
-        assert_eq!(ob.drain(&mut out, 10), None);
-        let got: Vec<_> = out.iter().map(|b| String::from_utf8(b.to_vec()).unwrap()).collect();
-        assert_eq!(got, ["0", "1", "2", "3", "4"]);
+        assert_eq!(pop_all(&ob), (vec!["0".into(), "1".into(), "2".into(), "3".into(), "4".into()], None));
     }
 
     #[test]
@@ -179,10 +218,9 @@ mod tests {
         ob.push(Bytes::from_static(b"b"));
         assert_eq!(ob.push(Bytes::from_static(b"c")), Pushed::Overflowed);
         assert_eq!(ob.push(Bytes::from_static(b"d")), Pushed::Closed);
-        let mut out = Vec::new();
-        let close = ob.drain(&mut out, 10).expect("close requested");
-        assert!(out.is_empty());
-        assert_eq!(close.code, 4100);
+        let (frames, close) = pop_all(&ob);
+        assert!(frames.is_empty());
+        assert_eq!(close.expect("close requested").code, 4100);
     }
 
     #[test]
@@ -198,9 +236,26 @@ mod tests {
         ob.push(Bytes::from_static(b"x"));
         ob.close(4009, "bye");
         ob.close(4200, "ignored");
-        let mut out = Vec::new();
-        let close = ob.drain(&mut out, 10).expect("close after drain");
-        assert_eq!(out.len(), 1);
-        assert_eq!(close, CloseRequest { code: 4009, message: "bye".into() });
+        let (frames, close) = pop_all(&ob);
+        assert_eq!(frames, ["x"]);
+        assert_eq!(close, Some(CloseRequest { code: 4009, message: "bye".into() }));
+    }
+
+    #[test]
+    fn parked_writer_is_woken_once_by_the_first_push_and_by_close() {
+        let ob = outbox(10, 100);
+        let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
+        let waker = Waker::from(counter.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(ob.poll_pop(&mut cx).is_pending());
+        ob.push(Bytes::from_static(b"1"));
+        ob.push(Bytes::from_static(b"2"));
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1, "only the push that found the writer parked wakes it");
+        assert_eq!(ob.poll_pop(&mut cx), Poll::Ready(Popped::Frame(Bytes::from_static(b"1"))));
+        assert_eq!(ob.poll_pop(&mut cx), Poll::Ready(Popped::Frame(Bytes::from_static(b"2"))));
+        assert!(ob.poll_pop(&mut cx).is_pending());
+        ob.close(4200, "bye");
+        assert_eq!(counter.0.load(Ordering::SeqCst), 2);
+        assert!(matches!(ob.poll_pop(&mut cx), Poll::Ready(Popped::Close(_))));
     }
 }

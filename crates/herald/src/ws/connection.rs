@@ -1,28 +1,48 @@
 //! The task that owns one WebSocket.
 //!
-//! One task per connection, no split halves: a `select!` over (a) the outbox becoming ready,
-//! (b) the next inbound frame, (c) the liveness deadline, (d) the authorization deadline.
-//! All branches are cancel-safe (`WebSocketStream::next` and `Notify::notified` are), and
-//! writes happen inside a branch body, so a frame is never half-sent.
+//! [`ConnectionTask`] is a hand-written future rather than an `async fn` with a `select!`,
+//! because of its size: it lives for the whole connection, once per socket, and it is most of
+//! herald's memory per idle connection. The `async fn` version compiled to a 2.1 KiB state
+//! machine (both timers, every branch's nested future and copies of its arguments side by
+//! side); this struct is about a third of that (see docs/BENCHMARKS.md). It also keeps one
+//! timer for everything, re-armed lazily, instead of one per deadline.
+//!
+//! Each poll does, in this order (the order of the former biased `select!`):
+//! 1. finish a subscription that waits for the cluster ([`Adapter::prepare`]); while one waits,
+//!    nothing more is read, so the client's frames are handled in the order it sent them;
+//! 2. move queued frames from the outbox to the socket (at most [`BATCH`] per turn, then flush);
+//!    frames are only ever written whole, by tungstenite's buffered sink;
+//! 3. read and handle inbound frames (at most [`READ_BUDGET`] per turn);
+//! 4. the timer: liveness, the authorization deadline, a write that cannot make progress.
 //!
 //! Liveness (PROTOCOL.md 2.7): any inbound frame is activity. After `activity_timeout` of
 //! silence the server sends a WS Ping and a `pusher:ping`; if nothing arrives within
 //! `pong_timeout` the connection is closed with 4201.
 //!
 //! Slow consumers: the outbox is bounded (see `herald_core::outbox`); a socket write that
-//! cannot make progress for `WRITE_TIMEOUT` drops the connection.
+//! cannot make progress for [`WRITE_TIMEOUT`] drops the connection.
+//!
+//! [`Adapter::prepare`]: herald_core::adapter::Adapter::prepare
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::{SinkExt, StreamExt};
-use herald_core::session::Session;
+use futures_util::{Sink, SinkExt, StreamExt};
+use herald_core::adapter::BoxFuture;
+use herald_core::connection::Connection;
+use herald_core::metrics::Metrics;
+use herald_core::outbox::Popped;
+use herald_core::session::{Pending, Session};
 use herald_protocol::codes::close;
 use herald_protocol::outbound;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
-use tokio::time::{timeout, Instant};
+use pin_project_lite::pin_project;
+use tokio::time::{timeout, Instant, Sleep};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Frame, Utf8Bytes};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -32,12 +52,16 @@ use crate::server::AppState;
 
 type Ws = WebSocketStream<TokioIo<Upgraded>>;
 
-/// How long one batch of writes may take before the peer is considered gone.
+/// How long a write may make no progress before the peer is considered gone.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Frames written per wake-up before flushing (bounds latency of the first frame in a burst).
+/// Frames written per turn before flushing and letting the read side and other tasks run.
 const BATCH: usize = 64;
+/// Inbound frames handled per turn before the task yields.
+const READ_BUDGET: usize = 32;
+/// Write/read rounds per poll before the task yields to the runtime.
+const ROUNDS: usize = 4;
 
-/// Why the loop ended.
+/// Why the connection ended.
 enum End {
     /// The peer closed or the socket failed: nothing more to send.
     Gone,
@@ -45,50 +69,137 @@ enum End {
     Close(u16, String),
 }
 
-/// Runs an admitted connection until it ends, then drops the session (which cleans up).
-pub(crate) async fn run(mut ws: Ws, session: Session, state: Arc<AppState>) {
-    let mut session = session;
-    let conn = session.connection().clone();
-    let metrics = state.hub.metrics.clone();
-    let activity = Duration::from_secs(state.config.activity_timeout);
-    let pong_wait = Duration::from_secs(state.config.pong_timeout);
-    let auth_deadline = session
-        .app()
-        .limits
-        .require_authorized_connections
-        .then(|| Instant::now() + Duration::from_secs(state.config.authorized_connection_timeout));
+/// Runs an admitted connection until it ends. The session is dropped (which unsubscribes and
+/// unregisters it) as soon as the connection ends; a close handshake, if herald is the one
+/// closing, then runs in its own short-lived task.
+pub(crate) fn spawn(ws: Ws, session: Session, state: Arc<AppState>) {
+    tokio::spawn(ConnectionTask::new(ws, session, state));
+}
 
-    let mut last_activity = Instant::now();
-    let mut ping_sent: Option<Instant> = None;
-    let mut batch: Vec<Bytes> = Vec::new();
-    // Two timers for the connection's whole life, reset in place (creating a new timer on every
-    // loop turn showed up in profiles).
-    let liveness = tokio::time::sleep_until(last_activity + activity);
-    tokio::pin!(liveness);
-    let authorization = tokio::time::sleep_until(auth_deadline.unwrap_or_else(Instant::now));
-    tokio::pin!(authorization);
+/// Sends the close frame (after a `pusher:error`) and waits briefly for the peer's reply.
+async fn close_connection(mut ws: Ws, code: u16, message: String, metrics: Metrics, socket_id: Box<str>) {
+    metrics.closed_by_server(code);
+    if code == close::OVER_CAPACITY {
+        tracing::info!(%socket_id, "slow consumer disconnected");
+    }
+    close_with(&mut ws, code, &message).await;
+}
 
-    let end = loop {
-        let liveness_deadline = match ping_sent {
-            Some(sent) => sent + pong_wait,
-            None => last_activity + activity,
-        };
-        if liveness.deadline() != liveness_deadline {
-            liveness.as_mut().reset(liveness_deadline);
+pin_project! {
+    /// One live connection: its socket, its session and its single timer (see the module doc).
+    #[project = TaskProj]
+    pub(crate) struct ConnectionTask {
+        // `Some` until the future completes: the session is dropped at the end, the socket is
+        // handed to the close handshake.
+        ws: Option<Ws>,
+        session: Option<Session>,
+        state: Arc<AppState>,
+        // The one timer, armed at the earliest of the deadlines below (re-armed lazily: when
+        // activity pushes the liveness deadline later, the timer fires early and is moved on).
+        #[pin]
+        timer: Sleep,
+        last_activity: Instant,
+        // When the server's ping went out (liveness probe in progress).
+        ping_sent: Option<Instant>,
+        // `require_authorized_connections`: close with 4009 unless authorized by then.
+        auth_deadline: Option<Instant>,
+        // Set while a write or flush cannot make progress.
+        write_deadline: Option<Instant>,
+        // A subscription waiting for the cluster before it completes.
+        preparing: Option<Box<(Pending, BoxFuture<()>)>>,
+        // Frames were handed to tungstenite since the last completed flush.
+        unflushed: bool,
+        // The liveness probe's WS Ping is still to be written.
+        ws_ping_due: bool,
+    }
+}
+
+impl ConnectionTask {
+    fn new(ws: Ws, session: Session, state: Arc<AppState>) -> Self {
+        let now = Instant::now();
+        let auth_deadline = session
+            .app()
+            .limits
+            .require_authorized_connections
+            .then(|| now + Duration::from_secs(state.config.authorized_connection_timeout));
+        let activity = Duration::from_secs(state.config.activity_timeout);
+        ConnectionTask {
+            ws: Some(ws),
+            session: Some(session),
+            timer: tokio::time::sleep_until(auth_deadline.map_or(now + activity, |d| d.min(now + activity))),
+            state,
+            last_activity: now,
+            ping_sent: None,
+            auth_deadline,
+            write_deadline: None,
+            preparing: None,
+            unflushed: false,
+            ws_ping_due: false,
         }
-        tokio::select! {
-            biased;
-            () = conn.outbox.ready() => {
-                match write_pending(&mut ws, &conn.outbox, &mut batch, &metrics).await {
-                    Ok(None) => {}
-                    Ok(Some(req)) => break End::Close(req.code, req.message),
-                    Err(()) => break End::Gone,
+    }
+}
+
+impl Future for ConnectionTask {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        let end = ready!(this.poll_turn(cx));
+        // Clean up first (presence removals must not wait on a slow close handshake).
+        let Some(session) = this.session.take() else { return Poll::Ready(()) };
+        let socket_id = session.connection().socket_id_str.clone();
+        drop(session);
+        if let (End::Close(code, message), Some(ws)) = (end, this.ws.take()) {
+            let metrics = this.state.hub.metrics.clone();
+            tokio::spawn(close_connection(ws, code, message, metrics, socket_id));
+        }
+        Poll::Ready(())
+    }
+}
+
+impl TaskProj<'_> {
+    fn poll_turn(&mut self, cx: &mut Context<'_>) -> Poll<End> {
+        let (Some(ws), Some(session)) = (self.ws.as_mut(), self.session.as_mut()) else {
+            return Poll::Ready(End::Gone);
+        };
+        let metrics = &self.state.hub.metrics;
+        let mut rounds = 0;
+        loop {
+            // 1. A subscription waiting for the cluster.
+            if let Some(p) = self.preparing {
+                if p.1.as_mut().poll(cx).is_ready() {
+                    if let Some(p) = self.preparing.take() {
+                        session.finish(p.0);
+                    }
                 }
             }
-            msg = ws.next() => {
-                let Some(msg) = msg else { break End::Gone };
-                last_activity = Instant::now();
-                ping_sent = None;
+            // 2. Outbox → socket.
+            let mut busy = false;
+            match poll_write(ws, session.connection(), self.unflushed, self.ws_ping_due, metrics, cx) {
+                Poll::Ready(Ok(Wrote::Idle)) => *self.write_deadline = None,
+                Poll::Ready(Ok(Wrote::More)) => {
+                    *self.write_deadline = None;
+                    busy = true;
+                }
+                Poll::Ready(Ok(Wrote::Close(req))) => return Poll::Ready(End::Close(req.code, req.message)),
+                Poll::Ready(Err(())) => return Poll::Ready(End::Gone),
+                Poll::Pending => {
+                    if self.write_deadline.is_none() {
+                        *self.write_deadline = Some(Instant::now() + WRITE_TIMEOUT);
+                    }
+                }
+            }
+            // 3. Socket → session.
+            let mut handled = 0;
+            while self.preparing.is_none() && handled < READ_BUDGET {
+                let msg = match ws.poll_next_unpin(cx) {
+                    Poll::Pending => break,
+                    Poll::Ready(None) => return Poll::Ready(End::Gone),
+                    Poll::Ready(Some(msg)) => msg,
+                };
+                handled += 1;
+                *self.last_activity = Instant::now();
+                *self.ping_sent = None;
                 match msg {
                     Ok(Message::Text(text)) => {
                         metrics.ws_messages_in.increment(1);
@@ -96,88 +207,171 @@ pub(crate) async fn run(mut ws: Ws, session: Session, state: Arc<AppState>) {
                         if let Some(pending) = session.handle_text(&text) {
                             // Cluster mode: wait until the channel's cluster traffic reaches
                             // this node (bounded by the adapter) before joining.
-                            let ready = state.hub.adapter().prepare(&session.app().id, pending.channel());
-                            if let Some(ready) = ready {
-                                ready.await;
+                            match self.state.hub.adapter().prepare(&session.app().id, pending.channel()) {
+                                Some(ready) => *self.preparing = Some(Box::new((pending, ready))),
+                                None => session.finish(pending),
                             }
-                            session.finish(pending);
                         }
                     }
                     Ok(Message::Binary(_)) => {} // not part of the protocol: ignored (2.1)
-                    Ok(Message::Ping(_)) => {
-                        // tungstenite queued the Pong; push it out now.
-                        if ws.flush().await.is_err() { break End::Gone }
-                    }
+                    // tungstenite queued the Pong; the write step pushes it out.
+                    Ok(Message::Ping(_)) => *self.unflushed = true,
                     Ok(Message::Pong(_)) | Ok(Message::Frame(_)) => {}
-                    Ok(Message::Close(_)) => break End::Gone,
-                    Err(WsError::Capacity(_)) => break End::Close(close::MESSAGE_TOO_BIG, "Message too big".to_owned()),
+                    Ok(Message::Close(_)) => return Poll::Ready(End::Gone),
+                    Err(WsError::Capacity(_)) => {
+                        return Poll::Ready(End::Close(close::MESSAGE_TOO_BIG, "Message too big".to_owned()))
+                    }
                     Err(e) => {
-                        tracing::debug!(socket_id = %conn.socket_id_str, error = %e, "websocket read error");
-                        break End::Gone;
+                        tracing::debug!(socket_id = %session.connection().socket_id_str, error = %e, "websocket read error");
+                        return Poll::Ready(End::Gone);
                     }
                 }
             }
-            () = &mut liveness => {
-                if ping_sent.is_some() {
-                    break End::Close(close::PONG_NOT_RECEIVED, "Pong reply not received".to_owned());
+            if !busy && handled == 0 {
+                break;
+            }
+            rounds += 1;
+            if rounds == ROUNDS {
+                // Plenty left to do: let other connections run first.
+                cx.waker().wake_by_ref();
+                break;
+            }
+        }
+        // 4. The timer.
+        if session.is_authorized() {
+            *self.auth_deadline = None;
+        }
+        let activity = Duration::from_secs(self.state.config.activity_timeout);
+        let pong_wait = Duration::from_secs(self.state.config.pong_timeout);
+        loop {
+            let due = next_deadline(
+                *self.ping_sent,
+                *self.last_activity,
+                activity,
+                pong_wait,
+                [*self.auth_deadline, *self.write_deadline],
+            );
+            if due < self.timer.deadline() {
+                self.timer.as_mut().reset(due);
+            }
+            if self.timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let now = Instant::now();
+            if self.write_deadline.is_some_and(|d| now >= d) {
+                tracing::debug!(socket_id = %session.connection().socket_id_str, "write timed out");
+                return Poll::Ready(End::Gone);
+            }
+            if self.auth_deadline.is_some_and(|d| now >= d) {
+                return Poll::Ready(End::Close(
+                    close::UNAUTHORIZED,
+                    "Connection not authorized within timeout".to_owned(),
+                ));
+            }
+            match *self.ping_sent {
+                Some(sent) if now >= sent + pong_wait => {
+                    return Poll::Ready(End::Close(close::PONG_NOT_RECEIVED, "Pong reply not received".to_owned()));
                 }
-                ping_sent = Some(Instant::now());
-                conn.send(outbound::ping(), &metrics);
-                if ws.send(Message::Ping(Bytes::new())).await.is_err() { break End::Gone }
+                None if now >= *self.last_activity + activity => {
+                    *self.ping_sent = Some(now);
+                    session.connection().send(outbound::ping(), metrics);
+                    *self.ws_ping_due = true;
+                    cx.waker().wake_by_ref();
+                }
+                _ => {}
             }
-            () = &mut authorization, if auth_deadline.is_some() && !session.is_authorized() => {
-                break End::Close(close::UNAUTHORIZED, "Connection not authorized within timeout".to_owned());
-            }
+            // Fired early (activity moved the deadline on) or handled: arm the next deadline.
+            let next = next_deadline(
+                *self.ping_sent,
+                *self.last_activity,
+                activity,
+                pong_wait,
+                [*self.auth_deadline, *self.write_deadline],
+            );
+            self.timer.as_mut().reset(next);
         }
-    };
-
-    // Clean up first (presence removals must not wait on a slow close handshake).
-    drop(session);
-    if let End::Close(code, message) = end {
-        metrics.closed_by_server(code);
-        if code == close::OVER_CAPACITY {
-            tracing::info!(socket_id = %conn.socket_id_str, "slow consumer disconnected");
-        }
-        close_with(&mut ws, code, &message).await;
     }
 }
 
-/// Writes everything queued (in batches), then flushes. Returns a close request once the queue
-/// is drained and a close was asked for.
-async fn write_pending(
-    ws: &mut Ws,
-    outbox: &herald_core::outbox::Outbox,
-    batch: &mut Vec<Bytes>,
-    metrics: &herald_core::metrics::Metrics,
-) -> Result<Option<herald_core::outbox::CloseRequest>, ()> {
-    let work = async {
-        loop {
-            let close = outbox.drain(batch, BATCH);
-            let mut bytes = 0u64;
-            let count = batch.len() as u64;
-            for payload in batch.drain(..) {
-                bytes += payload.len() as u64;
-                // The payload was encoded once for every recipient; only the 2–10 byte header
-                // is produced here.
-                let frame = Frame::message(payload, OpCode::Data(Data::Text), true);
-                ws.feed(Message::Frame(frame)).await.map_err(|_| ())?;
-            }
-            metrics.ws_messages_out.increment(count);
-            metrics.ws_bytes_out.increment(bytes);
-            if close.is_some() {
-                ws.flush().await.map_err(|_| ())?;
-                return Ok(close);
-            }
-            if !outbox.has_pending() {
-                ws.flush().await.map_err(|_| ())?;
-                return Ok(None);
-            }
-        }
+/// The earliest of the connection's deadlines: liveness (activity timeout, or the pong wait
+/// once a ping went out) and the optional ones (authorization, blocked write).
+fn next_deadline(
+    ping_sent: Option<Instant>,
+    last_activity: Instant,
+    activity: Duration,
+    pong_wait: Duration,
+    others: [Option<Instant>; 2],
+) -> Instant {
+    let liveness = match ping_sent {
+        Some(sent) => sent + pong_wait,
+        None => last_activity + activity,
     };
-    match timeout(WRITE_TIMEOUT, work).await {
-        Ok(r) => r,
-        Err(_) => Err(()),
+    others.into_iter().flatten().fold(liveness, Instant::min)
+}
+
+/// What a write turn ended with.
+enum Wrote {
+    /// The outbox is empty and everything is flushed.
+    Idle,
+    /// The batch limit was reached with frames still queued (flushed so far).
+    More,
+    /// The outbox is drained and asks for the connection to close.
+    Close(herald_core::outbox::CloseRequest),
+}
+
+/// Moves queued frames into tungstenite's write buffer (it writes to the socket when the buffer
+/// fills) and flushes. `Pending` when the socket cannot take more; `Err` when it failed.
+fn poll_write(
+    ws: &mut Ws,
+    conn: &Connection,
+    unflushed: &mut bool,
+    ws_ping_due: &mut bool,
+    metrics: &Metrics,
+    cx: &mut Context<'_>,
+) -> Poll<Result<Wrote, ()>> {
+    let (mut count, mut bytes) = (0u64, 0u64);
+    let outcome = loop {
+        if count as usize == BATCH {
+            break Poll::Ready(Wrote::More);
+        }
+        match ws.poll_ready_unpin(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(_)) => return Poll::Ready(Err(())),
+            Poll::Pending => break Poll::Pending,
+        }
+        let message = if std::mem::take(ws_ping_due) {
+            Message::Ping(Bytes::new())
+        } else {
+            match conn.outbox.poll_pop(cx) {
+                Poll::Ready(Popped::Frame(payload)) => {
+                    count += 1;
+                    bytes += payload.len() as u64;
+                    // The payload was encoded once for every recipient; only the 2–10 byte
+                    // header is produced here.
+                    Message::Frame(Frame::message(payload, OpCode::Data(Data::Text), true))
+                }
+                Poll::Ready(Popped::Close(req)) => break Poll::Ready(Wrote::Close(req)),
+                Poll::Pending => break Poll::Ready(Wrote::Idle),
+            }
+        };
+        if Pin::new(&mut *ws).start_send(message).is_err() {
+            return Poll::Ready(Err(()));
+        }
+        *unflushed = true;
+    };
+    if count > 0 {
+        metrics.ws_messages_out.increment(count);
+        metrics.ws_bytes_out.increment(bytes);
     }
+    let outcome = ready!(outcome);
+    if *unflushed {
+        match ws.poll_flush_unpin(cx) {
+            Poll::Ready(Ok(())) => *unflushed = false,
+            Poll::Ready(Err(_)) => return Poll::Ready(Err(())),
+            Poll::Pending => return Poll::Pending,
+        }
+    }
+    Poll::Ready(Ok(outcome))
 }
 
 /// Admission refused: `pusher:error` with the close code, then the close frame (2.2).
@@ -209,4 +403,28 @@ fn truncate_reason(message: &str) -> String {
         end -= 1;
     }
     message[..end].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The connection future is allocated once per socket for the socket's whole life: it is
+    /// most of herald's memory per idle connection (docs/BENCHMARKS.md). A field added without
+    /// thought (an inline timer, a buffer) shows up here first.
+    #[test]
+    fn connection_task_stays_under_one_kib() {
+        let size = std::mem::size_of::<ConnectionTask>();
+        assert!(size <= 1024, "ConnectionTask is {size} bytes");
+    }
+
+    #[test]
+    fn next_deadline_is_the_earliest_one() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        assert_eq!(next_deadline(None, t0, s(120), s(30), [None, None]), t0 + s(120));
+        assert_eq!(next_deadline(Some(t0 + s(1)), t0, s(120), s(30), [None, None]), t0 + s(31));
+        assert_eq!(next_deadline(None, t0, s(120), s(30), [Some(t0 + s(5)), Some(t0 + s(10))]), t0 + s(5));
+        assert_eq!(next_deadline(None, t0, s(120), s(30), [None, Some(t0 + s(10))]), t0 + s(10));
+    }
 }

@@ -36,7 +36,8 @@ pub(crate) async fn ws_upgrade(State(state): State<Arc<AppState>>, Path(key): Pa
         };
         let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config(&state))).await;
         match state.hub.connect(&key, protocol.as_deref(), secure) {
-            Ok(session) => connection::run(ws, session, state).await,
+            // Its own task, sized to the connection alone (this one ends here).
+            Ok(session) => connection::spawn(ws, session, state),
             Err(refusal) => {
                 tracing::debug!(code = refusal.code, reason = %refusal.message, "connection refused");
                 state.hub.metrics.closed_by_server(refusal.code);
