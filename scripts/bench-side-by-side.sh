@@ -23,6 +23,9 @@
 #   SAT_SUBS=1000 SAT_CHANNELS=10 SAT_START=100 SAT_FACTOR=1.5 SAT_STEP=5 SAT_MAX_STEPS=12 SAT_P99_MS=50 SAT_PUBLISHERS=4
 #   CE_CONNS=300 CE_CHANNELS=30 CE_RATE=2 CE_DURATION=15
 #   CHURN_SUBS=500 CHURN_CHANNELS=10 CHURN_RATE=50 CHURN_DURATION=60 CHURN_WORKERS=20 CHURN_HOLD_MS=200
+#   send-floor (no server; also run whenever fanout is): the kernel's CPU per message for one
+#                                   send per message per socket at the fanout pattern, the floor
+#                                   every server pays; the table then shows CPU above that floor
 #   PERF=1                          also record `perf record` (cpu-clock, dwarf call graphs) of each
 #                                   server during fanout, into <results>/<server>/fanout.perf.data
 set -euo pipefail
@@ -185,12 +188,14 @@ scenario_args() { # scenario -> herald-bench arguments
 }
 
 for server in $SERVERS; do
+  [[ " $SCENARIOS " == " send-floor " ]] && break   # only the floor was asked for
   if [[ $server == sockudo && ! -x "$SOCKUDO_BIN" ]]; then
     log "sockudo binary missing ($SOCKUDO_BIN): skipping sockudo"
     continue
   fi
   mkdir -p "$RESULTS/$server"
   for sc in $SCENARIOS; do
+    [[ $sc == send-floor ]] && continue # no server involved: runs once, below
     log "$server: $sc"
     start_server "$server" "$RESULTS/$server/$sc.server.log" || continue
     args=$(scenario_args "$sc")
@@ -211,6 +216,17 @@ for server in $SERVERS; do
   done
 done
 
+# --- the kernel floor (no server): one send per message per socket at the fanout pattern -------
+FLOOR_ARGS=()
+if [[ " $SCENARIOS " == *" fanout "* || " $SCENARIOS " == *" send-floor "* ]]; then
+  log "kernel floor: send-floor at the fanout pattern"
+  mkdir -p "$RESULTS/floor"
+  run_logged "$BENCH_BIN" --out "$RESULTS/floor/send-floor.json" send-floor --subscribers "$FANOUT_SUBS" \
+    --channels "$FANOUT_CHANNELS" --rate "$FANOUT_RATE" --duration "$FANOUT_DURATION" \
+    2>"$RESULTS/floor/send-floor.bench.log" | tee "$RESULTS/floor/send-floor.txt" &&
+    FLOOR_ARGS=(--floor "$RESULTS/floor/send-floor.json") || echo "send-floor failed (see $RESULTS/floor)" >&2
+fi
+
 # --- table ------------------------------------------------------------------------------------
 TABLE="$RESULTS/table.md"
 {
@@ -228,11 +244,11 @@ TABLE="$RESULTS/table.md"
   fi
   echo "## Headline figures"
   echo
-  "$BENCH_BIN" compare --summary --a "$A" --b "$B" --a-name "$AN" --b-name "$BN"
+  "$BENCH_BIN" compare --summary --a "$A" --b "$B" --a-name "$AN" --b-name "$BN" "${FLOOR_ARGS[@]}"
   echo
   echo "## Every figure"
   echo
-  "$BENCH_BIN" compare --a "$A" --b "$B" --a-name "$AN" --b-name "$BN"
+  "$BENCH_BIN" compare --a "$A" --b "$B" --a-name "$AN" --b-name "$BN" "${FLOOR_ARGS[@]}"
   echo
   echo "Commands: see commands.txt in $RESULTS"
 } >"$TABLE"

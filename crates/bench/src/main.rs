@@ -162,6 +162,9 @@ enum Cmd {
         /// Re-measure latency at half the highest sustained rate.
         #[arg(long)]
         half_check: bool,
+        /// Bisection steps between the last sustained and the first failed rate.
+        #[arg(long, default_value_t = 3)]
+        refine: usize,
         #[arg(long, default_value_t = 3)]
         drain: u64,
         #[command(flatten)]
@@ -209,6 +212,20 @@ enum Cmd {
         #[command(flatten)]
         ramp: RampArgs,
     },
+    /// No server: the kernel's CPU per delivered message for one `send` per message per socket
+    /// (the floor every server pays in `fanout`), measured on loopback pairs at the fanout pattern.
+    SendFloor {
+        #[arg(long, default_value_t = 1000)]
+        subscribers: usize,
+        #[arg(long, default_value_t = 10)]
+        channels: usize,
+        #[arg(long, default_value_t = 100.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+        #[arg(long, default_value_t = 0)]
+        payload: usize,
+    },
     /// Markdown table of two result folders (JSON reports), with A/B ratios.
     Compare {
         #[arg(long)]
@@ -222,6 +239,9 @@ enum Cmd {
         /// Only the headline metrics.
         #[arg(long)]
         summary: bool,
+        /// A `send-floor` report: also show CPU per message above the kernel floor.
+        #[arg(long)]
+        floor: Option<PathBuf>,
     },
 }
 
@@ -229,8 +249,8 @@ const MAX_COUNT: usize = 1_000_000;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Cmd::Compare { a, b, a_name, b_name, summary } = &cli.cmd {
-        return match report::compare(a, b, a_name, b_name, *summary) {
+    if let Cmd::Compare { a, b, a_name, b_name, summary, floor } = &cli.cmd {
+        return match report::compare(a, b, a_name, b_name, *summary, floor.as_deref()) {
             Ok(md) => {
                 print!("{md}");
                 ExitCode::SUCCESS
@@ -292,6 +312,7 @@ async fn async_main(cli: Cli) -> ExitCode {
                 payload,
                 half_check,
                 drain,
+                refine,
                 ramp,
             } => {
                 let o = scenario::saturate::Opts {
@@ -305,6 +326,7 @@ async fn async_main(cli: Cli) -> ExitCode {
                     payload,
                     half_check,
                     drain: secs(drain),
+                    refine: refine.min(10),
                 };
                 scenario::saturate::run(&ctx, &o).await
             }
@@ -340,6 +362,16 @@ async fn async_main(cli: Cli) -> ExitCode {
                     drain: secs(drain),
                 };
                 scenario::churn::run(&ctx, &o).await
+            }
+            Cmd::SendFloor { subscribers, channels, rate, duration, payload } => {
+                let o = scenario::floor::Opts {
+                    subscribers: subscribers.min(MAX_COUNT),
+                    channels,
+                    rate,
+                    duration: secs(duration),
+                    payload,
+                };
+                scenario::floor::run(&o).await
             }
             Cmd::Compare { .. } => unreachable!("handled before the runtime starts"),
         }

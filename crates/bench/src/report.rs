@@ -83,10 +83,13 @@ const SUMMARY: &[&str] = &[
     "lost",
     "out_of_order",
     "server_cpu_us_per_delivered_msg",
+    "server_cpu_us_per_delivered_msg_above_floor",
+    "kernel_floor_cpu_us_per_delivered_msg",
     "api_tcp_connections",
     "max_sustained_delivered_msgs_per_s",
     "max_sustained_publish_rate",
     "best_server_cpu_us_per_delivered_msg",
+    "best_server_cpu_us_per_delivered_msg_above_floor",
     "best_latency_p99_ms",
     "half_delivered_msgs_per_s",
     "half_latency_p50_ms",
@@ -107,6 +110,25 @@ const SUMMARY: &[&str] = &[
     "server_rss_change_pct",
 ];
 
+/// Adds `kernel_floor_cpu_us_per_delivered_msg` and `<cpu metric>_above_floor` after each
+/// server CPU per message figure of `r`.
+fn add_above_floor(r: &mut Report, floor_us: f64) {
+    let mut out = Vec::with_capacity(r.metrics.len() + 4);
+    let mut added = false;
+    for (name, v) in r.metrics.drain(..) {
+        let cpu = name.ends_with("server_cpu_us_per_delivered_msg");
+        out.push((name.clone(), v));
+        if cpu {
+            out.push((format!("{name}_above_floor"), v - floor_us));
+            added = true;
+        }
+    }
+    if added {
+        out.push(("kernel_floor_cpu_us_per_delivered_msg".into(), floor_us));
+    }
+    r.metrics = out;
+}
+
 fn load_dir(dir: &Path) -> std::io::Result<Vec<(String, Report)>> {
     let mut out = Vec::new();
     let mut entries: Vec<_> = std::fs::read_dir(dir)?.filter_map(Result::ok).map(|e| e.path()).collect();
@@ -125,10 +147,29 @@ fn load_dir(dir: &Path) -> std::io::Result<Vec<(String, Report)>> {
 }
 
 /// Markdown comparison of the reports in `a` and `b` (matched by file name, e.g. `fanout.json`);
-/// `summary` keeps only the headline metrics and no notes.
-pub fn compare(a: &Path, b: &Path, a_name: &str, b_name: &str, summary: bool) -> std::io::Result<String> {
-    let ra = load_dir(a)?;
-    let rb = load_dir(b)?;
+/// `summary` keeps only the headline metrics and no notes. With `floor` (a `send-floor` report),
+/// the CPU per message figures are also shown above that floor (what the server's own code
+/// costs beyond the kernel's one `send` per message per socket).
+pub fn compare(
+    a: &Path,
+    b: &Path,
+    a_name: &str,
+    b_name: &str,
+    summary: bool,
+    floor: Option<&Path>,
+) -> std::io::Result<String> {
+    let mut ra = load_dir(a)?;
+    let mut rb = load_dir(b)?;
+    if let Some(floor) = floor {
+        let f: Report = serde_json::from_str(&std::fs::read_to_string(floor)?)?;
+        if let Some(us) = f.get("floor_cpu_us_per_delivered_msg") {
+            for reports in [&mut ra, &mut rb] {
+                for (_, r) in reports.iter_mut() {
+                    add_above_floor(r, us);
+                }
+            }
+        }
+    }
     let mut md = format!("| scenario | metric | {a_name} | {b_name} | {a_name}/{b_name} |\n|---|---|---:|---:|---:|\n");
     for (stem, x) in &ra {
         let Some((_, y)) = rb.iter().find(|(s, _)| s == stem) else {

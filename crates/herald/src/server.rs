@@ -24,7 +24,7 @@ use herald_core::metrics::Metrics;
 use herald_core::outbox::OutboxLimits;
 use herald_protocol::codes::close;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -73,7 +73,7 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
         subscription_count_threshold: config.subscription_count_threshold,
         subscription_count_interval: Duration::from_secs(config.subscription_count_throttle),
     };
-    let listener = TcpListener::bind((config.host.as_str(), config.port)).await?;
+    let listener = bind(&config.host, config.port, config.listen_backlog).await?;
     let addr = listener.local_addr()?;
     // Webhooks before the hub: the hub gets the sink. Only opens the outbox (in data_dir)
     // when some app has webhook targets.
@@ -114,6 +114,27 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
             .await
     });
     Ok(RunningServer { addr, state, stop_http, task })
+}
+
+/// Binds the first address `host` resolves to with an accept queue of `backlog` (tokio's
+/// `TcpListener::bind` asks for 1024; a node holding 100k+ connections sees more than that
+/// reconnect at once after a restart).
+async fn bind(host: &str, port: u16, backlog: u64) -> std::io::Result<TcpListener> {
+    let backlog = u32::try_from(backlog).unwrap_or(u32::MAX);
+    let mut last_error = None;
+    for addr in tokio::net::lookup_host((host, port)).await? {
+        let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+        // As std and tokio do for listeners: a restarted node can bind while old connections
+        // linger in TIME_WAIT.
+        socket.set_reuseaddr(true)?;
+        match socket.bind(addr).and_then(|()| socket.listen(backlog)) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, format!("{host} resolves to no address"))
+    }))
 }
 
 /// Closes every connection with 4200, spread evenly over `window` in random order, so

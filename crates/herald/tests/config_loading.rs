@@ -582,3 +582,18 @@ fn bad_webhook_config_names_key() {
     let err = load_err(&["--config", file.path()], &[]);
     assert!(err.starts_with("webhook_retry_initial_ms: must be at most 60000"), "{err}");
 }
+
+#[test]
+fn listen_backlog_defaults_to_4096_and_is_bounded() {
+    assert_eq!(load(&[], &[]).expect("defaults").listen_backlog, 4096);
+    let f = TempFile::new("listen_backlog = 16384\n");
+    assert_eq!(load(&["--config", f.path()], &[]).expect("file").listen_backlog, 16384);
+    assert_eq!(load(&[], &[("HERALD_LISTEN_BACKLOG", "512")]).expect("env").listen_backlog, 512);
+    let too_big = TempFile::new("listen_backlog = 70000\n");
+    let e = load_err(&["--config", too_big.path()], &[]);
+    assert!(e.contains("listen_backlog") && e.contains("65535"), "{e}");
+    let zero = load_err(&[], &[("HERALD_LISTEN_BACKLOG", "0")]);
+    assert!(zero.contains("listen_backlog"), "{zero}");
+    let junk = load_err(&[], &[("HERALD_LISTEN_BACKLOG", "lots")]);
+    assert!(junk.contains("HERALD_LISTEN_BACKLOG"), "{junk}");
+}

@@ -6,6 +6,7 @@ pub mod churn;
 pub mod client_events;
 pub mod connections;
 pub mod fanout;
+pub mod floor;
 pub mod saturate;
 
 use std::path::PathBuf;

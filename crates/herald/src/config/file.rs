@@ -39,6 +39,7 @@ pub(crate) struct Layer {
     pub outbound_queue_kb: Option<usize>,
     pub shutdown_grace: Option<u64>,
     pub shutdown_drain_window_ms: Option<u64>,
+    pub listen_backlog: Option<u64>,
     pub cache_ttl: Option<u64>,
     pub subscription_count_threshold: Option<usize>,
     pub subscription_count_throttle: Option<u64>,

@@ -100,6 +100,10 @@ pub struct Config {
     /// reconnecting clients do not stampede the surviving nodes at once. Default 2000; 0 closes
     /// all at once. Must be shorter than `shutdown_grace`.
     pub shutdown_drain_window_ms: u64,
+    /// Length of the listening socket's accept queue (the kernel caps it at
+    /// `net.core.somaxconn`). Default 4096: a reconnect storm after a restart or a network
+    /// blip must not overflow it. 1..=65535.
+    pub listen_backlog: u64,
     /// Lifetime of cache-channel entries, seconds. Default 1800, > 0.
     pub cache_ttl: u64,
     /// Channels with more subscribers than this get throttled `subscription_count` updates.

@@ -79,6 +79,7 @@ pub(crate) fn resolve(
             outbound_queue_kb,
             shutdown_grace,
             shutdown_drain_window_ms,
+            listen_backlog,
             cache_ttl,
             subscription_count_threshold,
             subscription_count_throttle,
@@ -182,6 +183,7 @@ pub(crate) fn resolve(
         outbound_queue_kb: merged.outbound_queue_kb.unwrap_or(1024),
         shutdown_grace: merged.shutdown_grace.unwrap_or(10),
         shutdown_drain_window_ms: merged.shutdown_drain_window_ms.unwrap_or(2000),
+        listen_backlog: merged.listen_backlog.unwrap_or(4096),
         cache_ttl: merged.cache_ttl.unwrap_or(1800),
         subscription_count_threshold: merged.subscription_count_threshold.unwrap_or(100),
         subscription_count_throttle: merged.subscription_count_throttle.unwrap_or(5),
@@ -212,6 +214,16 @@ pub(crate) fn resolve(
     positive("outbound_queue_messages", config.outbound_queue_messages as u64)?;
     positive("outbound_queue_kb", config.outbound_queue_kb as u64)?;
     positive("cache_ttl", config.cache_ttl)?;
+    positive("listen_backlog", config.listen_backlog)?;
+    if config.listen_backlog > 65_535 {
+        return Err(ConfigError::Invalid {
+            key: "listen_backlog".to_owned(),
+            reason: format!(
+                "must be at most 65535 (the kernel caps it at net.core.somaxconn), got {}",
+                config.listen_backlog
+            ),
+        });
+    }
     if config.shutdown_drain_window_ms > 0 && config.shutdown_drain_window_ms >= config.shutdown_grace * 1000 {
         return Err(ConfigError::Invalid {
             key: "shutdown_drain_window_ms".to_owned(),
