@@ -89,7 +89,6 @@ const SUMMARY: &[&str] = &[
     "max_sustained_delivered_msgs_per_s",
     "max_sustained_publish_rate",
     "best_server_cpu_us_per_delivered_msg",
-    "best_server_cpu_us_per_delivered_msg_above_floor",
     "best_latency_p99_ms",
     "half_delivered_msgs_per_s",
     "half_latency_p50_ms",
@@ -148,7 +147,7 @@ fn load_dir(dir: &Path) -> std::io::Result<Vec<(String, Report)>> {
 
 /// Markdown comparison of the reports in `a` and `b` (matched by file name, e.g. `fanout.json`);
 /// `summary` keeps only the headline metrics and no notes. With `floor` (a `send-floor` report),
-/// the CPU per message figures are also shown above that floor (what the server's own code
+/// the fanout CPU per message figure is also shown above that floor (what the server's own code
 /// costs beyond the kernel's one `send` per message per socket).
 pub fn compare(
     a: &Path,
@@ -163,8 +162,10 @@ pub fn compare(
     if let Some(floor) = floor {
         let f: Report = serde_json::from_str(&std::fs::read_to_string(floor)?)?;
         if let Some(us) = f.get("floor_cpu_us_per_delivered_msg") {
+            // The floor is measured at the fanout pattern: only that scenario compares with it
+            // (at saturation several frames share one send; client events are not a fan-out).
             for reports in [&mut ra, &mut rb] {
-                for (_, r) in reports.iter_mut() {
+                for (_, r) in reports.iter_mut().filter(|(stem, _)| stem == "fanout") {
                     add_above_floor(r, us);
                 }
             }
@@ -199,4 +200,36 @@ pub fn compare(
         }
     }
     Ok(md)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_above_floor_is_added_after_the_cpu_figure() {
+        let mut r = Report::new("fanout", "x", serde_json::Value::Null);
+        r.put("lost", 0.0);
+        r.put("server_cpu_us_per_delivered_msg", 10.0);
+        add_above_floor(&mut r, 8.0);
+        let names: Vec<&str> = r.metrics.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "lost",
+                "server_cpu_us_per_delivered_msg",
+                "server_cpu_us_per_delivered_msg_above_floor",
+                "kernel_floor_cpu_us_per_delivered_msg"
+            ]
+        );
+        assert_eq!(r.get("server_cpu_us_per_delivered_msg_above_floor"), Some(2.0));
+    }
+
+    #[test]
+    fn reports_without_cpu_figures_are_left_alone() {
+        let mut r = Report::new("connections", "x", serde_json::Value::Null);
+        r.put("opened", 5.0);
+        add_above_floor(&mut r, 8.0);
+        assert_eq!(r.metrics.len(), 1);
+    }
 }

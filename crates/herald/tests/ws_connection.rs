@@ -243,6 +243,27 @@ async fn client_answering_pusher_ping_with_pusher_pong_stays_connected() {
     }
 }
 
+/// The connection keeps one timer and re-arms it lazily: client activity moves the liveness
+/// deadline later without touching the timer, which then fires early and is moved on. A client
+/// that keeps talking must therefore never be probed, however often that happens.
+#[tokio::test]
+async fn active_client_is_never_probed() {
+    let mut config = test_config();
+    config.activity_timeout = 1;
+    config.pong_timeout = 1;
+    let srv = start_with(config).await;
+    let mut raw = RawWs::connect(srv.addr, &format!("/app/{KEY}?protocol=7")).await;
+    assert_eq!(raw.read_frame().await.unwrap().json()["event"], "pusher:connection_established");
+    // Talk every 300 ms for 3.5 s (3.5 activity timeouts); every reply must be our pong.
+    for _ in 0..12 {
+        raw.send_text(r#"{"event":"pusher:ping","data":{}}"#).await;
+        let f = raw.read_frame().await.expect("connection must stay open");
+        assert_eq!(f.opcode, RawFrame::TEXT, "unexpected frame {f:?}");
+        assert_eq!(f.json()["event"], "pusher:pong", "an active client was probed: {:?}", f.json());
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+}
+
 fn authorized_config() -> herald::config::Config {
     let mut config = config_with_limits(|l| l.require_authorized_connections = true);
     config.authorized_connection_timeout = 1;
