@@ -7,11 +7,13 @@
 //! - `ws/`: upgrade + per-connection task.
 //! - `http/`: the signed Pusher HTTP API.
 //! - `ops.rs`: `/metrics`, `/up`, `/ready`.
+//! - `memory.rs`: returning freed memory to the OS after mass disconnects.
 //! - [`webhooks`]: webhook dispatch, durable outbox, dead letters.
 
 pub mod cluster;
 pub mod config;
 mod http;
+mod memory;
 mod ops;
 mod server;
 pub mod webhooks;

@@ -31,6 +31,7 @@ use tokio::task::JoinHandle;
 use crate::cluster::{ClusterConfig, RedisAdapter};
 use crate::config::adapter::AdapterConfig;
 use crate::config::Config;
+use crate::memory::{self, Trimmer};
 use crate::webhooks::Webhooks;
 use crate::{http, ops, ws};
 
@@ -163,15 +164,27 @@ async fn drain(hub: &Hub, window: Duration) {
     hub.close_all(close::RECONNECT, message);
 }
 
-/// Every minute, drops empty channels whose cached event expired. Ends with the server.
+/// Every minute, drops empty channels whose cached event expired; every 10 s, checks whether a
+/// wave of disconnects left freed memory to give back to the OS (see `memory.rs`; sampled
+/// often enough to see the peak of a short spike). Ends with the server.
 fn spawn_sweeper(hub: &Arc<Hub>, mut stop: watch::Receiver<bool>) {
     let hub = Arc::downgrade(hub);
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        let mut sweep = tokio::time::interval(Duration::from_secs(60));
+        let mut memory_check = tokio::time::interval(Duration::from_secs(10));
+        let mut trimmer = Trimmer::default();
         loop {
             tokio::select! {
-                _ = tick.tick() => match hub.upgrade() {
+                _ = sweep.tick() => match hub.upgrade() {
                     Some(hub) => hub.sweep(),
+                    None => return,
+                },
+                _ = memory_check.tick() => match hub.upgrade() {
+                    Some(hub) => {
+                        if trimmer.observe(hub.connection_count()) {
+                            drop(tokio::task::spawn_blocking(memory::trim));
+                        }
+                    }
                     None => return,
                 },
                 _ = stop.wait_for(|s| *s) => return,
