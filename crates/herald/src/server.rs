@@ -10,6 +10,7 @@
 //! 5. stop the HTTP server, letting in-flight API requests finish.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,6 +45,11 @@ pub(crate) struct AppState {
     pub webhooks: Option<Arc<Webhooks>>,
     /// The Redis adapter when clustered (graceful leave on shutdown).
     pub cluster: Option<RedisAdapter>,
+    /// Close handshakes whose close frame is not written yet (a connection's session is gone
+    /// before its close frame leaves). Shutdown waits for it to reach 0 so the process does not
+    /// exit before the 4200 frames are out. An atomic: incremented and decremented by the close
+    /// tasks, read by shutdown.
+    pub closing: AtomicUsize,
 }
 
 /// How long shutdown lets webhook workers deliver before leaving the rest in the outbox.
@@ -97,7 +103,14 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
     if let Some(redis) = &cluster {
         redis.attach(&hub);
     }
-    let state = Arc::new(AppState { hub, config: Arc::new(config), prometheus, webhooks, cluster });
+    let state = Arc::new(AppState {
+        hub,
+        config: Arc::new(config),
+        prometheus,
+        webhooks,
+        cluster,
+        closing: AtomicUsize::new(0),
+    });
 
     let (stop_http, mut stop_rx) = watch::channel(false);
     spawn_sweeper(&state.hub, stop_http.subscribe());
@@ -228,7 +241,7 @@ impl RunningServer {
         let grace = Duration::from_secs(self.state.config.shutdown_grace);
         drain(hub, Duration::from_millis(self.state.config.shutdown_drain_window_ms)).await;
         let drained = tokio::time::timeout(grace, async {
-            while hub.connection_count() > 0 {
+            while hub.connection_count() > 0 || self.state.closing.load(Ordering::Acquire) > 0 {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         })

@@ -83,3 +83,35 @@ async fn presence_members_are_cleaned_up_on_shutdown_close() {
     assert_eq!(hub.connection_count(), 0);
     assert!(!hub.namespace(APP_ID).has_channel("presence-room"));
 }
+
+/// The process exits as soon as `shutdown` returns, cancelling whatever tasks are left: every
+/// client's 4200 close frame must already be written by then. The server runs in its own
+/// runtime, dropped right after `shutdown` as a process exit would.
+#[test]
+fn close_frames_are_written_before_shutdown_returns() {
+    let server_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let clients_rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let srv = server_rt.block_on(start());
+    let addr = srv.addr;
+    let mut clients = clients_rt.block_on(async {
+        let mut clients = Vec::new();
+        for _ in 0..50 {
+            let mut raw = RawWs::connect(addr, &format!("/app/{KEY}?protocol=7")).await;
+            assert_eq!(raw.read_frame().await.unwrap().json()["event"], "pusher:connection_established");
+            clients.push(raw);
+        }
+        clients
+    });
+    server_rt.block_on(srv.server.shutdown());
+    drop(server_rt);
+    clients_rt.block_on(async {
+        for (i, raw) in clients.iter_mut().enumerate() {
+            let err = tokio::time::timeout(WAIT, raw.read_frame()).await.expect("frame in time");
+            let err = err.unwrap_or_else(|| panic!("client {i}: connection ended without pusher:error"));
+            assert_eq!(err.json()["data"]["code"], 4200, "client {i}");
+            let close = tokio::time::timeout(WAIT, raw.read_frame()).await.expect("frame in time");
+            let close = close.unwrap_or_else(|| panic!("client {i}: connection ended without a close frame"));
+            assert_eq!(close.close_code(), Some(4200), "client {i}");
+        }
+    });
+}

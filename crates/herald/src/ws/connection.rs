@@ -26,6 +26,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
@@ -77,12 +78,29 @@ pub(crate) fn spawn(ws: Ws, session: Session, state: Arc<AppState>) {
 }
 
 /// Sends the close frame (after a `pusher:error`) and waits briefly for the peer's reply.
-async fn close_connection(mut ws: Ws, code: u16, message: String, metrics: Metrics, socket_id: Box<str>) {
-    metrics.closed_by_server(code);
+async fn close_connection(mut ws: Ws, code: u16, message: String, guard: CloseGuard, socket_id: Box<str>) {
+    guard.0.hub.metrics.closed_by_server(code);
     if code == close::OVER_CAPACITY {
         tracing::info!(%socket_id, "slow consumer disconnected");
     }
-    close_with(&mut ws, code, &message).await;
+    close_with(&mut ws, code, &message, Some(guard)).await;
+}
+
+/// Counts a close handshake whose close frame is not written yet (`AppState::closing`), so
+/// shutdown waits for it; released once the frame is out or the attempt failed.
+struct CloseGuard(Arc<AppState>);
+
+impl CloseGuard {
+    fn new(state: Arc<AppState>) -> Self {
+        state.closing.fetch_add(1, Ordering::AcqRel);
+        CloseGuard(state)
+    }
+}
+
+impl Drop for CloseGuard {
+    fn drop(&mut self) {
+        self.0.closing.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 pin_project! {
@@ -150,8 +168,8 @@ impl Future for ConnectionTask {
         let socket_id = session.connection().socket_id_str.clone();
         drop(session);
         if let (End::Close(code, message), Some(ws)) = (end, this.ws.take()) {
-            let metrics = this.state.hub.metrics.clone();
-            tokio::spawn(close_connection(ws, code, message, metrics, socket_id));
+            let guard = CloseGuard::new(this.state.clone());
+            tokio::spawn(close_connection(ws, code, message, guard, socket_id));
         }
         Poll::Ready(())
     }
@@ -376,13 +394,14 @@ fn poll_write(
 
 /// Admission refused: `pusher:error` with the close code, then the close frame (2.2).
 pub(crate) async fn refuse(mut ws: Ws, code: u16, message: &str) {
-    close_with(&mut ws, code, message).await;
+    close_with(&mut ws, code, message, None).await;
 }
 
 /// How long to wait for the peer's reply to our close frame.
 const CLOSE_REPLY_WAIT: Duration = Duration::from_secs(2);
 
-async fn close_with(ws: &mut Ws, code: u16, message: &str) {
+/// `guard` (if any) is released as soon as the close frame is written (or cannot be).
+async fn close_with(ws: &mut Ws, code: u16, message: &str, guard: Option<CloseGuard>) {
     let sent = timeout(WRITE_TIMEOUT, async {
         let err = outbound::error(Some(code), message);
         ws.feed(Message::Frame(Frame::message(err, OpCode::Data(Data::Text), true))).await?;
@@ -390,6 +409,7 @@ async fn close_with(ws: &mut Ws, code: u16, message: &str) {
         ws.close(Some(CloseFrame { code: CloseCode::from(code), reason })).await
     })
     .await;
+    drop(guard);
     if matches!(sent, Ok(Ok(()))) {
         // Let the peer answer so the close handshake completes cleanly.
         let _ = timeout(CLOSE_REPLY_WAIT, async { while let Some(Ok(_)) = ws.next().await {} }).await;
