@@ -236,20 +236,31 @@ TABLE="$RESULTS/table.md"
   cat "$RESULTS/machine.txt"
   echo '```'
   echo
+  A="" B="" AN="" BN=""
   if [[ -d "$RESULTS/herald" && -d "$RESULTS/sockudo" ]]; then
     A="$RESULTS/herald" B="$RESULTS/sockudo" AN=herald BN=sockudo
   else
     # Only one server ran: compare it with itself (ratios 1.00) so the figures still print.
     for d in "$RESULTS"/herald "$RESULTS"/sockudo; do [[ -d $d ]] && A=$d B=$d AN=$(basename "$d") BN=$(basename "$d"); done
   fi
-  echo "## Headline figures"
-  echo
-  "$BENCH_BIN" compare --summary --a "$A" --b "$B" --a-name "$AN" --b-name "$BN" "${FLOOR_ARGS[@]}"
-  echo
-  echo "## Every figure"
-  echo
-  "$BENCH_BIN" compare --a "$A" --b "$B" --a-name "$AN" --b-name "$BN" "${FLOOR_ARGS[@]}"
-  echo
+  if [[ -f "$RESULTS/floor/send-floor.txt" ]]; then
+    echo "## Kernel floor (send-floor, no server)"
+    echo
+    echo '```'
+    cat "$RESULTS/floor/send-floor.txt"
+    echo '```'
+    echo
+  fi
+  if [[ -n "$A" ]]; then # some server ran (not only send-floor)
+    echo "## Headline figures"
+    echo
+    "$BENCH_BIN" compare --summary --a "$A" --b "$B" --a-name "$AN" --b-name "$BN" "${FLOOR_ARGS[@]}"
+    echo
+    echo "## Every figure"
+    echo
+    "$BENCH_BIN" compare --a "$A" --b "$B" --a-name "$AN" --b-name "$BN" "${FLOOR_ARGS[@]}"
+    echo
+  fi
   echo "Commands: see commands.txt in $RESULTS"
 } >"$TABLE"
 cat "$TABLE"
