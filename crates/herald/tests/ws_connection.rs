@@ -168,8 +168,9 @@ async fn ws_upgrade_on_unknown_paths_gets_http_404_and_server_keeps_running() {
     srv.client().await.assert_alive().await;
 }
 
-#[tokio::test]
-async fn silent_client_is_probed_with_ping_then_closed_4201() {
+/// A server with 1 s activity and pong timeouts, and one raw connection to it; returns the
+/// server (keep it alive), the connection and its `pusher:connection_established`.
+async fn fast_liveness_connection() -> (TestServer, RawWs, serde_json::Value) {
     let mut config = test_config();
     config.activity_timeout = 1;
     config.pong_timeout = 1;
@@ -177,6 +178,12 @@ async fn silent_client_is_probed_with_ping_then_closed_4201() {
     let mut raw = RawWs::connect(srv.addr, &format!("/app/{KEY}?protocol=7")).await;
     let est = raw.read_frame().await.unwrap().json();
     assert_eq!(est["event"], "pusher:connection_established");
+    (srv, raw, est)
+}
+
+#[tokio::test]
+async fn silent_client_is_probed_with_ping_then_closed_4201() {
+    let (_srv, mut raw, est) = fast_liveness_connection().await;
     assert_eq!(data_of(&est)["activity_timeout"], 1);
 
     // Never answer anything: expect a WS Ping and a pusher:ping (any order), then 4201.
@@ -209,12 +216,7 @@ async fn silent_client_is_probed_with_ping_then_closed_4201() {
 
 #[tokio::test]
 async fn client_answering_pusher_ping_with_pusher_pong_stays_connected() {
-    let mut config = test_config();
-    config.activity_timeout = 1;
-    config.pong_timeout = 1;
-    let srv = start_with(config).await;
-    let mut raw = RawWs::connect(srv.addr, &format!("/app/{KEY}?protocol=7")).await;
-    assert_eq!(raw.read_frame().await.unwrap().json()["event"], "pusher:connection_established");
+    let (_srv, mut raw, _) = fast_liveness_connection().await;
 
     // Answer only the protocol-level ping (never the WS Ping frame), for more than 3 s.
     let until = tokio::time::Instant::now() + std::time::Duration::from_millis(3500);
@@ -248,12 +250,7 @@ async fn client_answering_pusher_ping_with_pusher_pong_stays_connected() {
 /// that keeps talking must therefore never be probed, however often that happens.
 #[tokio::test]
 async fn active_client_is_never_probed() {
-    let mut config = test_config();
-    config.activity_timeout = 1;
-    config.pong_timeout = 1;
-    let srv = start_with(config).await;
-    let mut raw = RawWs::connect(srv.addr, &format!("/app/{KEY}?protocol=7")).await;
-    assert_eq!(raw.read_frame().await.unwrap().json()["event"], "pusher:connection_established");
+    let (_srv, mut raw, _) = fast_liveness_connection().await;
     // Talk every 300 ms for 3.5 s (3.5 activity timeouts); every reply must be our pong.
     for _ in 0..12 {
         raw.send_text(r#"{"event":"pusher:ping","data":{}}"#).await;
