@@ -163,12 +163,19 @@ impl Future for ConnectionTask {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut this = self.project();
         let end = ready!(this.poll_turn(cx));
-        // Clean up first (presence removals must not wait on a slow close handshake).
         let Some(session) = this.session.take() else { return Poll::Ready(()) };
-        let socket_id = session.connection().socket_id_str.clone();
+        // The guard is taken while the session still counts as a connection, so shutdown never
+        // sees both counts at zero before this close frame is written.
+        let closing = match (end, this.ws.take()) {
+            (End::Close(code, message), Some(ws)) => {
+                let socket_id = session.connection().socket_id_str.clone();
+                Some((ws, code, message, CloseGuard::new(this.state.clone()), socket_id))
+            }
+            _ => None,
+        };
+        // Clean up first (presence removals must not wait on a slow close handshake).
         drop(session);
-        if let (End::Close(code, message), Some(ws)) = (end, this.ws.take()) {
-            let guard = CloseGuard::new(this.state.clone());
+        if let Some((ws, code, message, guard, socket_id)) = closing {
             tokio::spawn(close_connection(ws, code, message, guard, socket_id));
         }
         Poll::Ready(())
