@@ -126,9 +126,12 @@ pub async fn run(
                 Err(e) => return (0, 1, Some(format!("connect: {e}")), hist, 0),
             };
             let period = 1.0 / per_conn_rate.max(1e-9);
+            // Connection k starts k/conns of a period late, so the publishes of all connections
+            // are evenly spread over time instead of leaving in bursts of `conns` at once.
+            let phase = k as f64 / conns as f64;
             let mut n = 0u64;
             loop {
-                let due = start + Duration::from_secs_f64(period * n as f64);
+                let due = start + Duration::from_secs_f64(period * (n as f64 + phase));
                 if due.duration_since(start) >= duration {
                     break;
                 }
