@@ -56,6 +56,24 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// The fan-out pattern, shared by `fanout` and `send-floor` so that the floor is measured at the
+/// same pattern by default.
+#[derive(Args, Clone, Copy)]
+struct FanoutShape {
+    #[arg(long, default_value_t = 1000)]
+    subscribers: usize,
+    #[arg(long, default_value_t = 10)]
+    channels: usize,
+    /// Publishes per second (each delivered to subscribers/channels connections).
+    #[arg(long, default_value_t = 100.0)]
+    rate: f64,
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Extra padding bytes in each event's data.
+    #[arg(long, default_value_t = 0)]
+    payload: usize,
+}
+
 #[derive(Args, Clone)]
 struct RampArgs {
     /// New connections per second while ramping up.
@@ -117,21 +135,11 @@ enum Cmd {
     },
     /// S subscribers over C channels, HTTP publisher at a fixed rate: latency, loss, order, CPU/msg.
     Fanout {
-        #[arg(long, default_value_t = 1000)]
-        subscribers: usize,
-        #[arg(long, default_value_t = 10)]
-        channels: usize,
-        /// Publishes per second (each delivered to subscribers/channels connections).
-        #[arg(long, default_value_t = 100.0)]
-        rate: f64,
-        #[arg(long, default_value_t = 10)]
-        duration: u64,
+        #[command(flatten)]
+        shape: FanoutShape,
         /// Keep-alive HTTP connections used by the publisher.
         #[arg(long, default_value_t = 2)]
         publishers: usize,
-        /// Extra padding bytes in each event's data.
-        #[arg(long, default_value_t = 0)]
-        payload: usize,
         /// Seconds to wait for the last deliveries.
         #[arg(long, default_value_t = 5)]
         drain: u64,
@@ -215,16 +223,8 @@ enum Cmd {
     /// No server: the kernel's CPU per delivered message for one `send` per message per socket
     /// (the floor every server pays in `fanout`), measured on loopback pairs at the fanout pattern.
     SendFloor {
-        #[arg(long, default_value_t = 1000)]
-        subscribers: usize,
-        #[arg(long, default_value_t = 10)]
-        channels: usize,
-        #[arg(long, default_value_t = 100.0)]
-        rate: f64,
-        #[arg(long, default_value_t = 10)]
-        duration: u64,
-        #[arg(long, default_value_t = 0)]
-        payload: usize,
+        #[command(flatten)]
+        shape: FanoutShape,
     },
     /// Markdown table of two result folders (JSON reports), with A/B ratios.
     Compare {
@@ -289,7 +289,12 @@ async fn async_main(cli: Cli) -> ExitCode {
                 };
                 scenario::connections::run(&ctx, &o).await
             }
-            Cmd::Fanout { subscribers, channels, rate, duration, publishers, payload, drain, ramp } => {
+            Cmd::Fanout {
+                shape: FanoutShape { subscribers, channels, rate, duration, payload },
+                publishers,
+                drain,
+                ramp,
+            } => {
                 let o = scenario::fanout::Opts {
                     ramp: ramp.opts(subscribers.min(MAX_COUNT), channels, false),
                     rate,
@@ -363,7 +368,7 @@ async fn async_main(cli: Cli) -> ExitCode {
                 };
                 scenario::churn::run(&ctx, &o).await
             }
-            Cmd::SendFloor { subscribers, channels, rate, duration, payload } => {
+            Cmd::SendFloor { shape: FanoutShape { subscribers, channels, rate, duration, payload } } => {
                 let o = scenario::floor::Opts {
                     subscribers: subscribers.min(MAX_COUNT),
                     channels,

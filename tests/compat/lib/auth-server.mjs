@@ -74,6 +74,25 @@ export async function startAuthServer(sdk) {
 }
 
 /** pusher-js options that use the auth endpoint through the ajax transport. */
+/**
+ * laravel-echo options the way a Laravel app configures its pusher broadcaster against `herald`
+ * (ws only, no TLS, no stats), authorizing through `auth` with extra form `params`.
+ */
+export function echoOptions(herald, auth, params = {}) {
+  return {
+    broadcaster: 'pusher',
+    key: herald.app.key,
+    wsHost: herald.host,
+    wsPort: herald.port,
+    forceTLS: false,
+    enabledTransports: ['ws'],
+    cluster: 'mt1',
+    disableStats: true,
+    authEndpoint: auth.authEndpoint,
+    auth: { headers: {}, params },
+  };
+}
+
 export function authOptions(auth, params = {}) {
   return {
     channelAuthorization: { endpoint: auth.authEndpoint, transport: 'ajax', params },

@@ -7,7 +7,7 @@ import PusherClient from 'pusher-js';
 import {
   startHerald, serverSdk, sdk, withTimeout, connected,
 } from '../lib/harness.mjs';
-import { startAuthServer } from '../lib/auth-server.mjs';
+import { startAuthServer, echoOptions } from '../lib/auth-server.mjs';
 
 let herald;
 let pusher;
@@ -27,19 +27,7 @@ after(async () => {
 });
 
 function echo(params = {}) {
-  const e = new Echo({
-    broadcaster: 'pusher',
-    key: herald.app.key,
-    Pusher: PusherClient,
-    wsHost: herald.host,
-    wsPort: herald.port,
-    forceTLS: false,
-    enabledTransports: ['ws'],
-    cluster: 'mt1',
-    disableStats: true,
-    authEndpoint: auth.authEndpoint,
-    auth: { headers: {}, params },
-  });
+  const e = new Echo({ ...echoOptions(herald, auth, params), Pusher: PusherClient });
   echos.push(e);
   return e;
 }

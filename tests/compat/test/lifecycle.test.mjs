@@ -7,7 +7,7 @@ import PusherClient from 'pusher-js';
 import {
   startHerald, serverSdk, client, closeAllClients, connected, subscribed, next, withTimeout, sdk, sleep, eventually,
 } from '../lib/harness.mjs';
-import { startAuthServer, authOptions } from '../lib/auth-server.mjs';
+import { startAuthServer, authOptions, echoOptions } from '../lib/auth-server.mjs';
 
 const MASTER_KEY = Buffer.alloc(32, 7).toString('base64');
 const cleanups = [];
@@ -26,19 +26,7 @@ async function setup(appExtra = {}) {
 }
 
 function echo(herald, auth, params = {}) {
-  const e = new Echo({
-    broadcaster: 'pusher',
-    key: 'app-key',
-    Pusher: PusherClient,
-    wsHost: herald.host,
-    wsPort: herald.port,
-    forceTLS: false,
-    enabledTransports: ['ws'],
-    cluster: 'mt1',
-    disableStats: true,
-    authEndpoint: auth.authEndpoint,
-    auth: { headers: {}, params },
-  });
+  const e = new Echo({ ...echoOptions(herald, auth, params), Pusher: PusherClient });
   cleanups.push(async () => e.disconnect());
   return e;
 }
