@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark: herald vs sockudo 5.2.0, same machine, same port, same credentials,
+# Side-by-side benchmark: herald vs sockudo 5.2.0 (and/or an earlier herald build), same machine, same port, same credentials,
 # same herald-bench scenarios. Each server is restarted for every scenario (clean RSS baseline).
 # Writes JSON reports per server and scenario, a Markdown table with herald/sockudo ratios
 # (results/table.md, also printed), the machine description and the exact commands run.
@@ -13,7 +13,10 @@
 #   SOCKUDO_BIN=<cache>/sockudo-5.2.0/bin/sockudo  use this sockudo binary instead
 #   HERALD_BIN=...                  use this herald binary (default: build target/release/herald)
 #   BENCH_BIN=...                   use this herald-bench binary (default: build it)
-#   BENCH_SERVERS="herald sockudo"  which servers to run
+#   BENCH_SERVERS="herald sockudo"  which servers to run; add herald-base to measure a change against
+#                                   an earlier herald build in the same run (needs BASE_HERALD_BIN)
+#   BASE_HERALD_BIN=...             the baseline herald binary for herald-base (e.g. a release build
+#                                   of the commit before the change, from a git worktree)
 #   BENCH_SCENARIOS="connections fanout saturate client-events churn"  (add connections-19k for
 #                                   the 19,000-connection memory scenario; needs ulimit -Hn >= 20000)
 #   Scales:
@@ -93,6 +96,7 @@ ulimit -n "$(ulimit -Hn)" || true
   echo "open files (soft/hard): $(ulimit -n)/$(ulimit -Hn)"
   echo "ip_local_port_range: $(cat /proc/sys/net/ipv4/ip_local_port_range | tr '\t' ' ')"
   echo "herald: $HERALD_BIN"
+  [[ -n "${BASE_HERALD_BIN:-}" ]] && echo "herald-base: $BASE_HERALD_BIN"
   echo "sockudo: $SOCKUDO_BIN ($("$SOCKUDO_BIN" --version 2>/dev/null || echo missing))"
 } >"$RESULTS/machine.txt"
 cat "$RESULTS/machine.txt" >&2
@@ -122,9 +126,11 @@ start_server() { # name logfile
     exit 1
   fi
   case $name in
-    herald)
-      printf '%s --config %s\n' "$HERALD_BIN" "$RESULTS/herald.toml" >>"$COMMANDS"
-      "$HERALD_BIN" --config "$RESULTS/herald.toml" >"$logf" 2>&1 &
+    herald | herald-base)
+      local bin="$HERALD_BIN"
+      [[ $name == herald-base ]] && bin="$BASE_HERALD_BIN"
+      printf '%s --config %s\n' "$bin" "$RESULTS/herald.toml" >>"$COMMANDS"
+      "$bin" --config "$RESULTS/herald.toml" >"$logf" 2>&1 &
       SERVER_PID=$!
       ;;
     sockudo)
@@ -187,15 +193,20 @@ scenario_args() { # scenario -> herald-bench arguments
   esac
 }
 
-for server in $SERVERS; do
-  [[ " $SCENARIOS " == " send-floor " ]] && break   # only the floor was asked for
-  if [[ $server == sockudo && ! -x "$SOCKUDO_BIN" ]]; then
-    log "sockudo binary missing ($SOCKUDO_BIN): skipping sockudo"
-    continue
-  fi
-  mkdir -p "$RESULTS/$server"
-  for sc in $SCENARIOS; do
-    [[ $sc == send-floor ]] && continue # no server involved: runs once, below
+# Scenario by scenario, every server in turn: a change of the machine's load during the run
+# then touches every server's figures of a scenario alike.
+for sc in $SCENARIOS; do
+  [[ $sc == send-floor ]] && continue # no server involved: runs once, below
+  for server in $SERVERS; do
+    if [[ $server == sockudo && ! -x "$SOCKUDO_BIN" ]]; then
+      log "sockudo binary missing ($SOCKUDO_BIN): skipping sockudo"
+      continue
+    fi
+    if [[ $server == herald-base && ! -x "${BASE_HERALD_BIN:-}" ]]; then
+      log "herald-base needs BASE_HERALD_BIN (an executable herald build): skipping herald-base"
+      continue
+    fi
+    mkdir -p "$RESULTS/$server"
     log "$server: $sc"
     start_server "$server" "$RESULTS/$server/$sc.server.log" || continue
     args=$(scenario_args "$sc")
@@ -229,20 +240,22 @@ fi
 
 # --- table ------------------------------------------------------------------------------------
 TABLE="$RESULTS/table.md"
+# The pairs to compare: herald against each other server that ran (sockudo, herald-base); one
+# server alone is compared with itself (ratios 1.00) so its figures still print.
+PAIRS=()
+for other in sockudo herald-base; do
+  [[ -d "$RESULTS/herald" && -d "$RESULTS/$other" ]] && PAIRS+=("herald:$other")
+done
+if [[ ${#PAIRS[@]} -eq 0 ]]; then
+  for d in herald herald-base sockudo; do [[ -d "$RESULTS/$d" ]] && PAIRS=("$d:$d"); done
+fi
 {
-  echo "# herald vs sockudo 5.2.0"
+  echo "# herald benchmark: ${SERVERS// / vs }"
   echo
   echo '```'
   cat "$RESULTS/machine.txt"
   echo '```'
   echo
-  A="" B="" AN="" BN=""
-  if [[ -d "$RESULTS/herald" && -d "$RESULTS/sockudo" ]]; then
-    A="$RESULTS/herald" B="$RESULTS/sockudo" AN=herald BN=sockudo
-  else
-    # Only one server ran: compare it with itself (ratios 1.00) so the figures still print.
-    for d in "$RESULTS"/herald "$RESULTS"/sockudo; do [[ -d $d ]] && A=$d B=$d AN=$(basename "$d") BN=$(basename "$d"); done
-  fi
   if [[ -f "$RESULTS/floor/send-floor.txt" ]]; then
     echo "## Kernel floor (send-floor, no server)"
     echo
@@ -251,16 +264,18 @@ TABLE="$RESULTS/table.md"
     echo '```'
     echo
   fi
-  if [[ -n "$A" ]]; then # some server ran (not only send-floor)
-    echo "## Headline figures"
+  for pair in "${PAIRS[@]}"; do
+    AN=${pair%%:*} BN=${pair##*:}
+    A="$RESULTS/$AN" B="$RESULTS/$BN"
+    echo "## Headline figures: $AN vs $BN"
     echo
     "$BENCH_BIN" compare --summary --a "$A" --b "$B" --a-name "$AN" --b-name "$BN" "${FLOOR_ARGS[@]}"
     echo
-    echo "## Every figure"
+    echo "## Every figure: $AN vs $BN"
     echo
     "$BENCH_BIN" compare --a "$A" --b "$B" --a-name "$AN" --b-name "$BN" "${FLOOR_ARGS[@]}"
     echo
-  fi
+  done
   echo "Commands: see commands.txt in $RESULTS"
 } >"$TABLE"
 cat "$TABLE"
