@@ -18,7 +18,7 @@ use tokio_tungstenite::WebSocketStream;
 
 /// Where the server under test listens and the app it serves.
 #[derive(Debug, Clone)]
-pub struct Target {
+pub(crate) struct Target {
     pub host: Ipv4Addr,
     pub port: u16,
     pub app_id: String,
@@ -28,7 +28,7 @@ pub struct Target {
 
 /// Why a connection or subscription failed, classified for the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// EMFILE/ENFILE: this process is out of file descriptors.
     FileLimit,
     /// EADDRNOTAVAIL: no ephemeral port left for this source address.
@@ -42,7 +42,7 @@ pub enum Failure {
 
 impl Failure {
     /// Short stable label used as a counter key.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         match self {
             Failure::FileLimit => "file_limit(EMFILE)".into(),
             Failure::NoPort => "no_ephemeral_port(EADDRNOTAVAIL)".into(),
@@ -78,7 +78,7 @@ impl Failure {
 
 /// One decoded server frame: event name, channel, and `data` as a string (a JSON string is
 /// unwrapped; an object is kept as its JSON text).
-pub struct Frame<'a> {
+pub(crate) struct Frame<'a> {
     pub event: Cow<'a, str>,
     pub channel: Option<Cow<'a, str>>,
     pub data: Option<Cow<'a, str>>,
@@ -95,7 +95,7 @@ struct RawFrame<'a> {
 }
 
 /// Decodes a server frame; `None` for anything that is not a Pusher frame.
-pub fn decode(text: &str) -> Option<Frame<'_>> {
+pub(crate) fn decode(text: &str) -> Option<Frame<'_>> {
     let raw: RawFrame<'_> = serde_json::from_str(text).ok()?;
     let data = match raw.data {
         None => None,
@@ -109,7 +109,7 @@ pub fn decode(text: &str) -> Option<Frame<'_>> {
 /// HTTP publisher), per-channel (or per-sender) sequence `s`, send time `t` in ns since the Unix
 /// epoch (CLOCK_REALTIME: publisher and subscribers share this machine's clock).
 #[derive(Deserialize, Debug, Clone, Copy)]
-pub struct Payload {
+pub(crate) struct Payload {
     #[serde(default)]
     pub f: u32,
     pub s: u64,
@@ -117,7 +117,7 @@ pub struct Payload {
 }
 
 /// Builds the payload JSON with `pad` bytes of padding.
-pub fn payload_json(f: u32, s: u64, t: u64, pad: usize) -> String {
+pub(crate) fn payload_json(f: u32, s: u64, t: u64, pad: usize) -> String {
     if pad == 0 {
         format!(r#"{{"f":{f},"s":{s},"t":{t}}}"#)
     } else {
@@ -125,17 +125,17 @@ pub fn payload_json(f: u32, s: u64, t: u64, pad: usize) -> String {
     }
 }
 
-pub fn parse_payload(data: &str) -> Option<Payload> {
+pub(crate) fn parse_payload(data: &str) -> Option<Payload> {
     serde_json::from_str(data).ok()
 }
 
 /// CLOCK_REALTIME in ns.
-pub fn now_ns() -> u64 {
+pub(crate) fn now_ns() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
 }
 
 /// A connected Pusher client.
-pub struct Conn {
+pub(crate) struct Conn {
     ws: WebSocketStream<TcpStream>,
     pub socket_id: String,
 }
@@ -148,7 +148,7 @@ fn ws_config() -> WebSocketConfig {
 
 /// Opens a TCP connection from `source` (if given) to the target, performs the WebSocket
 /// handshake on `/app/{key}` and waits for `pusher:connection_established`.
-pub async fn connect(target: &Target, source: Option<Ipv4Addr>, timeout: Duration) -> Result<Conn, Failure> {
+pub(crate) async fn connect(target: &Target, source: Option<Ipv4Addr>, timeout: Duration) -> Result<Conn, Failure> {
     tokio::time::timeout(timeout, connect_inner(target, source)).await.unwrap_or(Err(Failure::Timeout))
 }
 
@@ -193,7 +193,7 @@ async fn connect_inner(target: &Target, source: Option<Ipv4Addr>) -> Result<Conn
 impl Conn {
     /// Next text frame; answers `pusher:ping`, skips control frames (tungstenite answers WS
     /// pings itself). A close or error ends the connection.
-    pub async fn next_text(&mut self) -> Result<tungstenite::Utf8Bytes, Failure> {
+    pub(crate) async fn next_text(&mut self) -> Result<tungstenite::Utf8Bytes, Failure> {
         loop {
             match self.ws.next().await {
                 Some(Ok(Message::Text(t))) => {
@@ -214,13 +214,13 @@ impl Conn {
         }
     }
 
-    pub async fn send(&mut self, text: String) -> Result<(), Failure> {
+    pub(crate) async fn send(&mut self, text: String) -> Result<(), Failure> {
         self.ws.send(Message::text(text)).await.map_err(Failure::from_ws)
     }
 
     /// Subscribes and waits for `pusher_internal:subscription_succeeded` (a `pusher:error` or
     /// `pusher:subscription_error` is a failure). Frames for other channels are skipped.
-    pub async fn subscribe(&mut self, channel: &str, auth: Option<String>) -> Result<(), Failure> {
+    pub(crate) async fn subscribe(&mut self, channel: &str, auth: Option<String>) -> Result<(), Failure> {
         let data = match auth {
             Some(a) => serde_json::json!({ "channel": channel, "auth": a }),
             None => serde_json::json!({ "channel": channel }),
@@ -239,13 +239,13 @@ impl Conn {
         }
     }
 
-    pub async fn unsubscribe(&mut self, channel: &str) -> Result<(), Failure> {
+    pub(crate) async fn unsubscribe(&mut self, channel: &str) -> Result<(), Failure> {
         self.send(serde_json::json!({ "event": "pusher:unsubscribe", "data": { "channel": channel } }).to_string())
             .await
     }
 
     /// Sends a WebSocket close frame and waits briefly for the server's; then drops the socket.
-    pub async fn close(mut self) {
+    pub(crate) async fn close(mut self) {
         let _ = tokio::time::timeout(Duration::from_secs(2), async {
             let _ = self.ws.close(None).await;
             while let Some(Ok(_)) = self.ws.next().await {}

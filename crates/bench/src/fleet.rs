@@ -19,7 +19,7 @@ use crate::sign;
 
 /// How to open the connections.
 #[derive(Debug, Clone)]
-pub struct RampOpts {
+pub(crate) struct RampOpts {
     pub count: usize,
     /// New connections per second.
     pub rate: f64,
@@ -38,7 +38,7 @@ pub struct RampOpts {
 }
 
 impl RampOpts {
-    pub fn channel_name(&self, i: usize) -> String {
+    pub(crate) fn channel_name(&self, i: usize) -> String {
         let ch = i % self.channels.max(1);
         if self.private {
             format!("private-{}{ch}", self.channel_prefix)
@@ -49,7 +49,7 @@ impl RampOpts {
 
     /// Source address for connection `i`: `None` (kernel default 127.0.0.1) below the
     /// threshold, then 127.0.0.2, 127.0.0.3, ... each carrying `per_source` connections.
-    pub fn source(&self, i: usize) -> Option<Ipv4Addr> {
+    pub(crate) fn source(&self, i: usize) -> Option<Ipv4Addr> {
         if i < self.spread_after {
             return None;
         }
@@ -60,7 +60,7 @@ impl RampOpts {
 }
 
 /// Outcome of a ramp.
-pub struct RampResult {
+pub(crate) struct RampResult {
     pub opened: usize,
     pub attempted: usize,
     pub failures: BTreeMap<String, u64>,
@@ -73,10 +73,10 @@ pub struct RampResult {
 }
 
 /// The task that owns a ready connection: (index, channel, connection, stop signal).
-pub type Holder = Arc<dyn Fn(usize, String, Conn, watch::Receiver<bool>) -> JoinHandle<()> + Send + Sync>;
+pub(crate) type Holder = Arc<dyn Fn(usize, String, Conn, watch::Receiver<bool>) -> JoinHandle<()> + Send + Sync>;
 
 /// Connections handed to holder tasks, stopped together.
-pub struct Fleet {
+pub(crate) struct Fleet {
     stop_tx: watch::Sender<bool>,
     tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
@@ -89,7 +89,7 @@ impl Default for Fleet {
 
 impl Fleet {
     /// Stops every holder task and waits (at most `grace`) for them to end.
-    pub async fn stop(&self, grace: Duration) {
+    pub(crate) async fn stop(&self, grace: Duration) {
         let _ = self.stop_tx.send(true);
         let tasks: Vec<_> = std::mem::take(&mut *self.tasks.lock().expect("fleet lock"));
         let deadline = tokio::time::Instant::now() + grace;
@@ -102,7 +102,7 @@ impl Fleet {
     }
 
     /// Opens `opts.count` connections, subscribing each to its channel, and hands each to `holder`.
-    pub async fn ramp(&self, target: &Target, opts: &RampOpts, holder: Holder) -> RampResult {
+    pub(crate) async fn ramp(&self, target: &Target, opts: &RampOpts, holder: Holder) -> RampResult {
         let start = Instant::now();
         let sem = Arc::new(Semaphore::new(opts.max_in_flight.max(1)));
         let stop = Arc::new(AtomicBool::new(false));
@@ -194,7 +194,7 @@ impl Fleet {
     }
 
     /// Number of holder tasks still running.
-    pub fn alive(&self) -> usize {
+    pub(crate) fn alive(&self) -> usize {
         self.tasks.lock().expect("lock").iter().filter(|t| !t.is_finished()).count()
     }
 }

@@ -6,14 +6,14 @@ use std::time::Duration;
 
 /// A sample of one process: RSS in KiB and total CPU time (user + system).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct ProcSample {
+pub(crate) struct ProcSample {
     pub rss_kib: u64,
     pub cpu: Duration,
 }
 
 /// Reads RSS and CPU of `pid` (`None` = this process). `None` when the process is gone or
 /// `/proc` is unreadable.
-pub fn sample(pid: Option<u32>) -> Option<ProcSample> {
+pub(crate) fn sample(pid: Option<u32>) -> Option<ProcSample> {
     let base = match pid {
         Some(p) => format!("/proc/{p}"),
         None => "/proc/self".to_string(),
@@ -46,7 +46,7 @@ fn clock_ticks() -> u64 {
 }
 
 /// Raises this process's soft RLIMIT_NOFILE to its hard limit; returns (soft, hard) after.
-pub fn raise_nofile() -> (u64, u64) {
+pub(crate) fn raise_nofile() -> (u64, u64) {
     let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: `lim` is a valid, writable rlimit.
     unsafe {
@@ -64,14 +64,14 @@ pub fn raise_nofile() -> (u64, u64) {
 }
 
 /// The soft RLIMIT_NOFILE of another process, from `/proc/{pid}/limits`.
-pub fn nofile_of(pid: u32) -> Option<u64> {
+pub(crate) fn nofile_of(pid: u32) -> Option<u64> {
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
     line.split_whitespace().nth(3)?.parse().ok()
 }
 
 /// Difference of two samples: CPU used between them and RSS change in KiB.
-pub fn delta(before: Option<ProcSample>, after: Option<ProcSample>) -> Option<(Duration, i64)> {
+pub(crate) fn delta(before: Option<ProcSample>, after: Option<ProcSample>) -> Option<(Duration, i64)> {
     let (b, a) = (before?, after?);
     Some((a.cpu.saturating_sub(b.cpu), a.rss_kib as i64 - b.rss_kib as i64))
 }

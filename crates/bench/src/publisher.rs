@@ -19,7 +19,7 @@ use crate::client::{now_ns, payload_json, Target};
 use crate::sign;
 
 /// Per-channel publishing state that lives across phases (saturation steps).
-pub struct ChannelSeqs {
+pub(crate) struct ChannelSeqs {
     pub names: Vec<String>,
     /// Last sequence number used per channel.
     pub seq: Vec<AtomicU64>,
@@ -28,7 +28,7 @@ pub struct ChannelSeqs {
 }
 
 impl ChannelSeqs {
-    pub fn new(names: Vec<String>) -> Arc<ChannelSeqs> {
+    pub(crate) fn new(names: Vec<String>) -> Arc<ChannelSeqs> {
         let n = names.len();
         Arc::new(ChannelSeqs {
             names,
@@ -36,13 +36,13 @@ impl ChannelSeqs {
             ok: (0..n).map(|_| AtomicU64::new(0)).collect(),
         })
     }
-    pub fn ok_counts(&self) -> Vec<u64> {
+    pub(crate) fn ok_counts(&self) -> Vec<u64> {
         self.ok.iter().map(|c| c.load(Ordering::Relaxed)).collect()
     }
 }
 
 /// One keep-alive HTTP/1.1 connection to the API.
-pub struct ApiConn {
+pub(crate) struct ApiConn {
     sender: SendRequest<Full<Bytes>>,
     target: Target,
     path: String,
@@ -51,7 +51,7 @@ pub struct ApiConn {
 }
 
 impl ApiConn {
-    pub async fn connect(target: &Target) -> Result<ApiConn, String> {
+    pub(crate) async fn connect(target: &Target) -> Result<ApiConn, String> {
         let sender = Self::open(target).await?;
         Ok(ApiConn { sender, target: target.clone(), path: format!("/apps/{}/events", target.app_id), connects: 1 })
     }
@@ -68,7 +68,7 @@ impl ApiConn {
     }
 
     /// Triggers `event` on `channel`; returns the HTTP status.
-    pub async fn trigger(&mut self, channel: &str, event: &str, data: &str) -> Result<u16, String> {
+    pub(crate) async fn trigger(&mut self, channel: &str, event: &str, data: &str) -> Result<u16, String> {
         let body = serde_json::json!({ "name": event, "channel": channel, "data": data }).to_string();
         let ts = now_ns() / 1_000_000_000;
         let q = sign::api_query(&self.target.key, &self.target.secret, "POST", &self.path, body.as_bytes(), ts);
@@ -90,7 +90,7 @@ impl ApiConn {
 }
 
 /// Result of one publishing phase.
-pub struct PublishResult {
+pub(crate) struct PublishResult {
     pub ok: u64,
     pub failed: u64,
     pub first_error: Option<String>,
@@ -103,7 +103,7 @@ pub struct PublishResult {
 
 /// Publishes round-robin over `seqs` channels at `rate` events/s in total for `duration`,
 /// using `conns` keep-alive connections (channel `c` always goes through connection `c % conns`).
-pub async fn run(
+pub(crate) async fn run(
     target: &Target,
     seqs: &Arc<ChannelSeqs>,
     rate: f64,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// One scenario run against one server.
 #[derive(Debug, Serialize, Deserialize, Default)]
-pub struct Report {
+pub(crate) struct Report {
     pub scenario: String,
     pub server: String,
     pub params: serde_json::Value,
@@ -18,26 +18,26 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn new(scenario: &str, server: &str, params: serde_json::Value) -> Report {
+    pub(crate) fn new(scenario: &str, server: &str, params: serde_json::Value) -> Report {
         Report { scenario: scenario.into(), server: server.into(), params, ..Report::default() }
     }
 
-    pub fn put(&mut self, name: &str, value: f64) {
+    pub(crate) fn put(&mut self, name: &str, value: f64) {
         self.metrics.push((name.into(), value));
     }
 
-    pub fn note(&mut self, text: impl Into<String>) {
+    pub(crate) fn note(&mut self, text: impl Into<String>) {
         let t = text.into();
         eprintln!("note: {t}");
         self.notes.push(t);
     }
 
-    pub fn get(&self, name: &str) -> Option<f64> {
+    pub(crate) fn get(&self, name: &str) -> Option<f64> {
         self.metrics.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
     }
 
     /// Prints the table and writes the JSON file if asked.
-    pub fn emit(&self, out: Option<&Path>) -> std::io::Result<()> {
+    pub(crate) fn emit(&self, out: Option<&Path>) -> std::io::Result<()> {
         println!("== {} against {} ==", self.scenario, self.server);
         println!("params: {}", self.params);
         for (n, v) in &self.metrics {
@@ -149,7 +149,7 @@ fn load_dir(dir: &Path) -> std::io::Result<Vec<(String, Report)>> {
 /// `summary` keeps only the headline metrics and no notes. With `floor` (a `send-floor` report),
 /// the fanout CPU per message figure is also shown above that floor (what the server's own code
 /// costs beyond the kernel's one `send` per message per socket).
-pub fn compare(
+pub(crate) fn compare(
     a: &Path,
     b: &Path,
     a_name: &str,

@@ -14,12 +14,12 @@ fn hmac_hex(secret: &str, msg: &str) -> String {
 }
 
 /// The `auth` field of a `pusher:subscribe` to a private channel.
-pub fn channel_auth(key: &str, secret: &str, socket_id: &str, channel: &str) -> String {
+pub(crate) fn channel_auth(key: &str, secret: &str, socket_id: &str, channel: &str) -> String {
     format!("{key}:{}", hmac_hex(secret, &format!("{socket_id}:{channel}")))
 }
 
 /// The full query string (signature included) for `method path` with `body`.
-pub fn api_query(key: &str, secret: &str, method: &str, path: &str, body: &[u8], timestamp: u64) -> String {
+pub(crate) fn api_query(key: &str, secret: &str, method: &str, path: &str, body: &[u8], timestamp: u64) -> String {
     let md5 = hex::encode(Md5::digest(body));
     let query = format!("auth_key={key}&auth_timestamp={timestamp}&auth_version=1.0&body_md5={md5}");
     let sig = hmac_hex(secret, &format!("{method}\n{path}\n{query}"));

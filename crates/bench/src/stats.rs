@@ -31,7 +31,7 @@ impl Shard {
 }
 
 /// Latency and delivery counters.
-pub struct Stats {
+pub(crate) struct Stats {
     shards: Vec<Mutex<Shard>>,
     /// Subscribers whose connection ended before the scenario stopped it.
     pub disconnects: AtomicU64,
@@ -40,7 +40,7 @@ pub struct Stats {
 }
 
 /// A merged snapshot of [`Stats`].
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     pub hist: Histogram<u64>,
     pub received: u64,
     pub reordered: u64,
@@ -50,13 +50,13 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Latency quantile in ms.
-    pub fn ms(&self, q: f64) -> f64 {
+    pub(crate) fn ms(&self, q: f64) -> f64 {
         if self.hist.is_empty() {
             return 0.0;
         }
         self.hist.value_at_quantile(q) as f64 / 1000.0
     }
-    pub fn max_ms(&self) -> f64 {
+    pub(crate) fn max_ms(&self) -> f64 {
         self.hist.max() as f64 / 1000.0
     }
 }
@@ -73,12 +73,12 @@ impl Default for Stats {
 
 /// Per-subscriber sequence tracker for one stream (a channel, or one sender in a channel).
 #[derive(Default, Clone, Copy)]
-pub struct Seq {
+pub(crate) struct Seq {
     next: u64,
 }
 
 /// What a sequence number said about ordering.
-pub enum Order {
+pub(crate) enum Order {
     Next,
     Gap,
     Reordered,
@@ -87,7 +87,7 @@ pub enum Order {
 impl Seq {
     /// Sequences start at 1; a first message with a higher number is not a gap (a subscriber
     /// may join a stream already running).
-    pub fn observe(&mut self, s: u64) -> Order {
+    pub(crate) fn observe(&mut self, s: u64) -> Order {
         if self.next == 0 {
             self.next = s + 1;
             return Order::Next;
@@ -107,7 +107,7 @@ impl Seq {
 
 impl Stats {
     /// Records one delivery by subscriber `who` sent at `sent_ns` and received at `now_ns`.
-    pub fn record(&self, who: usize, sent_ns: u64, now_ns: u64, order: Order) {
+    pub(crate) fn record(&self, who: usize, sent_ns: u64, now_ns: u64, order: Order) {
         let mut s = self.shards[who % SHARDS].lock().expect("stats lock");
         let us = now_ns.saturating_sub(sent_ns) / 1000;
         let _ = s.hist.record(us.clamp(1, 600_000_000));
@@ -123,12 +123,12 @@ impl Stats {
     }
 
     /// Messages received so far (cheap enough to poll while draining).
-    pub fn received(&self) -> u64 {
+    pub(crate) fn received(&self) -> u64 {
         self.shards.iter().map(|s| s.lock().expect("stats lock").received).sum()
     }
 
     /// Merges the shards and resets them (the start of a new measurement phase).
-    pub fn take(&self) -> Snapshot {
+    pub(crate) fn take(&self) -> Snapshot {
         let mut out = Snapshot { hist: Shard::new().hist, received: 0, reordered: 0, gaps: 0, last_ns: 0 };
         for s in &self.shards {
             let taken = std::mem::replace(&mut *s.lock().expect("stats lock"), Shard::new());

@@ -18,7 +18,7 @@ use crate::report::Report;
 use crate::scenario::{phase, ramp_subscribers, Ctx, Subscribers};
 use crate::sign;
 
-pub struct Opts {
+pub(crate) struct Opts {
     pub ramp: RampOpts,
     pub rate: f64,
     pub duration: Duration,
@@ -71,7 +71,7 @@ async fn churner(k: usize, target: Target, ramp: RampOpts, hold: Duration, end: 
     }
 }
 
-pub async fn run(ctx: &Ctx, o: &Opts) -> Report {
+pub(crate) async fn run(ctx: &Ctx, o: &Opts) -> Report {
     let mut r = Report::new(
         "churn",
         &ctx.server,

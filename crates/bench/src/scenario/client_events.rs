@@ -18,7 +18,7 @@ use crate::report::Report;
 use crate::scenario::{drain, live, put_ramp, Ctx, Live};
 use crate::stats::{Seq, Stats};
 
-pub struct Opts {
+pub(crate) struct Opts {
     pub ramp: RampOpts,
     pub rate_per_conn: f64,
     pub duration: Duration,
@@ -89,7 +89,7 @@ fn holder(stats: Arc<Stats>, live: Live, sent: Live, rate: f64, go: Window) -> H
     })
 }
 
-pub async fn run(ctx: &Ctx, o: &Opts) -> Report {
+pub(crate) async fn run(ctx: &Ctx, o: &Opts) -> Report {
     let mut r = Report::new(
         "client-events",
         &ctx.server,

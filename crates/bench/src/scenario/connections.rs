@@ -12,13 +12,13 @@ use crate::report::Report;
 use crate::scenario::{idle_holder, put_ramp, Ctx};
 use crate::stats::Stats;
 
-pub struct Opts {
+pub(crate) struct Opts {
     pub ramp: RampOpts,
     pub hold: Duration,
     pub settle: Duration,
 }
 
-pub async fn run(ctx: &Ctx, o: &Opts) -> Report {
+pub(crate) async fn run(ctx: &Ctx, o: &Opts) -> Report {
     let mut r = Report::new(
         "connections",
         &ctx.server,

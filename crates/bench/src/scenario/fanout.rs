@@ -9,7 +9,7 @@ use crate::publisher::ChannelSeqs;
 use crate::report::Report;
 use crate::scenario::{phase, ramp_subscribers, Ctx, Subscribers};
 
-pub struct Opts {
+pub(crate) struct Opts {
     pub ramp: RampOpts,
     pub rate: f64,
     pub duration: Duration,
@@ -18,7 +18,7 @@ pub struct Opts {
     pub drain: Duration,
 }
 
-pub async fn run(ctx: &Ctx, o: &Opts) -> Report {
+pub(crate) async fn run(ctx: &Ctx, o: &Opts) -> Report {
     let mut r = Report::new(
         "fanout",
         &ctx.server,

@@ -20,7 +20,7 @@ use crate::client::{now_ns, payload_json};
 use crate::report::Report;
 
 #[derive(Clone, Copy)]
-pub struct Opts {
+pub(crate) struct Opts {
     pub subscribers: usize,
     pub channels: usize,
     pub rate: f64,
@@ -37,7 +37,7 @@ struct Sent {
     error: Option<String>,
 }
 
-pub async fn run(o: &Opts) -> Report {
+pub(crate) async fn run(o: &Opts) -> Report {
     let mut r = Report::new(
         "send-floor",
         "kernel",

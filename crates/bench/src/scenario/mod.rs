@@ -2,12 +2,12 @@
 //! samples from `/proc`, the subscriber task that measures deliveries, and one measured
 //! fan-out phase (publish at a rate for a while, drain, account for every expected delivery).
 
-pub mod churn;
-pub mod client_events;
-pub mod connections;
-pub mod fanout;
-pub mod floor;
-pub mod saturate;
+pub(crate) mod churn;
+pub(crate) mod client_events;
+pub(crate) mod connections;
+pub(crate) mod fanout;
+pub(crate) mod floor;
+pub(crate) mod saturate;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,7 +22,7 @@ use crate::report::Report;
 use crate::stats::{Seq, Snapshot, Stats};
 
 /// What every scenario needs.
-pub struct Ctx {
+pub(crate) struct Ctx {
     pub target: Target,
     pub pid: Option<u32>,
     pub server: String,
@@ -30,13 +30,13 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub fn server_sample(&self) -> Option<ProcSample> {
+    pub(crate) fn server_sample(&self) -> Option<ProcSample> {
         self.pid.and_then(|p| procstat::sample(Some(p)))
     }
 }
 
 /// Puts the ramp's figures (prefixed) into the report.
-pub fn put_ramp(r: &mut Report, prefix: &str, ramp: &RampResult) {
+pub(crate) fn put_ramp(r: &mut Report, prefix: &str, ramp: &RampResult) {
     r.put(&format!("{prefix}opened"), ramp.opened as f64);
     r.put(&format!("{prefix}failed"), ramp.failures.values().sum::<u64>() as f64);
     let secs = ramp.elapsed.as_secs_f64().max(1e-9);
@@ -55,10 +55,10 @@ pub fn put_ramp(r: &mut Report, prefix: &str, ramp: &RampResult) {
 }
 
 /// Live subscribers per channel, maintained by the subscriber tasks.
-pub type Live = Arc<Vec<AtomicU64>>;
+pub(crate) type Live = Arc<Vec<AtomicU64>>;
 
 /// Subscribers that track sequence numbers and latency (fanout, saturate, churn).
-pub struct Subscribers {
+pub(crate) struct Subscribers {
     pub stats: Arc<Stats>,
     pub live: Live,
     pub fleet: Fleet,
@@ -66,7 +66,7 @@ pub struct Subscribers {
 
 /// Ramps up tracking subscribers and records the ramp in `r`; `None` (with a note in `r`) when
 /// no subscriber could connect, so there is nothing to measure.
-pub async fn ramp_subscribers(ctx: &Ctx, opts: &RampOpts, r: &mut Report) -> Option<Subscribers> {
+pub(crate) async fn ramp_subscribers(ctx: &Ctx, opts: &RampOpts, r: &mut Report) -> Option<Subscribers> {
     let stats = Arc::new(Stats::default());
     let live = live(opts.channels);
     let fleet = Fleet::default();
@@ -79,13 +79,13 @@ pub async fn ramp_subscribers(ctx: &Ctx, opts: &RampOpts, r: &mut Report) -> Opt
     Some(Subscribers { stats, live, fleet })
 }
 
-pub fn live(channels: usize) -> Live {
+pub(crate) fn live(channels: usize) -> Live {
     Arc::new((0..channels.max(1)).map(|_| AtomicU64::new(0)).collect())
 }
 
 /// The subscriber task: records latency and order of every `bench` event (HTTP-published, one
 /// sequence per channel) and keeps `live` up to date.
-pub fn tracking_holder(stats: Arc<Stats>, live: Live) -> Holder {
+pub(crate) fn tracking_holder(stats: Arc<Stats>, live: Live) -> Holder {
     Arc::new(move |i, _channel, mut conn, mut stop| {
         let (stats, live) = (stats.clone(), live.clone());
         let ch = i % live.len();
@@ -117,7 +117,7 @@ pub fn tracking_holder(stats: Arc<Stats>, live: Live) -> Holder {
 }
 
 /// A task that only keeps its connection open (answering pings) until stopped.
-pub fn idle_holder(stats: Arc<Stats>) -> Holder {
+pub(crate) fn idle_holder(stats: Arc<Stats>) -> Holder {
     Arc::new(move |_i, _channel, mut conn, mut stop| {
         let stats = stats.clone();
         tokio::spawn(async move {
@@ -135,7 +135,7 @@ pub fn idle_holder(stats: Arc<Stats>) -> Holder {
 }
 
 /// Waits until `received() >= expected` or `timeout` passes.
-pub async fn drain(stats: &Stats, expected: u64, timeout: Duration) {
+pub(crate) async fn drain(stats: &Stats, expected: u64, timeout: Duration) {
     let deadline = tokio::time::Instant::now() + timeout;
     while stats.received() < expected && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -143,7 +143,7 @@ pub async fn drain(stats: &Stats, expected: u64, timeout: Duration) {
 }
 
 /// One measured fan-out phase.
-pub struct Phase {
+pub(crate) struct Phase {
     pub rate: f64,
     pub publish: PublishResult,
     pub expected: u64,
@@ -156,18 +156,18 @@ pub struct Phase {
 }
 
 impl Phase {
-    pub fn lost(&self) -> u64 {
+    pub(crate) fn lost(&self) -> u64 {
         self.expected.saturating_sub(self.snap.received)
     }
-    pub fn delivered_per_s(&self) -> f64 {
+    pub(crate) fn delivered_per_s(&self) -> f64 {
         self.snap.received as f64 / self.wall.as_secs_f64().max(1e-9)
     }
-    pub fn achieved_rate(&self) -> f64 {
+    pub(crate) fn achieved_rate(&self) -> f64 {
         self.publish.ok as f64 / self.publish.elapsed.as_secs_f64().max(1e-9)
     }
     /// Sustained: nothing lost, nothing reordered, every publish accepted, and the publisher
     /// kept at least 95 % of the asked rate.
-    pub fn clean(&self) -> bool {
+    pub(crate) fn clean(&self) -> bool {
         self.lost() == 0
             && self.snap.reordered == 0
             && self.publish.failed == 0
@@ -175,7 +175,7 @@ impl Phase {
     }
 
     /// Writes the phase's figures with `prefix`.
-    pub fn put(&self, r: &mut Report, prefix: &str) {
+    pub(crate) fn put(&self, r: &mut Report, prefix: &str) {
         let p = |n: &str| format!("{prefix}{n}");
         r.put(&p("subscribers"), self.subscribers as f64);
         r.put(&p("publish_rate_target_per_s"), self.rate);
@@ -211,7 +211,7 @@ impl Phase {
 /// Publishes at `rate` for `duration`, waits for the deliveries (at most `drain_for`), and
 /// accounts for them. Stats are reset at the start.
 #[allow(clippy::too_many_arguments)]
-pub async fn phase(
+pub(crate) async fn phase(
     ctx: &Ctx,
     seqs: &Arc<ChannelSeqs>,
     live: &Live,

@@ -11,7 +11,7 @@ use crate::publisher::ChannelSeqs;
 use crate::report::Report;
 use crate::scenario::{phase, ramp_subscribers, Ctx, Phase, Subscribers};
 
-pub struct Opts {
+pub(crate) struct Opts {
     pub ramp: RampOpts,
     pub start_rate: f64,
     pub factor: f64,
@@ -26,7 +26,7 @@ pub struct Opts {
     pub refine: usize,
 }
 
-pub async fn run(ctx: &Ctx, o: &Opts) -> Report {
+pub(crate) async fn run(ctx: &Ctx, o: &Opts) -> Report {
     let mut r = Report::new(
         "saturate",
         &ctx.server,
