@@ -141,10 +141,11 @@ cargo_tests() {
   return "$rc"
 }
 lint() {
-  cargo fmt --all -- --check && cargo clippy --workspace --all-targets -- -D warnings
+  "$ROOT/scripts/check-docs.sh" \
+    && cargo fmt --all -- --check && cargo clippy --workspace --all-targets -- -D warnings
 }
 if [[ "${COMPAT_ONLY:-0}" != "1" ]]; then
-  keep_going "lint (rustfmt, clippy -D warnings)" lint
+  keep_going "lint (docs, rustfmt, clippy -D warnings)" lint
   keep_going "cargo test --workspace" cargo_tests
 fi
 

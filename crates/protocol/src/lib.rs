@@ -5,8 +5,8 @@
 //! strings-to-sign themselves. It performs no I/O, holds no global state and never panics on
 //! input: every function here is fed attacker-controlled data.
 //!
-//! The authoritative specification is `shared/spec/PROTOCOL.md`; section numbers in the module
-//! docs refer to it.
+//! The protocol is described in `docs/PROTOCOL.md`; section numbers in the module docs (e.g.
+//! "(5.9)") refer to its sections.
 
 pub mod api_auth;
 pub mod auth;
