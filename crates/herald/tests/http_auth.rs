@@ -529,6 +529,19 @@ async fn path_prefix_is_stripped_before_verification_and_serves_websockets() {
     assert_eq!(r.status, 404, "{r:?}");
 }
 
+/// A prefix that is also the start of the API path (`/apps`) is removed once, not twice.
+#[tokio::test]
+async fn path_prefix_that_starts_the_api_path_is_stripped_once() {
+    let mut cfg = test_config();
+    cfg.path_prefix = "/apps".into();
+    let srv = start_with(cfg).await;
+    let path = format!("/apps/{APP_ID}/channels");
+    let q = srv.api().signed_query("GET", &path, &[], b"", now());
+    let r = raw_http(srv.addr, "GET", &format!("/apps{path}?{q}"), b"").await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json(), json!({"channels": {}}));
+}
+
 #[tokio::test]
 async fn percent_encoded_channel_in_path_verifies() {
     let srv = start().await;

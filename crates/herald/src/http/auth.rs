@@ -1,8 +1,8 @@
 //! Request authentication for the HTTP API (PROTOCOL.md 10.2).
 //!
 //! Order: unknown app → 404; body over `max_http_body_kb` → 413; every signature check → 401
-//! (done before the body is parsed); app disabled → 403. The configured path prefix is stripped
-//! before verification because SDKs (PHP's `path` option) do not sign it.
+//! (done before the body is parsed); app disabled → 403. The configured path prefix is not part
+//! of the signed path (SDKs such as PHP's `path` option do not sign it); the router strips it.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -30,8 +30,9 @@ pub(crate) async fn authenticate(state: &AppState, app_id: Option<&str>, req: Re
         None => None,
     };
     let method = req.method().as_str().to_owned();
-    let full_path = req.uri().path().to_owned();
-    let path = full_path.strip_prefix(state.config.path_prefix.as_str()).unwrap_or(&full_path).to_owned();
+    // Under a `path_prefix` the router is nested, and a nested router sees the path with the
+    // prefix already removed: this is the unprefixed path the SDKs sign.
+    let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
     let limit = state.config.max_http_body_kb * 1024;
     let body = to_bytes(req.into_body(), limit)
