@@ -41,7 +41,7 @@ pub(crate) fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/apps/{app_id}/webhooks/dead_letters", get(webhooks::admin::list))
         .route("/apps/{app_id}/webhooks/dead_letters/resend_all", post(webhooks::admin::resend_all))
         .route("/apps/{app_id}/webhooks/dead_letters/{dl_id}/resend", post(webhooks::admin::resend_one))
-        // pusher-http-python <= 3.3.3 signs and requests this path (PROTOCOL.md 10.8).
+        // pusher-http-python (3.3.4 included) signs and requests this path (PROTOCOL.md 10.8).
         .route("/users/{user_id}/terminate_connections", post(users::terminate_alias))
         .layer(axum::middleware::from_fn_with_state(state, count_status))
 }
