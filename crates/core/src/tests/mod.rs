@@ -10,11 +10,13 @@
 //! cached-event type, `adapter::Forward`, `EventSink`) goes through a helper in this file, so a
 //! change of that API is adapted here once.
 
+mod node_gone;
 mod occupancy;
 mod presence;
+mod remote;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use herald_protocol::outbound;
 use herald_protocol::socket_id::SocketId;
@@ -22,7 +24,7 @@ use parking_lot::Mutex;
 use serde_json::Value;
 
 use crate::adapter::{Adapter, Answer, BoxFuture, Forward, LocalAdapter, LocalChange, Query, QueryError};
-use crate::channel::CountPolicy;
+use crate::channel::{CachedEvent, CountPolicy};
 use crate::connection::Connection;
 use crate::events::{ChannelEvent, EventSink, Events};
 use crate::metrics::Metrics;
@@ -35,6 +37,7 @@ pub(crate) const APP_ID: &str = "app-1";
 pub(crate) const SUCCEEDED: &str = "pusher_internal:subscription_succeeded";
 pub(crate) const MEMBER_ADDED: &str = "pusher_internal:member_added";
 pub(crate) const MEMBER_REMOVED: &str = "pusher_internal:member_removed";
+pub(crate) const COUNT: &str = "pusher_internal:subscription_count";
 
 pub(crate) fn metrics() -> Metrics {
     Metrics::noop()
@@ -100,6 +103,15 @@ pub(crate) fn member_frames(frames: &[Frame]) -> Vec<(&'static str, String)> {
             };
             Some((name, f.data["user_id"].as_str().expect("member frames carry a user_id").to_owned()))
         })
+        .collect()
+}
+
+/// The counts carried by the `subscription_count` frames among `frames`.
+pub(crate) fn count_frames(frames: &[Frame]) -> Vec<u64> {
+    frames
+        .iter()
+        .filter(|f| f.event == COUNT)
+        .map(|f| f.data["subscription_count"].as_u64().expect("a count"))
         .collect()
 }
 
@@ -212,6 +224,10 @@ pub(crate) fn clustered_namespace() -> (Namespace, Arc<RecordingSink>, Arc<Recor
 /// Subscription counts off.
 pub(crate) const NO_COUNTS: CountPolicy = CountPolicy { enabled: false, threshold: 0, interval: Duration::ZERO };
 
+pub(crate) fn counts_on(threshold: usize, interval: Duration) -> CountPolicy {
+    CountPolicy { enabled: true, threshold, interval }
+}
+
 /// Subscribes `conn` to a non-presence channel.
 pub(crate) fn subscribe(ns: &Namespace, conn: &Arc<Connection>, channel: &str, count: CountPolicy) -> Joined {
     let policy = SubscribePolicy { max_members: 100, count };
@@ -277,4 +293,31 @@ pub(crate) fn remote_left(node: u32, user_id: &str) -> RemoteUpdate {
 pub(crate) fn publish(ns: &Namespace, channel: &str, event: &str, data: &str, exclude: Option<u64>) -> usize {
     let frame = outbound::channel_event(event, channel, data, None);
     ns.publish(channel, &frame, exclude, &metrics())
+}
+
+/// A cached event (as a snapshot or a remote event carries it).
+pub(crate) fn cached_event(event: &str, data: &str, expires: Instant) -> CachedEvent {
+    CachedEvent { event: Arc::from(event), data: Arc::from(data), expires }
+}
+
+/// The event and data of the cache `channel` holds, live or not.
+pub(crate) fn stored_cache(ns: &Namespace, channel: &str) -> Option<(String, String)> {
+    let ch = ns.channels.get(channel).map(|c| c.value().clone())?;
+    let st = ch.state.read();
+    st.cache.as_ref().map(|c| (c.event.to_string(), c.data.to_string()))
+}
+
+/// A merging snapshot that carries only a cached event.
+pub(crate) fn cache_snapshot(event: &str, data: &str, expires: Instant) -> RemoteUpdate {
+    RemoteUpdate::Snapshot {
+        members: Vec::new(),
+        counts: Vec::new(),
+        cache: Some(cached_event(event, data, expires)),
+        replace: false,
+    }
+}
+
+/// An event another node published, as the cluster delivers it here.
+pub(crate) fn remote_event(channel: &str, event: &str, data: &str, exclude: Option<u64>) -> RemoteUpdate {
+    RemoteUpdate::Event { frame: outbound::channel_event(event, channel, data, None), exclude, cache: None }
 }
