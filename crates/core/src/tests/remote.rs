@@ -154,6 +154,17 @@ fn a_merged_snapshot_updates_the_counts_it_names_and_keeps_the_others() {
 }
 
 #[test]
+fn a_replacing_snapshot_without_counts_announces_the_local_count_alone() {
+    let (ns, _) = namespace();
+    let local = conn(1);
+    subscribe(&ns, &local, CHAT, counts());
+    apply_counted(&ns, CHAT, RemoteUpdate::Count { node: 7, count: 5 });
+    take(&local);
+    apply_counted(&ns, CHAT, snapshot(&[], &[], true));
+    assert_eq!(count_frames(&take(&local)), [1], "node 7's subscriptions are gone");
+}
+
+#[test]
 fn a_new_local_subscriber_hears_the_cluster_wide_count_of_a_snapshot() {
     let (ns, _) = namespace();
     assert!(apply_counted(&ns, CHAT, snapshot(&[], &[(7, 4)], false)));
