@@ -10,6 +10,7 @@
 //! cached-event type, `adapter::Forward`, `EventSink`) goes through a helper in this file, so a
 //! change of that API is adapted here once.
 
+mod counts;
 mod node_gone;
 mod occupancy;
 mod presence;
@@ -155,6 +156,17 @@ pub(crate) fn recording_sink() -> Arc<RecordingSink> {
 /// Where a namespace of [`APP_ID`] would send its events: to `sink`.
 pub(crate) fn events_to(sink: &Arc<RecordingSink>) -> Events {
     Events::new(APP_ID, Some(sink.clone()))
+}
+
+/// The counts of the `subscription_count` events among `events`.
+pub(crate) fn reported_counts(events: &[ChannelEvent]) -> Vec<u64> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            ChannelEvent::SubscriptionCount { count, .. } => Some(*count),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Shorthands for the recorded events tests compare against.
