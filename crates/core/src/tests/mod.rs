@@ -10,6 +10,7 @@
 //! cached-event type, `adapter::Forward`, `EventSink`) goes through a helper in this file, so a
 //! change of that API is adapted here once.
 
+mod cache;
 mod counts;
 mod node_gone;
 mod occupancy;
@@ -39,6 +40,7 @@ pub(crate) const SUCCEEDED: &str = "pusher_internal:subscription_succeeded";
 pub(crate) const MEMBER_ADDED: &str = "pusher_internal:member_added";
 pub(crate) const MEMBER_REMOVED: &str = "pusher_internal:member_removed";
 pub(crate) const COUNT: &str = "pusher_internal:subscription_count";
+pub(crate) const CACHE_MISS: &str = "pusher:cache_miss";
 
 pub(crate) fn metrics() -> Metrics {
     Metrics::noop()
@@ -179,6 +181,9 @@ pub(crate) fn ev_vacated(channel: &str) -> ChannelEvent {
 pub(crate) fn ev_added(channel: &str, user_id: &str) -> ChannelEvent {
     ChannelEvent::MemberAdded { channel: Arc::from(channel), user_id: Arc::from(user_id) }
 }
+pub(crate) fn ev_cache_miss(channel: &str) -> ChannelEvent {
+    ChannelEvent::CacheMiss { channel: Arc::from(channel) }
+}
 pub(crate) fn ev_removed(channel: &str, user_id: &str) -> ChannelEvent {
     ChannelEvent::MemberRemoved { channel: Arc::from(channel), user_id: Arc::from(user_id) }
 }
@@ -307,9 +312,28 @@ pub(crate) fn publish(ns: &Namespace, channel: &str, event: &str, data: &str, ex
     ns.publish(channel, &frame, exclude, &metrics())
 }
 
+/// An HTTP publish to cache channel `channel`, kept as its cache for `ttl`.
+pub(crate) fn publish_cached(ns: &Namespace, channel: &str, event: &str, data: &str, ttl: Duration) -> usize {
+    let frame = outbound::channel_event(event, channel, data, None);
+    let kind = herald_protocol::channel::ChannelKind::of(channel);
+    let cached = crate::namespace::CachedPublish { event, data, ttl };
+    ns.publish_cached(channel, kind, cached, &frame, None, &metrics())
+}
+
 /// A cached event (as a snapshot or a remote event carries it).
 pub(crate) fn cached_event(event: &str, data: &str, expires: Instant) -> CachedEvent {
     CachedEvent { event: Arc::from(event), data: Arc::from(data), expires }
+}
+
+/// Sets the cache of an existing channel directly (e.g. one that already expired).
+pub(crate) fn set_cache(ns: &Namespace, channel: &str, cache: CachedEvent) {
+    let ch = ns.channels.get(channel).map(|c| c.value().clone()).expect("channel exists");
+    ch.state.write().cache = Some(cache);
+}
+
+/// The live cache of `channel` as (event, data, remaining whole seconds).
+pub(crate) fn cached(ns: &Namespace, channel: &str) -> Option<(String, String, u64)> {
+    ns.cached(channel).map(|(c, secs)| (c.event.to_string(), c.data.to_string(), secs))
 }
 
 /// The event and data of the cache `channel` holds, live or not.
