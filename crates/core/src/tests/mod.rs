@@ -16,31 +16,39 @@ mod node_gone;
 mod occupancy;
 mod presence;
 mod remote;
+mod watchlist;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use herald_protocol::auth::hmac_sha256_hex;
 use herald_protocol::outbound;
 use herald_protocol::socket_id::SocketId;
 use parking_lot::Mutex;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::adapter::{Adapter, Answer, BoxFuture, Forward, LocalAdapter, LocalChange, Query, QueryError};
+use crate::app::{App, AppLimits, StaticAppStore};
 use crate::channel::{CachedEvent, CountPolicy};
 use crate::connection::Connection;
 use crate::events::{ChannelEvent, EventSink, Events};
+use crate::hub::{Hub, HubSettings};
 use crate::metrics::Metrics;
 use crate::namespace::{JoinAs, Joined, Left, Namespace, SubscribeError, SubscribePolicy};
 use crate::outbox::{OutboxLimits, Popped};
 use crate::remote::RemoteUpdate;
+use crate::session::Session;
 
 pub(crate) const APP_ID: &str = "app-1";
+pub(crate) const KEY: &str = "key-1";
+pub(crate) const SECRET: &str = "secret-1";
 
 pub(crate) const SUCCEEDED: &str = "pusher_internal:subscription_succeeded";
 pub(crate) const MEMBER_ADDED: &str = "pusher_internal:member_added";
 pub(crate) const MEMBER_REMOVED: &str = "pusher_internal:member_removed";
 pub(crate) const COUNT: &str = "pusher_internal:subscription_count";
 pub(crate) const CACHE_MISS: &str = "pusher:cache_miss";
+pub(crate) const ERROR: &str = "pusher:error";
 
 pub(crate) fn metrics() -> Metrics {
     Metrics::noop()
@@ -356,4 +364,47 @@ pub(crate) fn cache_snapshot(event: &str, data: &str, expires: Instant) -> Remot
 /// An event another node published, as the cluster delivers it here.
 pub(crate) fn remote_event(channel: &str, event: &str, data: &str, exclude: Option<u64>) -> RemoteUpdate {
     RemoteUpdate::Event { frame: outbound::channel_event(event, channel, data, None), exclude, cache: None }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hub and sessions
+// ---------------------------------------------------------------------------------------------
+
+/// The test app ([`APP_ID`], [`KEY`], [`SECRET`]) with `limits`.
+pub(crate) fn app(limits: AppLimits) -> App {
+    App { id: APP_ID.to_owned(), key: KEY.to_owned(), secret: SECRET.to_owned(), limits }
+}
+
+/// A single-node hub serving `apps`, reporting events to the returned sink.
+pub(crate) fn hub_with(apps: Vec<App>, settings: HubSettings) -> (Arc<Hub>, Arc<RecordingSink>) {
+    let sink = recording_sink();
+    let hub = Hub::new(
+        Arc::new(StaticAppStore::new(apps)),
+        settings,
+        metrics(),
+        Some(sink.clone() as Arc<dyn EventSink>),
+        Arc::new(LocalAdapter),
+    );
+    (hub, sink)
+}
+
+/// A single-node hub serving the test app with `limits`.
+pub(crate) fn hub(limits: AppLimits) -> (Arc<Hub>, Arc<RecordingSink>) {
+    hub_with(vec![app(limits)], HubSettings::default())
+}
+
+/// Connects to the test app and takes the `connection_established` frame.
+pub(crate) fn connect(hub: &Arc<Hub>) -> Session {
+    let session = hub.connect(KEY, Some("7"), false).expect("admitted");
+    let first = take(session.connection());
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].event, "pusher:connection_established");
+    session
+}
+
+/// A signed `pusher:signin` text frame for `session` carrying `user_data` (JSON text).
+pub(crate) fn signin_text(session: &Session, user_data: &str) -> String {
+    let message = format!("{}::user::{user_data}", session.connection().socket_id_str);
+    let auth = format!("{KEY}:{}", hmac_sha256_hex(SECRET.as_bytes(), message.as_bytes()));
+    json!({ "event": "pusher:signin", "data": { "auth": auth, "user_data": user_data } }).to_string()
 }
