@@ -12,6 +12,7 @@
 
 mod cache;
 mod counts;
+mod hub;
 mod node_gone;
 mod occupancy;
 mod presence;
@@ -35,7 +36,7 @@ use crate::events::{ChannelEvent, EventSink, Events};
 use crate::hub::{Hub, HubSettings};
 use crate::metrics::Metrics;
 use crate::namespace::{JoinAs, Joined, Left, Namespace, SubscribeError, SubscribePolicy};
-use crate::outbox::{OutboxLimits, Popped};
+use crate::outbox::{CloseRequest, OutboxLimits, Popped};
 use crate::remote::RemoteUpdate;
 use crate::session::Session;
 
@@ -100,6 +101,16 @@ pub(crate) fn take(conn: &Connection) -> Vec<Frame> {
 /// The event names of every frame queued for `conn`.
 pub(crate) fn take_events(conn: &Connection) -> Vec<String> {
     take(conn).into_iter().map(|f| f.event).collect()
+}
+
+/// Drops the queued frames of `conn` and returns its close request, if one was made.
+pub(crate) fn close_request(conn: &Connection) -> Option<CloseRequest> {
+    loop {
+        match conn.outbox.pop()? {
+            Popped::Frame(_) => {}
+            Popped::Close(req) => return Some(req),
+        }
+    }
 }
 
 /// The member events (`member_added` / `member_removed`) among `frames`, as (event, user_id).
