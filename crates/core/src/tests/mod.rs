@@ -17,6 +17,7 @@ mod node_gone;
 mod occupancy;
 mod presence;
 mod remote;
+mod session;
 mod watchlist;
 
 use std::sync::Arc;
@@ -207,16 +208,31 @@ pub(crate) fn ev_removed(channel: &str, user_id: &str) -> ChannelEvent {
     ChannelEvent::MemberRemoved { channel: Arc::from(channel), user_id: Arc::from(user_id) }
 }
 
+/// An event a node forwarded to the cluster, as recorded by [`RecordingAdapter`].
+#[derive(Debug)]
+pub(crate) struct Forwarded {
+    pub channel: Arc<str>,
+    pub frame: Frame,
+    /// The connection the other nodes must skip.
+    pub exclude: Option<SocketId>,
+}
+
 /// A clustered [`Adapter`] that records what the node tells it and answers nothing.
 #[derive(Default)]
 pub(crate) struct RecordingAdapter {
     /// Held only to push or drain.
     changes: Mutex<Vec<LocalChange>>,
+    /// Held only to push or drain.
+    forwarded: Mutex<Vec<Forwarded>>,
 }
 
 impl RecordingAdapter {
     pub(crate) fn take_changes(&self) -> Vec<LocalChange> {
         std::mem::take(&mut *self.changes.lock())
+    }
+
+    pub(crate) fn take_forwarded(&self) -> Vec<Forwarded> {
+        std::mem::take(&mut *self.forwarded.lock())
     }
 }
 
@@ -227,7 +243,14 @@ impl Adapter for RecordingAdapter {
     fn prepare(&self, _app_id: &str, _channel: &str) -> Option<BoxFuture<()>> {
         None
     }
-    fn forward(&self, _app_id: &str, _msg: Forward) {}
+    fn forward(&self, app_id: &str, msg: Forward) {
+        assert_eq!(app_id, APP_ID);
+        self.forwarded.lock().push(Forwarded {
+            channel: msg.channel,
+            frame: parse_frame(&msg.frame),
+            exclude: msg.exclude,
+        });
+    }
     fn local_change(&self, app_id: &str, change: LocalChange) {
         assert_eq!(app_id, APP_ID);
         self.changes.lock().push(change);
@@ -404,6 +427,19 @@ pub(crate) fn hub(limits: AppLimits) -> (Arc<Hub>, Arc<RecordingSink>) {
     hub_with(vec![app(limits)], HubSettings::default())
 }
 
+/// A clustered hub serving the test app: local changes and forwards go to the returned adapter.
+pub(crate) fn clustered_hub(limits: AppLimits) -> (Arc<Hub>, Arc<RecordingAdapter>) {
+    let adapter = Arc::new(RecordingAdapter::default());
+    let hub = Hub::new(
+        Arc::new(StaticAppStore::new([app(limits)])),
+        HubSettings::default(),
+        metrics(),
+        None,
+        adapter.clone(),
+    );
+    (hub, adapter)
+}
+
 /// Connects to the test app and takes the `connection_established` frame.
 pub(crate) fn connect(hub: &Arc<Hub>) -> Session {
     let session = hub.connect(KEY, Some("7"), false).expect("admitted");
@@ -411,6 +447,42 @@ pub(crate) fn connect(hub: &Arc<Hub>) -> Session {
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].event, "pusher:connection_established");
     session
+}
+
+/// `auth` for subscribing `session` to `channel` (with `channel_data` on presence channels).
+pub(crate) fn channel_auth(session: &Session, channel: &str, channel_data: Option<&str>) -> String {
+    let mut message = format!("{}:{channel}", session.connection().socket_id_str);
+    if let Some(cd) = channel_data {
+        message.push(':');
+        message.push_str(cd);
+    }
+    format!("{KEY}:{}", hmac_sha256_hex(SECRET.as_bytes(), message.as_bytes()))
+}
+
+/// A `pusher:subscribe` text frame.
+pub(crate) fn subscribe_text(channel: &str, auth: Option<&str>, channel_data: Option<&str>) -> String {
+    let mut data = json!({ "channel": channel });
+    if let Some(a) = auth {
+        data["auth"] = json!(a);
+    }
+    if let Some(cd) = channel_data {
+        data["channel_data"] = json!(cd);
+    }
+    json!({ "event": "pusher:subscribe", "data": data }).to_string()
+}
+
+pub(crate) fn unsubscribe_text(channel: &str) -> String {
+    json!({ "event": "pusher:unsubscribe", "data": { "channel": channel } }).to_string()
+}
+
+/// Subscribes `session` to `channel` through a signed text frame; presence channels join as
+/// `{"user_id": user_id}`. Handled completely (single node).
+pub(crate) fn subscribe_session(session: &mut Session, channel: &str, user_id: Option<&str>) {
+    let channel_data = user_id.map(|u| json!({ "user_id": u }).to_string());
+    let kind = herald_protocol::channel::ChannelKind::of(channel);
+    let auth = kind.requires_signature().then(|| channel_auth(session, channel, channel_data.as_deref()));
+    let pending = session.handle_text(&subscribe_text(channel, auth.as_deref(), channel_data.as_deref()));
+    assert!(pending.is_none(), "a single node joins at once");
 }
 
 /// A signed `pusher:signin` text frame for `session` carrying `user_data` (JSON text).
