@@ -154,13 +154,25 @@ impl Channel {
         events: &Events,
         metrics: &Metrics,
     ) {
+        self.count_changed_at(st, policy, events, metrics, Instant::now());
+    }
+
+    /// [`Channel::count_changed`] with the current time passed in (tests drive the throttle
+    /// with their own instants instead of sleeping).
+    pub(crate) fn count_changed_at(
+        self: &Arc<Self>,
+        st: &mut ChannelState,
+        policy: CountPolicy,
+        events: &Events,
+        metrics: &Metrics,
+        now: Instant,
+    ) {
         if !policy.enabled || self.kind.is_presence() || self.kind == ChannelKind::ServerToUser {
             return;
         }
         if st.subscribers.is_empty() {
             return;
         }
-        let now = Instant::now();
         let due = st.count.last_sent.is_none_or(|t| now.duration_since(t) >= policy.interval);
         if st.total_subscriptions() <= policy.threshold as u64 || due {
             st.count.last_sent = Some(now);

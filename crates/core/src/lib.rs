@@ -28,3 +28,6 @@ pub mod outbox;
 pub mod remote;
 pub mod session;
 pub mod users;
+
+#[cfg(test)]
+mod tests;

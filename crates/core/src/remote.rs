@@ -167,6 +167,7 @@ fn apply(
 ) {
     match update {
         RemoteUpdate::Snapshot { members, counts, cache, replace } => {
+            let mut changed = !counts.is_empty();
             if replace {
                 let confirmed: std::collections::HashSet<(u32, &str)> =
                     members.iter().map(|(n, u, _)| (*n, &**u)).collect();
@@ -179,12 +180,13 @@ fn apply(
                 for (node, user_id) in stale {
                     member_left(channel, st, node, user_id, metrics);
                 }
+                // Counts of nodes the snapshot no longer names are gone: that is a change too.
+                changed |= !st.remote_counts.is_empty();
                 st.remote_counts.clear();
             }
             for (node, user_id, user_info) in members {
                 member_joined(channel, st, node, user_id, user_info, metrics);
             }
-            let changed = !counts.is_empty();
             for (node, n) in counts {
                 st.remote_counts.insert(node, n);
             }
