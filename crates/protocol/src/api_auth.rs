@@ -17,9 +17,13 @@ pub const EMPTY_BODY_MD5: &str = "d41d8cd98f00b204e9800998ecf8427e";
 /// configured path prefix (10.1).
 #[derive(Debug, Clone)]
 pub struct ApiRequest<'a> {
+    /// HTTP method, upper case (`GET`, `POST`).
     pub method: &'a str,
+    /// Decoded path without the query string and without the configured path prefix.
     pub path: &'a str,
+    /// The query string exactly as received (without the `?`).
     pub raw_query: &'a str,
+    /// The request body (empty for GET).
     pub body: &'a [u8],
 }
 
@@ -90,32 +94,55 @@ pub fn string_to_sign(method: &str, path: &str, params: &QueryParams) -> String 
 /// Every variant maps to HTTP 401; `Display` is the human message sent in the body.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ApiAuthError {
+    /// A required auth parameter (`auth_key`, `auth_timestamp`, ...) is absent.
     #[error("Missing parameter: {0}")]
     MissingParam(&'static str),
+    /// No app has this key.
     #[error("Unknown auth_key")]
     UnknownKey,
+    /// The key belongs to another app than the one in the path.
     #[error("auth_key does not belong to app {0}")]
     WrongApp(String),
+    /// `auth_version` is not `1.0`.
     #[error("Unsupported auth_version {0}; expected 1.0")]
     BadVersion(String),
+    /// `auth_timestamp` is not a whole number of seconds.
     #[error("Invalid auth_timestamp")]
     BadTimestamp,
+    /// `auth_timestamp` is further than the tolerance from the server's clock.
     #[error("Timestamp expired: Given timestamp ({given}) not within {tolerance}s of server time ({now})")]
-    TimestampExpired { given: String, tolerance: u64, now: String },
+    TimestampExpired {
+        /// The timestamp the request carried.
+        given: String,
+        /// The accepted distance from the server's clock, in seconds.
+        tolerance: u64,
+        /// The server's clock, in seconds since the epoch.
+        now: String,
+    },
+    /// A request with a body carried no `body_md5`.
     #[error("body_md5 required for a request with a body")]
     MissingBodyMd5,
+    /// `body_md5` is not the MD5 of the body received.
     #[error("body_md5 does not match the request body")]
     BodyMd5Mismatch,
+    /// `auth_signature` does not match.
     #[error(
         "Invalid signature: you should have sent HmacSHA256Hex({expected:?}, your_secret_key), but you sent \"{got}\""
     )]
-    InvalidSignature { expected: String, got: String },
+    InvalidSignature {
+        /// The string the signature must cover (never the secret).
+        expected: String,
+        /// The signature received.
+        got: String,
+    },
 }
 
 /// A request that passed every 401 check.
 #[derive(Debug, Clone)]
 pub struct VerifiedRequest {
+    /// The decoded query parameters.
     pub params: QueryParams,
+    /// The key that signed the request.
     pub auth_key: String,
 }
 

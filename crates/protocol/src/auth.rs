@@ -50,12 +50,21 @@ pub fn md5_hex(body: &[u8]) -> String {
 /// Subscription refusal reasons; `Display` is the exact hosted `pusher:error` message (5.9).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ChannelAuthError {
+    /// A private, presence or encrypted channel was subscribed without `auth`.
     #[error("Auth info required to subscribe to {0}")]
     Missing(String),
+    /// The key before the `:` of `auth` is not the app's.
     #[error("Invalid key in subscription auth data: '{0}'")]
     InvalidKey(String),
+    /// The signature does not match.
     #[error("Invalid signature: Expected HMAC SHA256 hex digest of {expected}, but got {got}")]
-    InvalidSignature { expected: String, got: String },
+    InvalidSignature {
+        /// The string the signature must cover.
+        expected: String,
+        /// The signature received.
+        got: String,
+    },
+    /// A presence channel was subscribed without `channel_data` (and no signed-in user).
     #[error("channel_data required to subscribe to {0}")]
     ChannelDataRequired(String),
 }
@@ -114,8 +123,10 @@ pub fn authorize_subscription(
 /// Sign-in refusal reasons (8.2).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum UserAuthError {
+    /// The key before the `:` of `auth` is not the app's.
     #[error("Invalid key in signin auth data: '{0}'")]
     InvalidKey(String),
+    /// The signature over `socket_id::user:user_data` does not match.
     #[error("Invalid signature for user authentication")]
     InvalidSignature,
 }

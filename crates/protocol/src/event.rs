@@ -7,10 +7,13 @@
 /// Why an event name is refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum EventNameError {
+    /// The name is the empty string.
     #[error("event name is empty")]
     Empty,
+    /// The name is longer than the limit (in characters).
     #[error("event name is longer than {0} characters")]
     TooLong(usize),
+    /// The name starts with `pusher:` or `pusher_internal:`.
     #[error("event name uses a reserved prefix (pusher: or pusher_internal:)")]
     Reserved,
 }

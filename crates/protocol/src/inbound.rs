@@ -13,25 +13,39 @@ use std::collections::HashMap;
 /// A decoded client frame.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClientMessage {
+    /// `pusher:ping`: answered with `pusher:pong`.
     Ping,
+    /// `pusher:pong`: the answer to the server's liveness probe.
     Pong,
+    /// `pusher:subscribe`.
     Subscribe {
+        /// The channel name.
         channel: String,
+        /// `{key}:{signature}` for private, presence and encrypted channels.
         auth: Option<String>,
+        /// Presence: the signed JSON text with `user_id` and `user_info`.
         channel_data: Option<String>,
     },
+    /// `pusher:unsubscribe`.
     Unsubscribe {
+        /// The channel name.
         channel: String,
     },
+    /// `pusher:signin` (user authentication, 8.1).
     Signin {
+        /// `{key}:{signature}` over `socket_id::user:user_data`.
         auth: String,
+        /// The signed JSON text describing the user.
         user_data: String,
     },
     /// `data` is the text to relay as the JSON *string* value of "data" (7.2): if the client sent a
     /// string, that string unchanged; otherwise the compact JSON serialization of the value ("null" if absent).
     ClientEvent {
+        /// The `client-` event name.
         event: String,
+        /// The channel it is sent on.
         channel: String,
+        /// The data to relay, as described above.
         data: String,
     },
     /// a pusher:* / pusher_internal:* name we do not handle: ignore
@@ -42,14 +56,24 @@ pub enum ClientMessage {
 /// message (code `null`).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum InboundError {
+    /// The frame is not a JSON object.
     #[error("Invalid JSON: {0}")]
     InvalidJson(String),
+    /// The object has no string `event`.
     #[error("Missing event name")]
     MissingEvent,
+    /// An event that is neither a known `pusher:` event nor a `client-` event.
     #[error("Unsupported event: {0}")]
     UnsupportedEvent(String),
+    /// A known event whose `data` lacks a field or has the wrong type.
     #[error("Invalid {event} data: {reason}")]
-    InvalidData { event: String, reason: String },
+    InvalidData {
+        /// The event name.
+        event: String,
+        /// What is wrong with its data.
+        reason: String,
+    },
+    /// A client event without a channel.
     #[error("Client event {0} requires a channel")]
     MissingChannel(String),
 }

@@ -9,6 +9,7 @@ use crate::json;
 /// One presence member as announced by a subscribing connection.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PresenceMember {
+    /// The member's id (a JSON string or number in `channel_data`, kept as text).
     pub user_id: String,
     /// compact JSON text of user_info, None when absent or JSON null
     pub user_info: Option<String>,
@@ -17,6 +18,7 @@ pub struct PresenceMember {
 /// Why `channel_data` is refused; `Display` is the `pusher:error` message (5.9).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ChannelDataError {
+    /// Not a JSON object with a usable `user_id`; the reason.
     #[error("Invalid channel_data: {0}")]
     Invalid(String),
 }

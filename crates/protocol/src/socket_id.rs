@@ -10,7 +10,9 @@ use std::str::FromStr;
 /// A connection id, formatted as `"{node}.{seq}"` without leading zeros.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SocketId {
+    /// The node's random half, fixed for the node's lifetime.
     pub node: u32,
+    /// The connection's sequence number on that node.
     pub seq: u64,
 }
 
@@ -23,8 +25,10 @@ impl fmt::Display for SocketId {
 /// Why a string is not a socket id.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SocketIdError {
+    /// Not `digits.digits`.
     #[error("invalid socket_id: expected two unsigned decimal integers joined by a dot")]
     Malformed,
+    /// A half does not fit its integer type.
     #[error("invalid socket_id: number out of range")]
     OutOfRange,
 }

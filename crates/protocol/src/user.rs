@@ -10,15 +10,18 @@ use crate::json;
 /// A parsed `user_data` object.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UserData {
+    /// The user's id (non-empty).
     pub id: String,
     /// compact JSON text; None when absent or JSON null
     pub user_info: Option<String>,
+    /// Ids of the users whose online state this user watches (8.5).
     pub watchlist: Vec<String>,
 }
 
 /// Why `user_data` is refused; `Display` is the `pusher:error` message.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum UserDataError {
+    /// Not a JSON object with a usable `id`; the reason.
     #[error("Invalid user_data: {0}")]
     Invalid(String),
 }
