@@ -4,6 +4,7 @@
 //! here, so a test file needs only `mod support; use support::*;`.
 #![allow(dead_code)] // each test file uses a different subset of the helpers
 
+mod api_fixtures;
 mod http_client;
 mod raw_ws;
 mod server;
@@ -13,7 +14,7 @@ mod ws_client;
 
 // Each test file uses a different subset, so some of these globs are unused in any one test.
 #[allow(unused_imports)]
-pub use self::{http_client::*, raw_ws::*, server::*, signing::*, webhooks::*, ws_client::*};
+pub use self::{api_fixtures::*, http_client::*, raw_ws::*, server::*, signing::*, webhooks::*, ws_client::*};
 
 use std::time::Duration;
 
