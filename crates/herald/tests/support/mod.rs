@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each test file uses a different subset of the helpers
 
 mod api_fixtures;
+mod cluster;
 mod http_client;
 mod raw_ws;
 mod server;
@@ -14,7 +15,9 @@ mod ws_client;
 
 // Each test file uses a different subset, so some of these globs are unused in any one test.
 #[allow(unused_imports)]
-pub use self::{api_fixtures::*, http_client::*, raw_ws::*, server::*, signing::*, webhooks::*, ws_client::*};
+pub use self::{
+    api_fixtures::*, cluster::*, http_client::*, raw_ws::*, server::*, signing::*, webhooks::*, ws_client::*,
+};
 
 use std::time::Duration;
 
