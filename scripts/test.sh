@@ -79,7 +79,7 @@ ensure_chromium() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends chromium
 }
 
-# The cluster tests (tests/compat/test/cluster.test.mjs, crates/herald/tests/cluster.rs) start
+# The cluster tests (tests/compat/test/cluster-*.test.mjs, crates/herald/tests/cluster_*.rs) start
 # their own private redis-server on a free port.
 ensure_redis() {
   if command -v redis-server >/dev/null 2>&1; then
