@@ -25,10 +25,6 @@ fn trigger_body() -> Vec<u8> {
     json!({"name": "ev", "channel": "c", "data": "d"}).to_string().into_bytes()
 }
 
-fn events_path() -> String {
-    format!("/apps/{APP_ID}/events")
-}
-
 async fn post_with_query(srv: &TestServer, query: &str, body: &[u8]) -> Resp {
     raw_http(srv.addr, "POST", &format!("{}?{query}", events_path()), body).await
 }
