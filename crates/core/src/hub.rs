@@ -83,6 +83,9 @@ pub struct Hub {
     connections: AtomicUsize,
     /// Cleared when shutdown starts: new connections are then refused with 4200.
     accepting: AtomicBool,
+    /// Woken whenever `connections` drops to 0 (shutdown waits for that in
+    /// [`Hub::all_disconnected`]).
+    emptied: tokio::sync::Notify,
     pub settings: HubSettings,
     pub metrics: Metrics,
     /// Receives channel lifecycle events (webhooks); `None` when no app has webhooks.
@@ -113,6 +116,7 @@ impl Hub {
             next_seq: AtomicU64::new(rng.random_range(1..=1_000_000_000)),
             connections: AtomicUsize::new(0),
             accepting: AtomicBool::new(true),
+            emptied: tokio::sync::Notify::new(),
             settings,
             metrics,
             events,
@@ -212,7 +216,7 @@ impl Hub {
         }
         let prev = self.connections.fetch_add(1, Ordering::AcqRel);
         if self.settings.max_connections.is_some_and(|max| prev as u64 >= max) {
-            self.connections.fetch_sub(1, Ordering::AcqRel);
+            self.release_slot();
             ns.remove_connection(seq);
             return Err(Refusal::new(close::OVER_CAPACITY, "Server is over capacity"));
         }
@@ -253,9 +257,30 @@ impl Hub {
         all
     }
 
+    /// Returns once no connection is open on this node (graceful shutdown waits for the
+    /// sessions to end). New ones may still be admitted meanwhile unless
+    /// [`Hub::stop_accepting`] was called.
+    pub async fn all_disconnected(&self) {
+        loop {
+            // Registered before the count is read, so a drop to 0 in between is not missed.
+            let mut emptied = std::pin::pin!(self.emptied.notified());
+            emptied.as_mut().enable();
+            if self.connection_count() == 0 {
+                return;
+            }
+            emptied.await;
+        }
+    }
+
     /// Called once when a session ends.
     pub(crate) fn disconnected(&self) {
-        self.connections.fetch_sub(1, Ordering::AcqRel);
+        self.release_slot();
         self.metrics.connections.decrement(1.0);
+    }
+
+    fn release_slot(&self) {
+        if self.connections.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.emptied.notify_waiters();
+        }
     }
 }

@@ -41,7 +41,7 @@ pub(crate) fn prepare(inner: &Arc<Inner>, app: &str, channel: &str) -> Option<on
         }
     }
     drop(map);
-    tokio::spawn(listen(inner.clone(), key));
+    inner.spawn(listen(inner.clone(), key));
     Some(rx)
 }
 
@@ -129,6 +129,25 @@ async fn load_snapshot(inner: &Inner, app: &str, channel: &str) -> Option<Remote
         Some(CachedEvent { event: Arc::from(e), data: Arc::from(d), expires: Instant::now() + ttl })
     });
     Some(RemoteUpdate::Snapshot { members, counts, cache, replace: false })
+}
+
+/// After each reconnect of the subscriber connection, SUBSCRIBEs again to every channel it
+/// listened to (Redis forgets a connection's subscriptions with the connection).
+pub(crate) async fn resubscribe(
+    inner: Arc<Inner>,
+    mut reconnected: tokio::sync::broadcast::Receiver<fred::types::config::Server>,
+) {
+    loop {
+        match reconnected.recv().await {
+            // Lagged: several reconnects in a row; one resubscribe covers them.
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                if let Err(e) = inner.subscriber.resubscribe_all().await {
+                    tracing::warn!(error = %e, "cannot resubscribe to the cluster's channels after a reconnect");
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+    }
 }
 
 /// Receives every pub/sub message; reconciles interest periodically.

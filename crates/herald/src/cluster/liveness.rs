@@ -223,5 +223,7 @@ async fn remove_app_state(inner: &Inner, app: &str, id: u32) {
 pub(crate) async fn leave(inner: &Inner) {
     let me = inner.node();
     remove_node_state(inner, me).await;
-    let _ = tokio::time::timeout(Duration::from_secs(1), inner.client.quit()).await;
+    // Best effort: the process exits next, which closes both connections anyway.
+    let quit = async { tokio::join!(inner.client.quit(), inner.subscriber.quit()) };
+    let _ = tokio::time::timeout(Duration::from_secs(1), quit).await;
 }

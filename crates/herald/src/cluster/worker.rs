@@ -47,55 +47,66 @@ enum Verdict {
 }
 
 pub(crate) async fn run(inner: Arc<Inner>, mut rx: mpsc::Receiver<Op>) {
+    let mut received = Vec::with_capacity(BATCH);
     let mut batch = Vec::with_capacity(BATCH);
+    let mut flushes = Vec::new();
     let mut logged_failure = tokio::time::Instant::now() - Duration::from_secs(60);
-    while rx.recv_many(&mut batch, BATCH).await > 0 {
-        if !inner.client.is_connected() {
-            // Fail fast: cross-node messages of an outage are lost (counted); state changes are
-            // rewritten from local state when the connection returns (liveness.rs).
-            if let Some(m) = inner.metrics() {
-                m.failed.increment(batch.len() as u64);
+    while rx.recv_many(&mut received, BATCH).await > 0 {
+        for op in received.drain(..) {
+            match op {
+                Op::Flush(done) => flushes.push(done),
+                op => batch.push(op),
             }
-            if logged_failure.elapsed() > Duration::from_secs(10) {
-                logged_failure = tokio::time::Instant::now();
-                tracing::warn!(
-                    dropped = batch.len(),
-                    "Redis unreachable: cross-node messages are being lost (counted in herald_cluster_redis_failures_total); local delivery continues"
-                );
-            }
-            batch.clear();
-            continue;
         }
-        let pipeline = inner.client.pipeline();
-        let mut verdicts = Vec::with_capacity(batch.len() * 2);
-        for op in batch.drain(..) {
-            queue(&inner, &pipeline, op, &mut verdicts).await;
+        if !batch.is_empty() {
+            write_batch(&inner, &mut batch, &mut logged_failure).await;
         }
-        match pipeline.try_all::<Value>().await.into_iter().collect::<Vec<_>>() {
-            results if results.iter().all(|r| r.is_ok()) => {
-                for (verdict, result) in verdicts.into_iter().zip(results) {
-                    if let Ok(value) = result {
-                        report(&inner, verdict, value);
-                    }
-                }
-            }
-            results => {
-                let failed = results.iter().filter(|r| r.is_err()).count() as u64;
-                if let Some(m) = inner.metrics() {
-                    m.failed.increment(failed);
-                }
-                if logged_failure.elapsed() > Duration::from_secs(10) {
-                    logged_failure = tokio::time::Instant::now();
-                    let first = results.iter().find_map(|r| r.as_ref().err().map(|e| e.to_string()));
-                    tracing::warn!(failed, error = ?first, "Redis unreachable: cross-node messages and cluster state updates are being lost (counted in herald_cluster_redis_failures_total); local delivery continues");
-                }
-                // Results that did succeed still carry verdicts.
-                for (verdict, result) in verdicts.into_iter().zip(results) {
-                    if let Ok(value) = result {
-                        report(&inner, verdict, value);
-                    }
-                }
-            }
+        // Answered once the batch they arrived with is written.
+        for done in flushes.drain(..) {
+            let _ = done.send(());
+        }
+    }
+}
+
+/// Writes a batch of ops in one pipeline (emptying `batch`) and reports the verdicts.
+async fn write_batch(inner: &Inner, batch: &mut Vec<Op>, logged_failure: &mut tokio::time::Instant) {
+    if !inner.client.is_connected() {
+        // Fail fast: cross-node messages of an outage are lost (counted); state changes are
+        // rewritten from local state when the connection returns (liveness.rs).
+        if let Some(m) = inner.metrics() {
+            m.failed.increment(batch.len() as u64);
+        }
+        if logged_failure.elapsed() > Duration::from_secs(10) {
+            *logged_failure = tokio::time::Instant::now();
+            tracing::warn!(
+                dropped = batch.len(),
+                "Redis unreachable: cross-node messages are being lost (counted in herald_cluster_redis_failures_total); local delivery continues"
+            );
+        }
+        batch.clear();
+        return;
+    }
+    let pipeline = inner.client.pipeline();
+    let mut verdicts = Vec::with_capacity(batch.len() * 2);
+    for op in batch.drain(..) {
+        queue(inner, &pipeline, op, &mut verdicts).await;
+    }
+    let results: Vec<_> = pipeline.try_all::<Value>().await;
+    let failed = results.iter().filter(|r| r.is_err()).count() as u64;
+    if failed > 0 {
+        if let Some(m) = inner.metrics() {
+            m.failed.increment(failed);
+        }
+        if logged_failure.elapsed() > Duration::from_secs(10) {
+            *logged_failure = tokio::time::Instant::now();
+            let first = results.iter().find_map(|r| r.as_ref().err().map(|e| e.to_string()));
+            tracing::warn!(failed, error = ?first, "Redis unreachable: cross-node messages and cluster state updates are being lost (counted in herald_cluster_redis_failures_total); local delivery continues");
+        }
+    }
+    // Results that did succeed still carry verdicts.
+    for (verdict, result) in verdicts.into_iter().zip(results) {
+        if let Ok(value) = result {
+            report(inner, verdict, value);
         }
     }
 }
@@ -215,6 +226,8 @@ async fn queue(inner: &Inner, p: &fred::clients::Pipeline<Client>, op: Op, verdi
             let _: Result<(), _> = p.publish(n.control(), Bytes::from(msg)).await;
             verdicts.push(Verdict::None);
         }
+        // Taken out of the batch by `run`.
+        Op::Flush(_) => {}
     }
 }
 

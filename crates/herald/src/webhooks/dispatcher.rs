@@ -18,7 +18,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use herald_core::events::ChannelEvent;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use super::batch::Batcher;
 use super::debounce::Debouncer;
@@ -45,14 +46,14 @@ pub(crate) struct Dispatcher {
 }
 
 impl Dispatcher {
-    pub async fn run(mut self, mut rx: mpsc::Receiver<Queued>, mut stop: watch::Receiver<bool>) {
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Queued>, stop: CancellationToken) {
         let mut out: Vec<(usize, Vec<EventObject>)> = Vec::new();
         loop {
             let deadline = [self.debounce.next_deadline(), self.batcher.next_deadline()].into_iter().flatten().min();
             let mut stopping = false;
             tokio::select! {
                 biased;
-                _ = stop.wait_for(|s| *s) => stopping = true,
+                () = stop.cancelled() => stopping = true,
                 first = rx.recv() => match first {
                     Some(q) => {
                         self.handle(q, &mut out);

@@ -35,8 +35,9 @@ use herald_core::app::App;
 use herald_core::events::{ChannelEvent, EventSink};
 use metrics::{Counter, Gauge, Key, Level, Metadata, Recorder};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use self::backoff::Backoff;
 use self::config::{EventMask, WebhookSettings};
@@ -136,19 +137,17 @@ fn wanted(mask: EventMask) -> EventMask {
     m
 }
 
-/// The dispatcher task and the workers' tasks.
-type Tasks = (JoinHandle<()>, Vec<JoinHandle<()>>);
-
 /// The running webhook machinery of one server.
 pub struct Webhooks {
     sink: Arc<WebhookSink>,
     outbox: Arc<Outbox>,
     targets: Arc<Vec<Arc<Target>>>,
-    stop_dispatcher: watch::Sender<bool>,
-    stop_workers: watch::Sender<bool>,
-    /// Task handles, taken once by [`Webhooks::shutdown`]; a mutex only because shutdown
-    /// takes `&self` (the handle is shared with the HTTP state).
-    tasks: parking_lot::Mutex<Option<Tasks>>,
+    /// The dispatcher task, ended by `stop_dispatcher` (it writes what it holds first).
+    dispatcher: TaskTracker,
+    stop_dispatcher: CancellationToken,
+    /// One task per target, ended by `stop_workers` once the shutdown drain is over.
+    workers: TaskTracker,
+    stop_workers: CancellationToken,
 }
 
 impl Webhooks {
@@ -183,16 +182,17 @@ impl Webhooks {
             tracing::info!(pending = outbox.depth(), "resuming webhook deliveries from the outbox");
         }
 
-        let (stop_dispatcher, stop_d_rx) = watch::channel(false);
-        let (stop_workers, stop_w_rx) = watch::channel(false);
+        let (stop_dispatcher, stop_workers) = (CancellationToken::new(), CancellationToken::new());
         let env = WorkerEnv {
             outbox: outbox.clone(),
             sender: Sender::new(settings.timeout)?,
             backoff: Backoff::webhooks(settings.retry_initial, settings.retry_max_elapsed)?,
             metrics: metrics.clone(),
         };
-        let workers =
-            targets.iter().map(|t| tokio::spawn(worker::run(t.clone(), env.clone(), stop_w_rx.clone()))).collect();
+        let workers = TaskTracker::new();
+        for t in targets.iter() {
+            workers.spawn(worker::run(t.clone(), env.clone(), stop_workers.clone()));
+        }
         let dispatcher = dispatcher::Dispatcher {
             apps,
             targets: targets.clone(),
@@ -202,14 +202,16 @@ impl Webhooks {
             metrics,
             cache_seen: HashMap::new(),
         };
-        let dispatcher = tokio::spawn(dispatcher.run(rx, stop_d_rx));
+        let dispatcher_task = TaskTracker::new();
+        dispatcher_task.spawn(dispatcher.run(rx, stop_dispatcher.clone()));
         Ok(Some(Arc::new(Webhooks {
             sink,
             outbox,
             targets,
+            dispatcher: dispatcher_task,
             stop_dispatcher,
+            workers,
             stop_workers,
-            tasks: parking_lot::Mutex::new(Some((dispatcher, workers))),
         })))
     }
 
@@ -227,20 +229,16 @@ impl Webhooks {
     /// workers deliver for up to `drain`, then stop them; what is left stays in the outbox
     /// for the next start.
     pub async fn shutdown(&self, drain: Duration) {
-        let Some((dispatcher, workers)) = self.tasks.lock().take() else { return };
-        let _ = self.stop_dispatcher.send(true);
-        let _ = dispatcher.await;
-        let deadline = tokio::time::Instant::now() + drain;
-        while self.outbox.depth() > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        if self.outbox.depth() > 0 {
+        self.stop_dispatcher.cancel();
+        self.dispatcher.close();
+        self.dispatcher.wait().await;
+        let mut depth = self.outbox.watch_depth();
+        if tokio::time::timeout(drain, depth.wait_for(|d| *d <= 0)).await.is_err() {
             tracing::info!(pending = self.outbox.depth(), "webhook deliveries left in the outbox for the next start");
         }
-        let _ = self.stop_workers.send(true);
-        for w in workers {
-            let _ = w.await;
-        }
+        self.stop_workers.cancel();
+        self.workers.close();
+        self.workers.wait().await;
     }
 
     /// Dead letters of an app, oldest first.

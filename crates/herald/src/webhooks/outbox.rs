@@ -14,10 +14,10 @@
 //! All methods block on disk I/O: async callers run them with `spawn_blocking`.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 
 const OUTBOX: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("outbox");
 const DEAD: TableDefinition<u64, &[u8]> = TableDefinition::new("dead_letters");
@@ -83,9 +83,10 @@ pub struct DeadLetter {
 
 pub struct Outbox {
     db: Database,
-    /// Number of rows in `outbox`, for the gauge and the shutdown drain; an atomic because
-    /// the dispatcher, the workers and the admin endpoints update it from different tasks.
-    depth: AtomicI64,
+    /// Number of rows in `outbox`, for the gauge and the shutdown drain. A watch: updated by
+    /// the dispatcher, the workers and the admin endpoints (each update under its short lock,
+    /// so concurrent ones add up), and waited on by the shutdown drain until it reaches 0.
+    depth: watch::Sender<i64>,
     gauge: metrics::Gauge,
 }
 
@@ -104,16 +105,23 @@ impl Outbox {
         };
         tx.commit()?;
         gauge.set(depth as f64);
-        Ok(Outbox { db, depth: AtomicI64::new(depth as i64), gauge })
+        Ok(Outbox { db, depth: watch::Sender::new(depth as i64), gauge })
     }
 
     pub fn depth(&self) -> i64 {
-        self.depth.load(Ordering::Relaxed)
+        *self.depth.borrow()
+    }
+
+    /// Follows [`Outbox::depth`] (the shutdown drain waits for 0).
+    pub fn watch_depth(&self) -> watch::Receiver<i64> {
+        self.depth.subscribe()
     }
 
     fn add_depth(&self, n: i64) {
-        let now = self.depth.fetch_add(n, Ordering::Relaxed) + n;
-        self.gauge.set(now as f64);
+        self.depth.send_modify(|depth| {
+            *depth += n;
+            self.gauge.set(*depth as f64);
+        });
     }
 
     /// Appends deliveries (target key, record) in one durable transaction.

@@ -10,7 +10,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use super::backoff::{Backoff, Next};
 use super::config::WebhookTarget;
@@ -51,11 +52,11 @@ pub(crate) struct WorkerEnv {
     pub metrics: WebhookMetrics,
 }
 
-/// Runs until `stop` turns true. An attempt in flight when it does is abandoned (the entry
-/// stays in the outbox and is sent again on the next start).
-pub(crate) async fn run(target: Arc<Target>, env: WorkerEnv, mut stop: watch::Receiver<bool>) {
+/// Runs until `stop` is cancelled. An attempt in flight then is abandoned (the entry stays in
+/// the outbox and is sent again on the next start).
+pub(crate) async fn run(target: Arc<Target>, env: WorkerEnv, stop: CancellationToken) {
     loop {
-        if *stop.borrow() {
+        if stop.is_cancelled() {
             return;
         }
         let head = {
@@ -67,32 +68,32 @@ pub(crate) async fn run(target: Arc<Target>, env: WorkerEnv, mut stop: watch::Re
             Ok(Ok(None)) => {
                 tokio::select! {
                     () = target.notify.notified() => continue,
-                    _ = stop.wait_for(|s| *s) => return,
+                    () = stop.cancelled() => return,
                 }
             }
             Ok(Err(e)) => {
                 tracing::error!(target = %target.key, error = %e, "cannot read the webhook outbox; retrying in 1 s");
                 tokio::select! {
                     () = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                    _ = stop.wait_for(|s| *s) => return,
+                    () = stop.cancelled() => return,
                 }
             }
             Err(_) => return, // the runtime is shutting down
         };
-        if !deliver(&target, &env, seq, record, &mut stop).await {
+        if !deliver(&target, &env, seq, record, &stop).await {
             return;
         }
     }
 }
 
 /// Delivers (or dead-letters) one entry. Returns false if `stop` interrupted it.
-async fn deliver(target: &Target, env: &WorkerEnv, seq: u64, record: Record, stop: &mut watch::Receiver<bool>) -> bool {
+async fn deliver(target: &Target, env: &WorkerEnv, seq: u64, record: Record, stop: &CancellationToken) -> bool {
     let mut attempt: u32 = 0;
     loop {
         attempt += 1;
         let result = tokio::select! {
             r = env.sender.send(&target.dest, &record.body) => r,
-            _ = stop.wait_for(|s| *s) => return false,
+            () = stop.cancelled() => return false,
         };
         let error = match result {
             Ok(()) => {
@@ -109,7 +110,7 @@ async fn deliver(target: &Target, env: &WorkerEnv, seq: u64, record: Record, sto
                 tracing::debug!(target = %target.key, attempt, error = %error, ?delay, "webhook delivery failed; retrying");
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
-                    _ = stop.wait_for(|s| *s) => return false,
+                    () = stop.cancelled() => return false,
                 }
             }
             Next::GiveUp => {

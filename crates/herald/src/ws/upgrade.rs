@@ -14,7 +14,8 @@ use tokio_tungstenite::WebSocketStream;
 use super::connection;
 use crate::server::AppState;
 
-/// Answers the upgrade request and spawns the connection task.
+/// Answers the upgrade request and spawns (on the server's socket tracker) the task that admits
+/// the connection or refuses it.
 pub(crate) async fn ws_upgrade(State(state): State<Arc<AppState>>, Path(key): Path<String>, req: Request) -> Response {
     let headers = req.headers();
     let Some(ws_key) = websocket_key(headers) else {
@@ -26,7 +27,8 @@ pub(crate) async fn ws_upgrade(State(state): State<Arc<AppState>>, Path(key): Pa
         headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("https"));
     let on_upgrade = hyper::upgrade::on(req);
 
-    tokio::spawn(async move {
+    let sockets = state.sockets.clone();
+    sockets.spawn(async move {
         let upgraded = match on_upgrade.await {
             Ok(u) => u,
             Err(e) => {
