@@ -36,7 +36,7 @@ use herald_core::app::StaticAppStore;
 use herald_core::hub::{Hub, HubSettings};
 use herald_core::metrics::Metrics;
 use herald_core::outbox::OutboxLimits;
-use herald_protocol::codes::close;
+use herald_protocol::codes::CloseCode;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
@@ -173,7 +173,7 @@ async fn drain(hub: &Hub, window: Duration) {
     const SLICES: u32 = 20;
     let message = "Server is shutting down; reconnect";
     if window.is_zero() {
-        hub.close_all(close::RECONNECT, message);
+        hub.close_all(CloseCode::RECONNECT, message);
         return;
     }
     let conns = hub.connections();
@@ -186,11 +186,11 @@ async fn drain(hub: &Hub, window: Duration) {
             tokio::time::sleep(gap).await;
         }
         for conn in slice {
-            conn.outbox.close(close::RECONNECT, message);
+            conn.outbox.close(CloseCode::RECONNECT, message);
         }
     }
     // Anything that connected meanwhile (admission already refuses new sockets).
-    hub.close_all(close::RECONNECT, message);
+    hub.close_all(CloseCode::RECONNECT, message);
 }
 
 /// Every minute, drops empty channels whose cached event expired; every 10 s, checks whether a

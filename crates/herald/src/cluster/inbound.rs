@@ -15,7 +15,7 @@ use fred::prelude::*;
 use herald_core::channel::CachedEvent;
 use herald_core::hub::Hub;
 use herald_core::remote::RemoteUpdate;
-use herald_protocol::codes::close;
+use herald_protocol::codes::CloseCode;
 use herald_protocol::socket_id::SocketId;
 use tokio::sync::oneshot;
 
@@ -250,7 +250,7 @@ fn control_message(inner: &Inner, hub: &Arc<Hub>, raw: &Bytes) {
         }
         Ok(ControlMsg::Terminate { a, u }) => {
             for conn in hub.namespace(&a).connections_of_user(&u) {
-                conn.outbox.close(close::UNAUTHORIZED, "You got disconnected by the app.");
+                conn.outbox.close(CloseCode::UNAUTHORIZED, "You got disconnected by the app.");
             }
         }
         Ok(_) => {}

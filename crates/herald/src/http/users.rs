@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::{Path, Request, State};
 use axum::response::Response;
-use herald_protocol::codes::close;
+use herald_protocol::codes::CloseCode;
 use serde_json::json;
 
 use super::auth::authenticate;
@@ -36,7 +36,7 @@ pub(crate) async fn terminate_alias(
 /// Closes the user's connections here, and asks the other nodes to do the same.
 fn terminate_user(state: &AppState, app_id: &str, user_id: &str) {
     for conn in state.hub.namespace(app_id).connections_of_user(user_id) {
-        conn.outbox.close(close::UNAUTHORIZED, "You got disconnected by the app.");
+        conn.outbox.close(CloseCode::UNAUTHORIZED, "You got disconnected by the app.");
     }
     state.hub.adapter().terminate_user(app_id, user_id);
 }

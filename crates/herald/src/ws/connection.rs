@@ -37,13 +37,13 @@ use herald_core::connection::Connection;
 use herald_core::metrics::Metrics;
 use herald_core::outbox::Popped;
 use herald_core::session::{Pending, Session};
-use herald_protocol::codes::close;
+use herald_protocol::codes::CloseCode;
 use herald_protocol::outbound;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use pin_project_lite::pin_project;
 use tokio::time::{timeout, Instant, Sleep};
-use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode as WsCloseCode, Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Frame, Utf8Bytes};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
@@ -66,7 +66,7 @@ enum End {
     /// The peer closed or the socket failed: nothing more to send.
     Gone,
     /// herald closes with this code, after a `pusher:error` carrying the same code.
-    Close(u16, String),
+    Close(CloseCode, String),
 }
 
 /// Runs an admitted connection until it ends, on the server's socket tracker. The session is
@@ -79,9 +79,9 @@ pub(crate) fn spawn(ws: Ws, session: Session, state: Arc<AppState>) {
 }
 
 /// Sends the close frame (after a `pusher:error`) and waits briefly for the peer's reply.
-async fn close_connection(mut ws: Ws, code: u16, message: String, state: Arc<AppState>, socket_id: Box<str>) {
+async fn close_connection(mut ws: Ws, code: CloseCode, message: String, state: Arc<AppState>, socket_id: Box<str>) {
     state.hub.metrics.closed_by_server(code);
-    if code == close::OVER_CAPACITY {
+    if code == CloseCode::OVER_CAPACITY {
         tracing::info!(%socket_id, "slow consumer disconnected");
     }
     close_with(&mut ws, code, &message).await;
@@ -228,7 +228,7 @@ impl TaskProj<'_> {
                     Ok(Message::Pong(_)) | Ok(Message::Frame(_)) => {}
                     Ok(Message::Close(_)) => return Poll::Ready(End::Gone),
                     Err(WsError::Capacity(_)) => {
-                        return Poll::Ready(End::Close(close::MESSAGE_TOO_BIG, "Message too big".to_owned()))
+                        return Poll::Ready(End::Close(CloseCode::MESSAGE_TOO_BIG, "Message too big".to_owned()))
                     }
                     Err(e) => {
                         tracing::debug!(socket_id = %session.connection().socket_id_str, error = %e, "websocket read error");
@@ -273,13 +273,13 @@ impl TaskProj<'_> {
             }
             if self.auth_deadline.is_some_and(|d| now >= d) {
                 return Poll::Ready(End::Close(
-                    close::UNAUTHORIZED,
+                    CloseCode::UNAUTHORIZED,
                     "Connection not authorized within timeout".to_owned(),
                 ));
             }
             match *self.ping_sent {
                 Some(sent) if now >= sent + pong_wait => {
-                    return Poll::Ready(End::Close(close::PONG_NOT_RECEIVED, "Pong reply not received".to_owned()));
+                    return Poll::Ready(End::Close(CloseCode::PONG_NOT_RECEIVED, "Pong reply not received".to_owned()));
                 }
                 None if now >= *self.last_activity + activity => {
                     *self.ping_sent = Some(now);
@@ -384,7 +384,7 @@ fn poll_write(
 }
 
 /// Admission refused: `pusher:error` with the close code, then the close frame (2.2).
-pub(crate) async fn refuse(mut ws: Ws, code: u16, message: &str) {
+pub(crate) async fn refuse(mut ws: Ws, code: CloseCode, message: &str) {
     close_with(&mut ws, code, message).await;
 }
 
@@ -393,12 +393,12 @@ const CLOSE_REPLY_WAIT: Duration = Duration::from_secs(2);
 
 /// Writes `pusher:error` and the close frame, then lets the peer answer for at most
 /// [`CLOSE_REPLY_WAIT`].
-async fn close_with(ws: &mut Ws, code: u16, message: &str) {
+async fn close_with(ws: &mut Ws, code: CloseCode, message: &str) {
     let sent = timeout(WRITE_TIMEOUT, async {
-        let err = outbound::error(Some(code), message);
+        let err = outbound::closing_error(code, message);
         ws.feed(Message::Frame(Frame::message(err, OpCode::Data(Data::Text), true))).await?;
         let reason = Utf8Bytes::from(truncate_reason(message));
-        ws.close(Some(CloseFrame { code: CloseCode::from(code), reason })).await
+        ws.close(Some(CloseFrame { code: WsCloseCode::from(code.get()), reason })).await
     })
     .await;
     if matches!(sent, Ok(Ok(()))) {

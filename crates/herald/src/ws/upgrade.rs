@@ -41,7 +41,7 @@ pub(crate) async fn ws_upgrade(State(state): State<Arc<AppState>>, Path(key): Pa
             // Its own task, sized to the connection alone (this one ends here).
             Ok(session) => connection::spawn(ws, session, state),
             Err(refusal) => {
-                tracing::debug!(code = refusal.code, reason = %refusal.message, "connection refused");
+                tracing::debug!(code = refusal.code.get(), reason = %refusal.message, "connection refused");
                 state.hub.metrics.closed_by_server(refusal.code);
                 connection::refuse(ws, refusal.code, &refusal.message).await;
             }
