@@ -2,7 +2,7 @@
 //! server starts and ends them all in one graceful shutdown sequence.
 //!
 //! Who owns which task:
-//! - `AppState::sockets` ([`TaskTracker`]): every task that holds a client socket — the
+//! - `ServerState::sockets` ([`TaskTracker`]): every task that holds a client socket — the
 //!   upgrade and admission task, the connection task, the close handshake;
 //! - `RunningServer::tasks`, ended by `RunningServer::stop` ([`CancellationToken`]): the HTTP
 //!   server and the sweeper;
@@ -50,7 +50,7 @@ use crate::webhooks::Webhooks;
 use crate::{http, ops, ws};
 
 /// Shared by every handler and connection task.
-pub(crate) struct AppState {
+pub(crate) struct ServerState {
     pub hub: Arc<Hub>,
     pub config: Arc<Config>,
     pub prometheus: PrometheusHandle,
@@ -73,7 +73,7 @@ const HTTP_STOP: Duration = Duration::from_secs(5);
 /// A started server.
 pub struct RunningServer {
     addr: SocketAddr,
-    state: Arc<AppState>,
+    state: Arc<ServerState>,
     /// Cancelled by the last shutdown step: ends the HTTP server and the sweeper.
     stop: CancellationToken,
     /// The HTTP server task and the sweeper.
@@ -120,7 +120,7 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
     if let Some(redis) = &cluster {
         redis.attach(&hub);
     }
-    let state = Arc::new(AppState {
+    let state = Arc::new(ServerState {
         hub,
         config: Arc::new(config),
         prometheus,
@@ -219,7 +219,7 @@ async fn sweep(hub: Weak<Hub>, tasks: TaskTracker, stop: CancellationToken) {
     }
 }
 
-fn router(state: Arc<AppState>) -> Router {
+fn router(state: Arc<ServerState>) -> Router {
     let prefix = state.config.path_prefix.clone();
     let realtime = Router::new().route("/app/{key}", get(ws::ws_upgrade)).merge(http::routes(state.clone()));
     let realtime = if prefix.is_empty() { realtime } else { Router::new().nest(&prefix, realtime) };

@@ -23,8 +23,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::batch::Batcher;
 use super::debounce::Debouncer;
-use super::outbox::{Outbox, Record};
 use super::payload::{now_ms, Body, EventObject};
+use super::store::{DeliveryStore, Record};
 use super::worker::Target;
 use super::{Queued, WebhookMetrics};
 
@@ -39,7 +39,7 @@ pub(crate) struct Dispatcher {
     pub targets: Arc<Vec<Arc<Target>>>,
     pub debounce: Debouncer,
     pub batcher: Batcher,
-    pub outbox: Arc<Outbox>,
+    pub store: Arc<DeliveryStore>,
     pub metrics: WebhookMetrics,
     /// Last cache_miss sent per (app, channel).
     pub cache_seen: HashMap<(usize, Arc<str>), Instant>,
@@ -143,8 +143,8 @@ impl Dispatcher {
             })
             .collect();
         let n = items.len() as u64;
-        let outbox = self.outbox.clone();
-        match tokio::task::spawn_blocking(move || outbox.enqueue(&items)).await {
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || store.enqueue(&items)).await {
             Ok(Ok(())) => {
                 self.metrics.queued.increment(n);
                 for t in touched {

@@ -15,9 +15,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::backoff::{Backoff, Next};
 use super::config::WebhookTarget;
-use super::outbox::{DeadLetter, Outbox, Record};
 use super::payload::now_ms;
 use super::sender::{Destination, Sender};
+use super::store::{DeadLetter, DeliveryStore, Record};
 use super::WebhookMetrics;
 
 /// A configured target at run time.
@@ -46,7 +46,7 @@ pub(crate) fn target_key(app_id: &str, url: &str, nth: usize) -> String {
 /// What a worker shares with its siblings.
 #[derive(Clone)]
 pub(crate) struct WorkerEnv {
-    pub outbox: Arc<Outbox>,
+    pub store: Arc<DeliveryStore>,
     pub sender: Sender,
     pub backoff: Backoff,
     pub metrics: WebhookMetrics,
@@ -60,8 +60,8 @@ pub(crate) async fn run(target: Arc<Target>, env: WorkerEnv, stop: CancellationT
             return;
         }
         let head = {
-            let (outbox, key) = (env.outbox.clone(), target.key.clone());
-            tokio::task::spawn_blocking(move || outbox.head(&key)).await
+            let (store, key) = (env.store.clone(), target.key.clone());
+            tokio::task::spawn_blocking(move || store.head(&key)).await
         };
         let (seq, record) = match head {
             Ok(Ok(Some(h))) => h,
@@ -141,11 +141,11 @@ async fn deliver(target: &Target, env: &WorkerEnv, seq: u64, record: Record, sto
 /// outbox and is attempted again: at-least-once).
 async fn blocking(
     env: &WorkerEnv,
-    f: impl FnOnce(&Outbox, String) -> Result<(), super::outbox::OutboxError> + Send + 'static,
+    f: impl FnOnce(&DeliveryStore, String) -> Result<(), super::store::StoreError> + Send + 'static,
     key: &str,
 ) {
-    let (outbox, key) = (env.outbox.clone(), key.to_owned());
-    match tokio::task::spawn_blocking(move || f(&outbox, key)).await {
+    let (store, key) = (env.store.clone(), key.to_owned());
+    match tokio::task::spawn_blocking(move || f(&store, key)).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::error!(error = %e, "cannot update the webhook outbox"),
         Err(e) => tracing::error!(error = %e, "webhook outbox task failed"),

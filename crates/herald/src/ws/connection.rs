@@ -48,7 +48,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Frame, Utf8Byt
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
-use crate::server::AppState;
+use crate::server::ServerState;
 
 type Ws = WebSocketStream<TokioIo<Upgraded>>;
 
@@ -73,13 +73,13 @@ enum End {
 /// dropped (which unsubscribes and unregisters it) as soon as the connection ends; a close
 /// handshake, if herald is the one closing, then runs in its own short-lived task on the same
 /// tracker.
-pub(crate) fn spawn(ws: Ws, session: Session, state: Arc<AppState>) {
+pub(crate) fn spawn(ws: Ws, session: Session, state: Arc<ServerState>) {
     let sockets = state.sockets.clone();
     sockets.spawn(ConnectionTask::new(ws, session, state));
 }
 
 /// Sends the close frame (after a `pusher:error`) and waits briefly for the peer's reply.
-async fn close_connection(mut ws: Ws, code: CloseCode, message: String, state: Arc<AppState>, socket_id: Box<str>) {
+async fn close_connection(mut ws: Ws, code: CloseCode, message: String, state: Arc<ServerState>, socket_id: Box<str>) {
     state.hub.metrics.closed_by_server(code);
     if code == CloseCode::OVER_CAPACITY {
         tracing::info!(%socket_id, "slow consumer disconnected");
@@ -95,7 +95,7 @@ pin_project! {
         // handed to the close handshake.
         ws: Option<Ws>,
         session: Option<Session>,
-        state: Arc<AppState>,
+        state: Arc<ServerState>,
         // The one timer, armed at the earliest of the deadlines below (re-armed lazily: when
         // activity pushes the liveness deadline later, the timer fires early and is moved on).
         #[pin]
@@ -117,7 +117,7 @@ pin_project! {
 }
 
 impl ConnectionTask {
-    fn new(ws: Ws, session: Session, state: Arc<AppState>) -> Self {
+    fn new(ws: Ws, session: Session, state: Arc<ServerState>) -> Self {
         let now = Instant::now();
         let auth_deadline = session
             .app()
