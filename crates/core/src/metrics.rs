@@ -65,6 +65,13 @@ impl Metrics {
         self.recorder.register_counter(&Key::from_static_name(name), &METADATA)
     }
 
+    /// A counter with one label, registered on this server's recorder (one handle per label
+    /// value; register once and keep it).
+    pub fn labelled_counter(&self, name: &'static str, label: &'static str, value: &'static str) -> Counter {
+        let key = Key::from_parts(name, vec![Label::new(label, value)]);
+        self.recorder.register_counter(&key, &METADATA)
+    }
+
     /// Counts one protocol error sent to a client, by code (`null` codes count as "none").
     pub fn error(&self, code: Option<ErrorCode>) {
         let code = code.map_or_else(|| "none".to_owned(), |c| c.to_string());

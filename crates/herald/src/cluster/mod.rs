@@ -10,11 +10,13 @@
 //! - HTTP API queries read Redis, never other nodes (`query.rs`).
 //! - Redis down: local delivery goes on (it never depends on Redis), `/ready` reports
 //!   degraded, the client reconnects with backoff, and on reconnect the node re-registers its
-//!   state and resubscribes.
+//!   state and resubscribes. A failed read never passes for "nothing there": each step retries
+//!   or marks what it could not load (`errors.rs` counts and logs them).
 //! - Every task the adapter starts (worker, delayed removals, inbound, liveness, resubscribe,
 //!   one per channel snapshot) runs on `Inner::tasks` until `Inner::stop`; [`RedisAdapter::leave`]
 //!   ends them all.
 
+mod errors;
 mod inbound;
 mod liveness;
 mod query;
@@ -39,6 +41,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use errors::{RedisErrors, Step};
 use wire::Names;
 
 /// How a node joins a cluster (config `[adapter]`).
@@ -100,15 +103,13 @@ pub(crate) type ChannelKey = (Arc<str>, Arc<str>);
 /// A channel this node listens to (or is about to).
 enum Interest {
     /// SUBSCRIBE sent, snapshot loading: messages are buffered, joins wait.
-    Pending {
-        buffered: Vec<bytes::Bytes>,
-        waiters: Vec<oneshot::Sender<()>>,
-    },
-    Active,
+    Pending { buffered: Vec<bytes::Bytes>, waiters: Vec<oneshot::Sender<()>> },
+    /// Listening. `resync`: the snapshot could not be loaded (Redis error), so the replica
+    /// lacks what happened before; the next reconcile reloads it.
+    Active { resync: bool },
 }
 
 /// Counters of the adapter (see docs/OPERATIONS.md for names).
-#[derive(Clone)]
 pub(crate) struct ClusterMetrics {
     /// Messages received from Redis for a channel with no local subscriber (should stay ~0).
     pub unneeded: Counter,
@@ -118,6 +119,8 @@ pub(crate) struct ClusterMetrics {
     /// Operations dropped because the queue to the worker was full.
     pub dropped: Counter,
     pub reaped_nodes: Counter,
+    /// Redis errors of the adapter's other steps, by step.
+    pub errors: RedisErrors,
 }
 
 pub(crate) struct Inner {
@@ -164,6 +167,12 @@ impl Inner {
         self.tasks.spawn(async move {
             stop.run_until_cancelled(task).await;
         });
+    }
+    /// Counts and (rate-limited) logs a Redis error of `step`; `then` says what happens next.
+    pub(crate) fn redis_error(&self, step: Step, error: &fred::error::Error, then: &str) {
+        if let Some(m) = self.metrics() {
+            m.errors.record(step, error, then);
+        }
     }
     fn enqueue(&self, op: Op) {
         if self.ops.try_send(op).is_err() {
@@ -254,6 +263,7 @@ impl RedisAdapter {
             failed: m.counter("herald_cluster_redis_failures_total"),
             dropped: m.counter("herald_cluster_ops_dropped_total"),
             reaped_nodes: m.counter("herald_cluster_reaped_nodes_total"),
+            errors: RedisErrors::new(m),
         });
         inner.client.connect();
         inner.subscriber.connect();
