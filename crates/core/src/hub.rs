@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
-use herald_protocol::codes::close;
+use herald_protocol::codes::CloseCode;
 use herald_protocol::outbound;
 use herald_protocol::socket_id::SocketId;
 use rand::Rng;
@@ -60,12 +60,12 @@ impl Default for HubSettings {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct Refusal {
-    pub code: u16,
+    pub code: CloseCode,
     pub message: String,
 }
 
 impl Refusal {
-    fn new(code: u16, message: impl Into<String>) -> Self {
+    fn new(code: CloseCode, message: impl Into<String>) -> Self {
         Refusal { code, message: message.into() }
     }
 }
@@ -83,6 +83,9 @@ pub struct Hub {
     connections: AtomicUsize,
     /// Cleared when shutdown starts: new connections are then refused with 4200.
     accepting: AtomicBool,
+    /// Woken whenever `connections` drops to 0 (shutdown waits for that in
+    /// [`Hub::all_disconnected`]).
+    emptied: tokio::sync::Notify,
     pub settings: HubSettings,
     pub metrics: Metrics,
     /// Receives channel lifecycle events (webhooks); `None` when no app has webhooks.
@@ -113,6 +116,7 @@ impl Hub {
             next_seq: AtomicU64::new(rng.random_range(1..=1_000_000_000)),
             connections: AtomicUsize::new(0),
             accepting: AtomicBool::new(true),
+            emptied: tokio::sync::Notify::new(),
             settings,
             metrics,
             events,
@@ -180,41 +184,44 @@ impl Hub {
     /// returns the session with `pusher:connection_established` already queued as its first frame.
     pub fn connect(self: &Arc<Self>, app_key: &str, protocol: Option<&str>, secure: bool) -> Result<Session, Refusal> {
         if !self.is_accepting() {
-            return Err(Refusal::new(close::RECONNECT, "Server is shutting down; reconnect"));
+            return Err(Refusal::new(CloseCode::RECONNECT, "Server is shutting down; reconnect"));
         }
         match protocol {
             None if self.settings.strict_protocol_param => {
-                return Err(Refusal::new(close::NO_PROTOCOL, "No protocol version supplied"));
+                return Err(Refusal::new(CloseCode::NO_PROTOCOL, "No protocol version supplied"));
             }
             None => {}
             Some(p) => match p.parse::<u32>() {
                 Ok(5..=7) => {}
                 _ => {
-                    return Err(Refusal::new(close::UNSUPPORTED_PROTOCOL, format!("Unsupported protocol version: {p}")))
+                    return Err(Refusal::new(
+                        CloseCode::UNSUPPORTED_PROTOCOL,
+                        format!("Unsupported protocol version: {p}"),
+                    ))
                 }
             },
         }
         let app: Arc<App> = self
             .apps
             .by_key(app_key)
-            .ok_or_else(|| Refusal::new(close::APP_NOT_FOUND, format!("App key {app_key} not in this cluster")))?;
+            .ok_or_else(|| Refusal::new(CloseCode::APP_NOT_FOUND, format!("App key {app_key} not in this cluster")))?;
         if !app.limits.enabled {
-            return Err(Refusal::new(close::APP_DISABLED, "Application is disabled"));
+            return Err(Refusal::new(CloseCode::APP_DISABLED, "Application is disabled"));
         }
         if app.limits.force_tls && !secure {
-            return Err(Refusal::new(close::APP_ONLY_TLS, "Application only accepts TLS connections"));
+            return Err(Refusal::new(CloseCode::APP_ONLY_TLS, "Application only accepts TLS connections"));
         }
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         let conn = Arc::new(Connection::new(SocketId { node: self.node, seq }, self.settings.outbox));
         let ns = self.namespace(&app.id);
         if !ns.add_connection(&conn, app.limits.max_connections) {
-            return Err(Refusal::new(close::APP_OVER_QUOTA, "Application is over its connection quota"));
+            return Err(Refusal::new(CloseCode::APP_OVER_QUOTA, "Application is over its connection quota"));
         }
         let prev = self.connections.fetch_add(1, Ordering::AcqRel);
         if self.settings.max_connections.is_some_and(|max| prev as u64 >= max) {
-            self.connections.fetch_sub(1, Ordering::AcqRel);
+            self.release_slot();
             ns.remove_connection(seq);
-            return Err(Refusal::new(close::OVER_CAPACITY, "Server is over capacity"));
+            return Err(Refusal::new(CloseCode::OVER_CAPACITY, "Server is over capacity"));
         }
         self.metrics.connections.increment(1.0);
         self.metrics.connections_total.increment(1);
@@ -239,7 +246,7 @@ impl Hub {
     }
 
     /// Asks every connection on this node to close with `code` (graceful shutdown).
-    pub fn close_all(&self, code: u16, message: &str) {
+    pub fn close_all(&self, code: CloseCode, message: &str) {
         for ns in self.namespaces.iter() {
             ns.close_all(code, message);
         }
@@ -253,9 +260,30 @@ impl Hub {
         all
     }
 
+    /// Returns once no connection is open on this node (graceful shutdown waits for the
+    /// sessions to end). New ones may still be admitted meanwhile unless
+    /// [`Hub::stop_accepting`] was called.
+    pub async fn all_disconnected(&self) {
+        loop {
+            // Registered before the count is read, so a drop to 0 in between is not missed.
+            let mut emptied = std::pin::pin!(self.emptied.notified());
+            emptied.as_mut().enable();
+            if self.connection_count() == 0 {
+                return;
+            }
+            emptied.await;
+        }
+    }
+
     /// Called once when a session ends.
     pub(crate) fn disconnected(&self) {
-        self.connections.fetch_sub(1, Ordering::AcqRel);
+        self.release_slot();
         self.metrics.connections.decrement(1.0);
+    }
+
+    fn release_slot(&self) {
+        if self.connections.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.emptied.notify_waiters();
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! the hot path only does atomic increments on pre-registered handles.
 //! Metric names are stable and documented in docs/OPERATIONS.md.
 
+use herald_protocol::codes::{CloseCode, ErrorCode};
 use metrics::{Counter, Gauge, Key, Label, Level, Metadata, Recorder};
 use std::sync::Arc;
 
@@ -64,15 +65,22 @@ impl Metrics {
         self.recorder.register_counter(&Key::from_static_name(name), &METADATA)
     }
 
+    /// A counter with one label, registered on this server's recorder (one handle per label
+    /// value; register once and keep it).
+    pub fn labelled_counter(&self, name: &'static str, label: &'static str, value: &'static str) -> Counter {
+        let key = Key::from_parts(name, vec![Label::new(label, value)]);
+        self.recorder.register_counter(&key, &METADATA)
+    }
+
     /// Counts one protocol error sent to a client, by code (`null` codes count as "none").
-    pub fn error(&self, code: Option<u16>) {
+    pub fn error(&self, code: Option<ErrorCode>) {
         let code = code.map_or_else(|| "none".to_owned(), |c| c.to_string());
         let key = Key::from_parts("herald_errors_total", vec![Label::new("code", code)]);
         self.recorder.register_counter(&key, &METADATA).increment(1);
     }
 
     /// Counts one connection closed by the server, by close code.
-    pub fn closed_by_server(&self, code: u16) {
+    pub fn closed_by_server(&self, code: CloseCode) {
         let key = Key::from_parts("herald_server_closes_total", vec![Label::new("code", code.to_string())]);
         self.recorder.register_counter(&key, &METADATA).increment(1);
     }

@@ -414,7 +414,7 @@ impl Namespace {
     }
 
     /// Asks every connection of this app to close (shutdown).
-    pub fn close_all(&self, code: u16, message: &str) {
+    pub fn close_all(&self, code: herald_protocol::codes::CloseCode, message: &str) {
         for conn in self.connections.iter() {
             conn.outbox.close(code, message);
         }

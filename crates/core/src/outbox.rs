@@ -21,7 +21,7 @@ use std::collections::VecDeque;
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
-use herald_protocol::codes::close;
+use herald_protocol::codes::CloseCode;
 use parking_lot::Mutex;
 
 /// Bounds of one outbox.
@@ -41,7 +41,7 @@ impl Default for OutboxLimits {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloseRequest {
     /// WebSocket close code (PROTOCOL.md 12.1).
-    pub code: u16,
+    pub code: CloseCode,
     /// Human reason; also sent as a `pusher:error` message just before the close frame.
     pub message: String,
 }
@@ -100,7 +100,7 @@ impl Outbox {
             st.queue = VecDeque::new();
             st.bytes = 0;
             st.close = Some(CloseRequest {
-                code: close::OVER_CAPACITY,
+                code: CloseCode::OVER_CAPACITY,
                 message: "Slow consumer: outbound queue is full".to_owned(),
             });
             let waker = st.waker.take();
@@ -118,7 +118,7 @@ impl Outbox {
 
     /// Asks the writer to close the connection after flushing what is queued. The first request
     /// wins; later ones are ignored.
-    pub fn close(&self, code: u16, message: impl Into<String>) {
+    pub fn close(&self, code: CloseCode, message: impl Into<String>) {
         let mut st = self.state.lock();
         if st.close.is_none() {
             st.close = Some(CloseRequest { code, message: message.into() });
@@ -220,7 +220,7 @@ mod tests {
         assert_eq!(ob.push(Bytes::from_static(b"d")), Pushed::Closed);
         let (frames, close) = pop_all(&ob);
         assert!(frames.is_empty());
-        assert_eq!(close.expect("close requested").code, 4100);
+        assert_eq!(close.expect("close requested").code, CloseCode::OVER_CAPACITY);
     }
 
     #[test]
@@ -234,11 +234,11 @@ mod tests {
     fn close_is_delivered_after_queued_frames() {
         let ob = outbox(10, 100);
         ob.push(Bytes::from_static(b"x"));
-        ob.close(4009, "bye");
-        ob.close(4200, "ignored");
+        ob.close(CloseCode::UNAUTHORIZED, "bye");
+        ob.close(CloseCode::RECONNECT, "ignored");
         let (frames, close) = pop_all(&ob);
         assert_eq!(frames, ["x"]);
-        assert_eq!(close, Some(CloseRequest { code: 4009, message: "bye".into() }));
+        assert_eq!(close, Some(CloseRequest { code: CloseCode::UNAUTHORIZED, message: "bye".into() }));
     }
 
     #[test]
@@ -254,7 +254,7 @@ mod tests {
         assert_eq!(ob.poll_pop(&mut cx), Poll::Ready(Popped::Frame(Bytes::from_static(b"1"))));
         assert_eq!(ob.poll_pop(&mut cx), Poll::Ready(Popped::Frame(Bytes::from_static(b"2"))));
         assert!(ob.poll_pop(&mut cx).is_pending());
-        ob.close(4200, "bye");
+        ob.close(CloseCode::RECONNECT, "bye");
         assert_eq!(counter.0.load(Ordering::SeqCst), 2);
         assert!(matches!(ob.poll_pop(&mut cx), Poll::Ready(Popped::Close(_))));
     }

@@ -7,9 +7,9 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use crate::server::AppState;
+use crate::server::ServerState;
 
-pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+pub(crate) async fn metrics(State(state): State<Arc<ServerState>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.prometheus.render()).into_response()
 }
 
@@ -17,7 +17,7 @@ pub(crate) async fn up() -> &'static str {
     "OK\n"
 }
 
-pub(crate) async fn ready(State(state): State<Arc<AppState>>) -> Response {
+pub(crate) async fn ready(State(state): State<Arc<ServerState>>) -> Response {
     if state.hub.is_accepting() {
         // A node that lost Redis keeps serving its own connections, so it stays in rotation
         // and says it is degraded (docs/CLUSTER.md).

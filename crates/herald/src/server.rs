@@ -1,17 +1,30 @@
-//! Builds the server from a [`Config`]: the hub, the router, the listener; and runs the
-//! graceful shutdown sequence.
+//! Builds the server from a [`Config`]: the hub, the router, the listener; owns every task the
+//! server starts and ends them all in one graceful shutdown sequence.
+//!
+//! Who owns which task:
+//! - `ServerState::sockets` ([`TaskTracker`]): every task that holds a client socket — the
+//!   upgrade and admission task, the connection task, the close handshake;
+//! - `RunningServer::tasks`, ended by `RunningServer::stop` ([`CancellationToken`]): the HTTP
+//!   server and the sweeper;
+//! - the cluster adapter and the webhooks own theirs the same way and end them in
+//!   `RedisAdapter::leave` and `Webhooks::shutdown`.
 //!
 //! Shutdown (`RunningServer::shutdown`), in order:
 //! 1. stop admitting connections — `/ready` answers 503 and new sockets get 4200;
-//! 2. ask every connection to close with 4200 (pusher-js reconnects at once, elsewhere);
-//! 3. wait until they are gone, at most `shutdown_grace` seconds;
-//! 4. webhooks: release held removals and open batches into the outbox, deliver for up to
-//!    5 s, leave the rest in the outbox for the next start;
-//! 5. stop the HTTP server, letting in-flight API requests finish.
+//! 2. ask every connection to close with 4200 (pusher-js reconnects at once, elsewhere), in
+//!    random order spread over `shutdown_drain_window_ms`;
+//! 3. wait until every socket task has ended (connections gone, their close frames written
+//!    and the peers' replies read or given up on) and every session is dropped, at most
+//!    `shutdown_grace` seconds; a connection still open after that is logged and left to the
+//!    process exit;
+//! 4. cluster: graceful leave — deferred removals applied after `leave_grace`, queued
+//!    operations written, the adapter's tasks stopped, this node's state removed;
+//! 5. webhooks: release held removals and open batches into the outbox, deliver for up to
+//!    5 s, leave the rest in the outbox for the next start, stop the workers;
+//! 6. stop the HTTP server (in-flight API requests finish, at most 5 s) and the sweeper.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -23,11 +36,11 @@ use herald_core::app::StaticAppStore;
 use herald_core::hub::{Hub, HubSettings};
 use herald_core::metrics::Metrics;
 use herald_core::outbox::OutboxLimits;
-use herald_protocol::codes::close;
+use herald_protocol::codes::CloseCode;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::cluster::{ClusterConfig, RedisAdapter};
 use crate::config::adapter::AdapterConfig;
@@ -37,7 +50,7 @@ use crate::webhooks::Webhooks;
 use crate::{http, ops, ws};
 
 /// Shared by every handler and connection task.
-pub(crate) struct AppState {
+pub(crate) struct ServerState {
     pub hub: Arc<Hub>,
     pub config: Arc<Config>,
     pub prometheus: PrometheusHandle,
@@ -45,22 +58,26 @@ pub(crate) struct AppState {
     pub webhooks: Option<Arc<Webhooks>>,
     /// The Redis adapter when clustered (graceful leave on shutdown).
     pub cluster: Option<RedisAdapter>,
-    /// Close handshakes whose close frame is not written yet (a connection's session is gone
-    /// before its close frame leaves). Shutdown waits for it to reach 0 so the process does not
-    /// exit before the 4200 frames are out. An atomic: incremented and decremented by the close
-    /// tasks, read by shutdown.
-    pub closing: AtomicUsize,
+    /// Every task holding a client socket: upgrade + admission, the connection task, its close
+    /// handshake (spawned by the connection task before it ends, so the count never touches 0
+    /// in between). Shutdown waits for it to empty, so the process does not exit before the
+    /// 4200 close frames are out.
+    pub sockets: TaskTracker,
 }
 
 /// How long shutdown lets webhook workers deliver before leaving the rest in the outbox.
 const WEBHOOK_DRAIN: Duration = Duration::from_secs(5);
+/// How long shutdown lets the HTTP server finish in-flight requests.
+const HTTP_STOP: Duration = Duration::from_secs(5);
 
 /// A started server.
 pub struct RunningServer {
     addr: SocketAddr,
-    state: Arc<AppState>,
-    stop_http: watch::Sender<bool>,
-    task: JoinHandle<std::io::Result<()>>,
+    state: Arc<ServerState>,
+    /// Cancelled by the last shutdown step: ends the HTTP server and the sweeper.
+    stop: CancellationToken,
+    /// The HTTP server task and the sweeper.
+    tasks: TaskTracker,
 }
 
 /// Binds the listener and starts serving. Returns once the socket is bound.
@@ -103,31 +120,30 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
     if let Some(redis) = &cluster {
         redis.attach(&hub);
     }
-    let state = Arc::new(AppState {
+    let state = Arc::new(ServerState {
         hub,
         config: Arc::new(config),
         prometheus,
         webhooks,
         cluster,
-        closing: AtomicUsize::new(0),
+        sockets: TaskTracker::new(),
     });
 
-    let (stop_http, mut stop_rx) = watch::channel(false);
-    spawn_sweeper(&state.hub, stop_http.subscribe());
+    let (stop, tasks) = (CancellationToken::new(), TaskTracker::new());
+    tasks.spawn(sweep(Arc::downgrade(&state.hub), tasks.clone(), stop.clone()));
     let app = router(state.clone());
-    let task = tokio::spawn(async move {
-        // TCP_NODELAY: small frames must not wait for the peer's delayed ACK (Nagle); measured
-        // in docs/BENCHMARKS.md (client-event p99 33 ms → 3 ms).
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.wait_for(|stop| *stop).await;
-            })
-            .await
+    // TCP_NODELAY: small frames must not wait for the peer's delayed ACK (Nagle); measured
+    // in docs/BENCHMARKS.md (client-event p99 33 ms → 3 ms).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
     });
-    Ok(RunningServer { addr, state, stop_http, task })
+    let serve = axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned());
+    tasks.spawn(async move {
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "HTTP server ended with an error");
+        }
+    });
+    Ok(RunningServer { addr, state, stop, tasks })
 }
 
 /// Binds the first address `host` resolves to with an accept queue of `backlog` (tokio's
@@ -157,7 +173,7 @@ async fn drain(hub: &Hub, window: Duration) {
     const SLICES: u32 = 20;
     let message = "Server is shutting down; reconnect";
     if window.is_zero() {
-        hub.close_all(close::RECONNECT, message);
+        hub.close_all(CloseCode::RECONNECT, message);
         return;
     }
     let conns = hub.connections();
@@ -170,43 +186,40 @@ async fn drain(hub: &Hub, window: Duration) {
             tokio::time::sleep(gap).await;
         }
         for conn in slice {
-            conn.outbox.close(close::RECONNECT, message);
+            conn.outbox.close(CloseCode::RECONNECT, message);
         }
     }
     // Anything that connected meanwhile (admission already refuses new sockets).
-    hub.close_all(close::RECONNECT, message);
+    hub.close_all(CloseCode::RECONNECT, message);
 }
 
 /// Every minute, drops empty channels whose cached event expired; every 10 s, checks whether a
 /// wave of disconnects left freed memory to give back to the OS (see `memory.rs`; sampled
-/// often enough to see the peak of a short spike). Ends with the server.
-fn spawn_sweeper(hub: &Arc<Hub>, mut stop: watch::Receiver<bool>) {
-    let hub = Arc::downgrade(hub);
-    tokio::spawn(async move {
-        let mut sweep = tokio::time::interval(Duration::from_secs(60));
-        let mut memory_check = tokio::time::interval(Duration::from_secs(10));
-        let mut trimmer = Trimmer::default();
-        loop {
-            tokio::select! {
-                _ = sweep.tick() => match hub.upgrade() {
-                    Some(hub) => hub.sweep(),
-                    None => return,
-                },
-                _ = memory_check.tick() => match hub.upgrade() {
-                    Some(hub) => {
-                        if trimmer.observe(hub.connection_count()) {
-                            drop(tokio::task::spawn_blocking(memory::trim));
-                        }
+/// often enough to see the peak of a short spike; the trim runs on `tasks`). Ends at `stop`.
+async fn sweep(hub: Weak<Hub>, tasks: TaskTracker, stop: CancellationToken) {
+    let mut sweep = tokio::time::interval(Duration::from_secs(60));
+    let mut memory_check = tokio::time::interval(Duration::from_secs(10));
+    let mut trimmer = Trimmer::default();
+    loop {
+        tokio::select! {
+            _ = sweep.tick() => match hub.upgrade() {
+                Some(hub) => hub.sweep(),
+                None => return,
+            },
+            _ = memory_check.tick() => match hub.upgrade() {
+                Some(hub) => {
+                    if trimmer.observe(hub.connection_count()) {
+                        tasks.spawn_blocking(memory::trim);
                     }
-                    None => return,
-                },
-                _ = stop.wait_for(|s| *s) => return,
-            }
+                }
+                None => return,
+            },
+            () = stop.cancelled() => return,
         }
-    });
+    }
 }
 
-fn router(state: Arc<AppState>) -> Router {
+fn router(state: Arc<ServerState>) -> Router {
     let prefix = state.config.path_prefix.clone();
     let realtime = Router::new().route("/app/{key}", get(ws::ws_upgrade)).merge(http::routes(state.clone()));
     let realtime = if prefix.is_empty() { realtime } else { Router::new().nest(&prefix, realtime) };
@@ -234,32 +247,43 @@ impl RunningServer {
         self.state.webhooks.as_ref()
     }
 
-    /// Graceful shutdown (see the module doc), then waits for the HTTP server to stop.
+    /// Graceful shutdown: the sequence of the module doc, step by step.
     pub async fn shutdown(self) {
-        let hub = &self.state.hub;
+        let state = &self.state;
+        let hub = &state.hub;
+        // 1.
         hub.stop_accepting();
-        let grace = Duration::from_secs(self.state.config.shutdown_grace);
-        drain(hub, Duration::from_millis(self.state.config.shutdown_drain_window_ms)).await;
+        // 2.
+        drain(hub, Duration::from_millis(state.config.shutdown_drain_window_ms)).await;
+        // 3. Sessions end with their connection task; `all_disconnected` also covers one held
+        // in-process (the core's API allows it).
+        state.sockets.close();
+        let grace = Duration::from_secs(state.config.shutdown_grace);
         let drained = tokio::time::timeout(grace, async {
-            while hub.connection_count() > 0 || self.state.closing.load(Ordering::Acquire) > 0 {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            state.sockets.wait().await;
+            hub.all_disconnected().await;
         })
         .await;
         if drained.is_err() {
-            tracing::warn!(remaining = hub.connection_count(), "shutdown grace elapsed with connections still open");
+            tracing::warn!(
+                remaining = hub.connection_count(),
+                tasks = state.sockets.len(),
+                "shutdown grace elapsed with connections still open"
+            );
         }
-        if let Some(cluster) = &self.state.cluster {
+        // 4.
+        if let Some(cluster) = &state.cluster {
             cluster.leave().await;
         }
-        if let Some(webhooks) = &self.state.webhooks {
+        // 5.
+        if let Some(webhooks) = &state.webhooks {
             webhooks.shutdown(WEBHOOK_DRAIN).await;
         }
-        let _ = self.stop_http.send(true);
-        match tokio::time::timeout(Duration::from_secs(5), self.task).await {
-            Ok(Ok(Err(e))) => tracing::error!(error = %e, "HTTP server ended with an error"),
-            Ok(_) => {}
-            Err(_) => tracing::warn!("HTTP server did not stop within 5 s"),
+        // 6.
+        self.stop.cancel();
+        self.tasks.close();
+        if tokio::time::timeout(HTTP_STOP, self.tasks.wait()).await.is_err() {
+            tracing::warn!("HTTP server did not stop within 5 s");
         }
     }
 }

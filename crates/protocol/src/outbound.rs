@@ -6,6 +6,7 @@
 //! user-supplied string is escaped by `serde_json`; only `user_info` texts, which the
 //! protocol parsers produced as compact JSON, are embedded raw.
 
+use crate::codes::{CloseCode, ErrorCode};
 use crate::json::{push_quoted, quote};
 use bytes::Bytes;
 
@@ -104,8 +105,19 @@ pub fn channel_event(event: &str, channel: &str, data: &str, user_id: Option<&st
     finish(out)
 }
 
-/// `{"event":"pusher:error","data":{"code":4301|null,"message":"..."}}` (object data, no channel).
-pub fn error(code: Option<u16>, message: &str) -> Bytes {
+/// `{"event":"pusher:error","data":{"code":4301|null,"message":"..."}}` (object data, no
+/// channel): an error the connection survives.
+pub fn error(code: Option<ErrorCode>, message: &str) -> Bytes {
+    error_frame(code.map(ErrorCode::get), message)
+}
+
+/// The `pusher:error` sent just before closing with `code` (2.2): the same shape as
+/// [`error`], carrying the close code.
+pub fn closing_error(code: CloseCode, message: &str) -> Bytes {
+    error_frame(Some(code.get()), message)
+}
+
+fn error_frame(code: Option<u16>, message: &str) -> Bytes {
     let code = code.map_or_else(|| "null".to_owned(), |c| c.to_string());
     finish(format!("{{\"event\":\"pusher:error\",\"data\":{{\"code\":{code},\"message\":{}}}}}", quote(message)))
 }
@@ -291,8 +303,16 @@ mod tests {
     #[test]
     fn error_with_4301_code() {
         assert_eq!(
-            s(error(Some(4301), "Client event rate limit exceeded (10 per second)")),
+            s(error(Some(ErrorCode::CLIENT_EVENT_RATE_LIMIT), "Client event rate limit exceeded (10 per second)")),
             r#"{"event":"pusher:error","data":{"code":4301,"message":"Client event rate limit exceeded (10 per second)"}}"#
+        );
+    }
+
+    #[test]
+    fn closing_error_carries_the_close_code() {
+        assert_eq!(
+            s(closing_error(CloseCode::RECONNECT, "Server is shutting down; reconnect")),
+            r#"{"event":"pusher:error","data":{"code":4200,"message":"Server is shutting down; reconnect"}}"#
         );
     }
 

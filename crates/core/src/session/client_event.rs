@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use herald_protocol::channel::ChannelKind;
-use herald_protocol::codes::error::CLIENT_EVENT_RATE_LIMIT;
+use herald_protocol::codes::ErrorCode;
 use herald_protocol::outbound;
 
 use super::Session;
@@ -29,7 +29,7 @@ impl Session {
         let max_rate = limits.max_client_events_per_second;
         if !self.take_rate_token(max_rate) {
             return self.send_error(
-                Some(CLIENT_EVENT_RATE_LIMIT),
+                Some(ErrorCode::CLIENT_EVENT_RATE_LIMIT),
                 &format!("Client event rate limit exceeded ({max_rate} per second)"),
             );
         }

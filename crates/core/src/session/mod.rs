@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use herald_protocol::codes::ErrorCode;
 use herald_protocol::inbound::{parse_client_message, ClientMessage};
 use herald_protocol::outbound;
 
@@ -147,7 +148,7 @@ impl Session {
     }
 
     /// Queues a `pusher:error` (connection stays open).
-    fn send_error(&self, code: Option<u16>, message: &str) {
+    fn send_error(&self, code: Option<ErrorCode>, message: &str) {
         self.hub.metrics.error(code);
         self.send(outbound::error(code, message));
     }

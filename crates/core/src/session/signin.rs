@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use herald_protocol::auth::verify_user_auth;
-use herald_protocol::codes::error::WATCHLIST_LIMIT;
+use herald_protocol::codes::ErrorCode;
 use herald_protocol::outbound;
 use herald_protocol::user::parse_user_data;
 
@@ -49,7 +49,7 @@ impl Session {
         self.send(outbound::signin_success(user_data));
         if truncated {
             self.send_error(
-                Some(WATCHLIST_LIMIT),
+                Some(ErrorCode::WATCHLIST_LIMIT),
                 &format!("Watchlist has more than {max_watch} entries; only the first {max_watch} are used"),
             );
         }

@@ -11,16 +11,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use fred::error::Error;
 use fred::prelude::*;
 use herald_core::channel::CachedEvent;
 use herald_core::hub::Hub;
 use herald_core::remote::RemoteUpdate;
-use herald_protocol::codes::close;
+use herald_protocol::codes::CloseCode;
 use herald_protocol::socket_id::SocketId;
 use tokio::sync::oneshot;
 
+use super::errors::Step;
 use super::wire::{decode, ChannelMsg, ControlMsg};
-use super::{Inner, Interest};
+use super::{ChannelKey, Inner, Interest};
 
 /// How often interest is reconciled with local subscriptions.
 const RECONCILE: Duration = Duration::from_secs(2);
@@ -31,7 +33,7 @@ pub(crate) fn prepare(inner: &Arc<Inner>, app: &str, channel: &str) -> Option<on
     let mut map = inner.interest.lock();
     let (tx, rx) = oneshot::channel();
     match map.get_mut(&key) {
-        Some(Interest::Active) => return None,
+        Some(Interest::Active { .. }) => return None,
         Some(Interest::Pending { waiters, .. }) => {
             waiters.push(tx);
             return Some(rx);
@@ -41,7 +43,7 @@ pub(crate) fn prepare(inner: &Arc<Inner>, app: &str, channel: &str) -> Option<on
         }
     }
     drop(map);
-    tokio::spawn(listen(inner.clone(), key));
+    inner.spawn(listen(inner.clone(), key));
     Some(rx)
 }
 
@@ -52,21 +54,34 @@ async fn listen(inner: Arc<Inner>, key: (Arc<str>, Arc<str>)) {
     let subscribed =
         if inner.sharded { inner.subscriber.ssubscribe(name).await } else { inner.subscriber.subscribe(name).await };
     let snapshot = match &subscribed {
-        Ok(()) => load_snapshot(&inner, app, channel).await,
-        Err(_) => None,
+        Ok(()) => match load_snapshot(&inner, app, channel, false).await {
+            Ok(update) => Some(update),
+            Err(e) => {
+                // Subscribed, so messages from now on arrive; what happened before is missing
+                // until the next reconcile reloads the snapshot (`resync`).
+                inner.redis_error(Step::Snapshot, &e, "joining with what arrives from now on; reloaded within 2 s");
+                None
+            }
+        },
+        Err(e) => {
+            // Nothing from the cluster reaches this channel: join with local state only; the
+            // next reconcile listens again.
+            inner.redis_error(Step::Subscribe, e, "joining with local state only; retried within 2 s");
+            None
+        }
     };
     let Some(hub) = inner.hub() else { return };
     let ns = hub.namespace(app);
     let policy = count_policy(&hub, app);
+    let resync = snapshot.is_none();
     if let Some(update) = snapshot {
         ns.apply_remote(channel, update, policy, &hub.metrics);
     }
     let pending = {
         let mut map = inner.interest.lock();
         if subscribed.is_ok() {
-            map.insert(key.clone(), Interest::Active)
+            map.insert(key.clone(), Interest::Active { resync })
         } else {
-            // Redis unreachable: join with local state only; the reconcile loop retries.
             map.remove(&key)
         }
     };
@@ -83,33 +98,51 @@ async fn listen(inner: Arc<Inner>, key: (Arc<str>, Arc<str>)) {
 /// After a Redis outage: reload the cluster state of every channel this node listens to and
 /// replace what it held (members that left during the outage disappear, new ones appear).
 pub(crate) async fn resync_all(inner: &Arc<Inner>) {
-    let Some(hub) = inner.hub() else { return };
-    let keys: Vec<(Arc<str>, Arc<str>)> = inner
+    let keys: Vec<ChannelKey> = inner
         .interest
         .lock()
         .iter()
-        .filter(|(_, state)| matches!(state, Interest::Active))
+        .filter(|(_, state)| matches!(state, Interest::Active { .. }))
         .map(|(k, _)| k.clone())
         .collect();
-    for (app, channel) in keys {
-        if let Some(RemoteUpdate::Snapshot { members, counts, cache, .. }) = load_snapshot(inner, &app, &channel).await
-        {
-            let update = RemoteUpdate::Snapshot { members, counts, cache, replace: true };
-            hub.namespace(&app).apply_remote(&channel, update, count_policy(&hub, &app), &hub.metrics);
+    reload(inner, keys).await;
+}
+
+/// Reloads the snapshot of each channel and replaces what this node held of it. A channel
+/// whose snapshot cannot be loaded is marked `resync`, so the next reconcile tries again
+/// (its replica must not pass for complete).
+async fn reload(inner: &Arc<Inner>, keys: Vec<ChannelKey>) {
+    let Some(hub) = inner.hub() else { return };
+    for key in keys {
+        let (app, channel) = (&key.0, &key.1);
+        let loaded = match load_snapshot(inner, app, channel, true).await {
+            Ok(update) => {
+                hub.namespace(app).apply_remote(channel, update, count_policy(&hub, app), &hub.metrics);
+                true
+            }
+            Err(e) => {
+                inner.redis_error(Step::Snapshot, &e, "keeping the replica as it is; reloaded within 2 s");
+                false
+            }
+        };
+        if let Some(Interest::Active { resync }) = inner.interest.lock().get_mut(&key) {
+            *resync = !loaded;
         }
     }
 }
 
-async fn load_snapshot(inner: &Inner, app: &str, channel: &str) -> Option<RemoteUpdate> {
+/// One pipeline reading a channel's shared state; `replace`: the snapshot replaces what this
+/// node holds of the channel instead of adding to it.
+async fn load_snapshot(inner: &Inner, app: &str, channel: &str, replace: bool) -> Result<RemoteUpdate, Error> {
     let n = &inner.names;
     let me = inner.node();
     let p = inner.client.pipeline();
-    let _: () = p.hgetall(n.presence(app, channel)).await.ok()?;
-    let _: () = p.hgetall(n.counts(app, channel)).await.ok()?;
-    let _: () = p.get(n.cache(app, channel)).await.ok()?;
-    let _: () = p.pttl(n.cache(app, channel)).await.ok()?;
+    let _: () = p.hgetall(n.presence(app, channel)).await?;
+    let _: () = p.hgetall(n.counts(app, channel)).await?;
+    let _: () = p.get(n.cache(app, channel)).await?;
+    let _: () = p.pttl(n.cache(app, channel)).await?;
     let (pres, counts, cache, pttl): (HashMap<String, String>, HashMap<String, u64>, Option<String>, i64) =
-        p.all().await.ok()?;
+        p.all().await?;
     let members = pres
         .into_iter()
         .filter(|(_, info)| !info.starts_with('\0'))
@@ -128,13 +161,54 @@ async fn load_snapshot(inner: &Inner, app: &str, channel: &str) -> Option<Remote
         let ttl = Duration::from_millis(pttl.max(0) as u64);
         Some(CachedEvent { event: Arc::from(e), data: Arc::from(d), expires: Instant::now() + ttl })
     });
-    Some(RemoteUpdate::Snapshot { members, counts, cache, replace: false })
+    Ok(RemoteUpdate::Snapshot { members, counts, cache, replace })
+}
+
+/// After each reconnect of the subscriber connection, SUBSCRIBEs again to every channel it
+/// listened to (Redis forgets a connection's subscriptions with the connection).
+pub(crate) async fn resubscribe(
+    inner: Arc<Inner>,
+    mut reconnected: tokio::sync::broadcast::Receiver<fred::types::config::Server>,
+) {
+    loop {
+        // Lagged: several reconnects in a row; one resubscribe covers them.
+        if let Err(tokio::sync::broadcast::error::RecvError::Closed) = reconnected.recv().await {
+            return;
+        }
+        // Until it works: a failure on a live connection (a timeout) would otherwise leave
+        // every channel unsubscribed until the next reconnect.
+        while let Err(e) = inner.subscriber.resubscribe_all().await {
+            inner.redis_error(
+                Step::Resubscribe,
+                &e,
+                "cross-node messages are missed until it succeeds; retrying in 1 s",
+            );
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
+
+/// SUBSCRIBEs to the control channel; false (counted, logged) if Redis refused.
+async fn subscribe_control(inner: &Inner) -> bool {
+    match inner.subscriber.subscribe(inner.names.control()).await {
+        Ok(()) => true,
+        Err(e) => {
+            // fred tracks a channel for resubscription only once a SUBSCRIBE succeeded, so
+            // the reconcile tick retries until one does.
+            inner.redis_error(
+                Step::Subscribe,
+                &e,
+                "node-gone, user-status and terminate messages are missed; retried within 2 s",
+            );
+            false
+        }
+    }
 }
 
 /// Receives every pub/sub message; reconciles interest periodically.
 pub(crate) async fn run(inner: Arc<Inner>) {
-    let _ = inner.subscriber.subscribe(inner.names.control()).await;
     let mut rx = inner.subscriber.message_rx();
+    let mut control_subscribed = subscribe_control(&inner).await;
     let mut tick = tokio::time::interval(RECONCILE);
     let control = inner.names.control();
     loop {
@@ -157,6 +231,9 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             },
             _ = tick.tick() => {
                 let Some(hub) = inner.hub() else { return };
+                if !control_subscribed {
+                    control_subscribed = subscribe_control(&inner).await;
+                }
                 reconcile(&inner, &hub).await;
             }
         }
@@ -172,7 +249,7 @@ fn route(inner: &Arc<Inner>, hub: &Arc<Hub>, app: &str, channel: &str, raw: Byte
                 buffered.push(raw);
                 return;
             }
-            Some(Interest::Active) => {}
+            Some(Interest::Active { .. }) => {}
             None => {
                 if let Some(m) = inner.metrics() {
                     m.unneeded.increment(1);
@@ -231,7 +308,7 @@ fn control_message(inner: &Inner, hub: &Arc<Hub>, raw: &Bytes) {
         }
         Ok(ControlMsg::Terminate { a, u }) => {
             for conn in hub.namespace(&a).connections_of_user(&u) {
-                conn.outbox.close(close::UNAUTHORIZED, "You got disconnected by the app.");
+                conn.outbox.close(CloseCode::UNAUTHORIZED, "You got disconnected by the app.");
             }
         }
         Ok(_) => {}
@@ -241,14 +318,18 @@ fn control_message(inner: &Inner, hub: &Arc<Hub>, raw: &Bytes) {
 }
 
 /// Drops interest in channels without local subscribers; re-listens to locally subscribed
-/// channels whose SUBSCRIBE failed (Redis outage).
+/// channels whose SUBSCRIBE failed (Redis outage); reloads snapshots that failed to load.
 async fn reconcile(inner: &Arc<Inner>, hub: &Arc<Hub>) {
     let mut drop_list = Vec::new();
+    let mut resync = Vec::new();
     {
         let map = inner.interest.lock();
-        for ((app, channel), state) in map.iter() {
-            if matches!(state, Interest::Active) && !hub.namespace(app).has_local_subscribers(channel) {
-                drop_list.push((app.clone(), channel.clone()));
+        for (key, state) in map.iter() {
+            let Interest::Active { resync: stale } = state else { continue };
+            if !hub.namespace(&key.0).has_local_subscribers(&key.1) {
+                drop_list.push(key.clone());
+            } else if *stale {
+                resync.push(key.clone());
             }
         }
     }
@@ -256,24 +337,34 @@ async fn reconcile(inner: &Arc<Inner>, hub: &Arc<Hub>) {
         let names: Vec<String> = drop_list.iter().map(|(a, c)| inner.names.channel(a, c)).collect();
         let unsubscribed = if inner.sharded {
             // Sharded channels of different slots cannot share one SUNSUBSCRIBE.
-            let mut ok = true;
+            let mut result = Ok(());
             for name in names {
-                ok &= inner.subscriber.sunsubscribe(name).await.is_ok();
+                if let Err(e) = inner.subscriber.sunsubscribe(name).await {
+                    result = Err(e);
+                }
             }
-            ok
+            result
         } else {
-            inner.subscriber.unsubscribe(names).await.is_ok()
+            inner.subscriber.unsubscribe(names).await
         };
-        if unsubscribed {
-            let mut map = inner.interest.lock();
-            for key in &drop_list {
-                map.remove(key);
+        match unsubscribed {
+            Ok(()) => {
+                let mut map = inner.interest.lock();
+                for key in &drop_list {
+                    map.remove(key);
+                }
+                drop(map);
+                for (app, channel) in &drop_list {
+                    hub.namespace(app).drop_interest(channel);
+                }
             }
-            drop(map);
-            for (app, channel) in &drop_list {
-                hub.namespace(app).drop_interest(channel);
-            }
+            // The interest stays (its messages keep being applied, harmlessly) and the next
+            // reconcile unsubscribes again.
+            Err(e) => inner.redis_error(Step::Unsubscribe, &e, "still listening; retried within 2 s"),
         }
+    }
+    if !resync.is_empty() {
+        reload(inner, resync).await;
     }
     for (app, ns) in hub.namespaces() {
         for channel in ns.locally_subscribed() {

@@ -10,8 +10,13 @@
 //! - HTTP API queries read Redis, never other nodes (`query.rs`).
 //! - Redis down: local delivery goes on (it never depends on Redis), `/ready` reports
 //!   degraded, the client reconnects with backoff, and on reconnect the node re-registers its
-//!   state and resubscribes.
+//!   state and resubscribes. A failed read never passes for "nothing there": each step retries
+//!   or marks what it could not load (`errors.rs` counts and logs them).
+//! - Every task the adapter starts (worker, delayed removals, inbound, liveness, resubscribe,
+//!   one per channel snapshot) runs on `Inner::tasks` until `Inner::stop`; [`RedisAdapter::leave`]
+//!   ends them all.
 
+mod errors;
 mod inbound;
 mod liveness;
 mod query;
@@ -20,6 +25,7 @@ mod wire;
 mod worker;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
@@ -32,7 +38,10 @@ use herald_core::hub::Hub;
 use metrics::Counter;
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
+use errors::{RedisErrors, Step};
 use wire::Names;
 
 /// How a node joins a cluster (config `[adapter]`).
@@ -84,6 +93,8 @@ pub(crate) enum Op {
     },
     /// Publish a control message (verdicts the worker turned into cluster news).
     Control(wire::ControlMsg),
+    /// Answered once every op queued before it has been written (graceful leave).
+    Flush(oneshot::Sender<()>),
 }
 
 /// (app id, channel name).
@@ -92,15 +103,13 @@ pub(crate) type ChannelKey = (Arc<str>, Arc<str>);
 /// A channel this node listens to (or is about to).
 enum Interest {
     /// SUBSCRIBE sent, snapshot loading: messages are buffered, joins wait.
-    Pending {
-        buffered: Vec<bytes::Bytes>,
-        waiters: Vec<oneshot::Sender<()>>,
-    },
-    Active,
+    Pending { buffered: Vec<bytes::Bytes>, waiters: Vec<oneshot::Sender<()>> },
+    /// Listening. `resync`: the snapshot could not be loaded (Redis error), so the replica
+    /// lacks what happened before; the next reconcile reloads it.
+    Active { resync: bool },
 }
 
 /// Counters of the adapter (see docs/OPERATIONS.md for names).
-#[derive(Clone)]
 pub(crate) struct ClusterMetrics {
     /// Messages received from Redis for a channel with no local subscriber (should stay ~0).
     pub unneeded: Counter,
@@ -110,6 +119,8 @@ pub(crate) struct ClusterMetrics {
     /// Operations dropped because the queue to the worker was full.
     pub dropped: Counter,
     pub reaped_nodes: Counter,
+    /// Redis errors of the adapter's other steps, by step.
+    pub errors: RedisErrors,
 }
 
 pub(crate) struct Inner {
@@ -134,6 +145,10 @@ pub(crate) struct Inner {
     deferred: Mutex<Vec<Op>>,
     /// Delayed removals in order, with the instant each becomes due (see `local_change`).
     delayed: mpsc::Sender<(tokio::time::Instant, Op)>,
+    /// Every task of the adapter (see the module doc); waited for by `leave`.
+    tasks: TaskTracker,
+    /// Cancelled by `leave`: every task in `tasks` ends at its next await.
+    stop: CancellationToken,
 }
 
 impl Inner {
@@ -145,6 +160,19 @@ impl Inner {
     }
     pub(crate) fn metrics(&self) -> Option<&ClusterMetrics> {
         self.metrics.get()
+    }
+    /// Runs `task` on the adapter's tracker until the adapter stops.
+    pub(crate) fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        let stop = self.stop.clone();
+        self.tasks.spawn(async move {
+            stop.run_until_cancelled(task).await;
+        });
+    }
+    /// Counts and (rate-limited) logs a Redis error of `step`; `then` says what happens next.
+    pub(crate) fn redis_error(&self, step: Step, error: &fred::error::Error, then: &str) {
+        if let Some(m) = self.metrics() {
+            m.errors.record(step, error, then);
+        }
     }
     fn enqueue(&self, op: Op) {
         if self.ops.try_send(op).is_err() {
@@ -181,6 +209,11 @@ fn is_removal(op: &Op) -> bool {
 const QUEUE: usize = 100_000;
 /// Longest a subscription waits for the cluster before joining with local state only.
 const PREPARE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Longest `leave` waits for the worker to write what is queued.
+const FLUSH_WAIT: Duration = Duration::from_secs(2);
+/// Longest `leave` waits for the adapter's tasks to end once stopped (a Redis command in
+/// flight gives up after its 3 s timeout at the latest).
+const STOP_WAIT: Duration = Duration::from_secs(4);
 
 impl RedisAdapter {
     /// Builds the clients (no connection yet). Fails only on an invalid URL.
@@ -212,12 +245,14 @@ impl RedisAdapter {
             metrics: OnceLock::new(),
             deferred: Mutex::new(Vec::new()),
             delayed: delayed_tx,
+            tasks: TaskTracker::new(),
+            stop: CancellationToken::new(),
         });
         Ok(RedisAdapter { inner, ops_rx: Arc::new(Mutex::new(Some((rx, delayed_rx)))) })
     }
 
-    /// Connects (in the background; Redis may be down) and starts the worker, inbound,
-    /// heartbeat and reaper tasks.
+    /// Connects (in the background; Redis may be down) and starts the worker, delayed-removal,
+    /// inbound, resubscribe and liveness tasks.
     pub fn attach(&self, hub: &Arc<Hub>) {
         let inner = &self.inner;
         let _ = inner.hub.set(Arc::downgrade(hub));
@@ -228,15 +263,15 @@ impl RedisAdapter {
             failed: m.counter("herald_cluster_redis_failures_total"),
             dropped: m.counter("herald_cluster_ops_dropped_total"),
             reaped_nodes: m.counter("herald_cluster_reaped_nodes_total"),
+            errors: RedisErrors::new(m),
         });
         inner.client.connect();
         inner.subscriber.connect();
-        // Resubscribes every tracked channel after a reconnect; runs for the client's life.
-        drop(inner.subscriber.manage_subscriptions());
+        inner.spawn(inbound::resubscribe(inner.clone(), inner.subscriber.reconnect_rx()));
         if let Some((rx, mut delayed)) = self.ops_rx.lock().take() {
-            tokio::spawn(worker::run(inner.clone(), rx));
+            inner.spawn(worker::run(inner.clone(), rx));
             let weak = Arc::downgrade(inner);
-            tokio::spawn(async move {
+            inner.spawn(async move {
                 while let Some((due, op)) = delayed.recv().await {
                     tokio::time::sleep_until(due).await;
                     let Some(inner) = weak.upgrade() else { return };
@@ -244,31 +279,38 @@ impl RedisAdapter {
                 }
             });
         }
-        tokio::spawn(inbound::run(inner.clone()));
-        tokio::spawn(liveness::run(inner.clone()));
+        inner.spawn(inbound::run(inner.clone()));
+        inner.spawn(liveness::run(inner.clone()));
     }
 
     /// Graceful leave, after local connections were closed: keep this node's members and
     /// counts for `leave_grace` (drained clients reconnect elsewhere meanwhile, so other nodes'
-    /// subscribers never see them leave), then apply the deferred removals and remove this node
-    /// from the cluster now (instead of letting others wait for `node_timeout`).
+    /// subscribers never see them leave), then apply the deferred removals, stop the adapter's
+    /// tasks and remove this node from the cluster now (instead of letting others wait for
+    /// `node_timeout`).
     pub async fn leave(&self) {
-        let deferred = std::mem::take(&mut *self.inner.deferred.lock());
+        let inner = &self.inner;
+        let deferred = std::mem::take(&mut *inner.deferred.lock());
         if !deferred.is_empty() {
-            tokio::time::sleep(self.inner.config.leave_grace).await;
+            tokio::time::sleep(inner.config.leave_grace).await;
             for op in deferred {
-                self.inner.enqueue(op);
+                inner.enqueue(op);
             }
         }
-        // Let the worker flush what the closing connections queued.
-        for _ in 0..100 {
-            if self.inner.ops.capacity() == QUEUE {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        // Let the worker write what the closing connections queued: the marker is answered
+        // once everything ahead of it in the queue is written.
+        let (done, flushed) = oneshot::channel();
+        let flush = async { inner.ops.send(Op::Flush(done)).await.is_ok() && flushed.await.is_ok() };
+        if !matches!(tokio::time::timeout(FLUSH_WAIT, flush).await, Ok(true)) {
+            tracing::warn!("cluster operations still queued at leave were not written");
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        liveness::leave(&self.inner).await;
+        // Stopped before this node's state is removed, so no heartbeat re-registers it after.
+        inner.stop.cancel();
+        inner.tasks.close();
+        if tokio::time::timeout(STOP_WAIT, inner.tasks.wait()).await.is_err() {
+            tracing::warn!("cluster tasks did not stop within {STOP_WAIT:?}");
+        }
+        liveness::leave(inner).await;
     }
 }
 

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use fred::clients::Pipeline;
+use fred::error::Error;
 use fred::prelude::*;
 use fred::types::CustomCommand;
 use herald_core::adapter::LocalChange;
@@ -14,6 +16,7 @@ use herald_core::events::ChannelEvent;
 use herald_protocol::channel::ChannelKind;
 use tokio::sync::mpsc;
 
+use super::errors::Step;
 use super::scripts;
 use super::wire::{encode, CacheEntry, ChannelMsg, ControlMsg, ONLINE};
 use super::{Inner, Op};
@@ -47,61 +50,119 @@ enum Verdict {
 }
 
 pub(crate) async fn run(inner: Arc<Inner>, mut rx: mpsc::Receiver<Op>) {
+    let mut received = Vec::with_capacity(BATCH);
     let mut batch = Vec::with_capacity(BATCH);
+    let mut flushes = Vec::new();
     let mut logged_failure = tokio::time::Instant::now() - Duration::from_secs(60);
-    while rx.recv_many(&mut batch, BATCH).await > 0 {
-        if !inner.client.is_connected() {
-            // Fail fast: cross-node messages of an outage are lost (counted); state changes are
-            // rewritten from local state when the connection returns (liveness.rs).
-            if let Some(m) = inner.metrics() {
-                m.failed.increment(batch.len() as u64);
+    while rx.recv_many(&mut received, BATCH).await > 0 {
+        for op in received.drain(..) {
+            match op {
+                Op::Flush(done) => flushes.push(done),
+                op => batch.push(op),
             }
-            if logged_failure.elapsed() > Duration::from_secs(10) {
-                logged_failure = tokio::time::Instant::now();
-                tracing::warn!(
-                    dropped = batch.len(),
-                    "Redis unreachable: cross-node messages are being lost (counted in herald_cluster_redis_failures_total); local delivery continues"
-                );
-            }
-            batch.clear();
-            continue;
         }
-        let pipeline = inner.client.pipeline();
-        let mut verdicts = Vec::with_capacity(batch.len() * 2);
-        for op in batch.drain(..) {
-            queue(&inner, &pipeline, op, &mut verdicts).await;
+        if !batch.is_empty() {
+            write_batch(&inner, &mut batch, &mut logged_failure).await;
         }
-        match pipeline.try_all::<Value>().await.into_iter().collect::<Vec<_>>() {
-            results if results.iter().all(|r| r.is_ok()) => {
-                for (verdict, result) in verdicts.into_iter().zip(results) {
-                    if let Ok(value) = result {
-                        report(&inner, verdict, value);
-                    }
-                }
-            }
-            results => {
-                let failed = results.iter().filter(|r| r.is_err()).count() as u64;
-                if let Some(m) = inner.metrics() {
-                    m.failed.increment(failed);
-                }
-                if logged_failure.elapsed() > Duration::from_secs(10) {
-                    logged_failure = tokio::time::Instant::now();
-                    let first = results.iter().find_map(|r| r.as_ref().err().map(|e| e.to_string()));
-                    tracing::warn!(failed, error = ?first, "Redis unreachable: cross-node messages and cluster state updates are being lost (counted in herald_cluster_redis_failures_total); local delivery continues");
-                }
-                // Results that did succeed still carry verdicts.
-                for (verdict, result) in verdicts.into_iter().zip(results) {
-                    if let Ok(value) = result {
-                        report(&inner, verdict, value);
-                    }
-                }
-            }
+        // Answered once the batch they arrived with is written.
+        for done in flushes.drain(..) {
+            let _ = done.send(());
         }
     }
 }
 
+/// Writes a batch of ops in one pipeline (emptying `batch`) and reports the verdicts.
+async fn write_batch(inner: &Inner, batch: &mut Vec<Op>, logged_failure: &mut tokio::time::Instant) {
+    if !inner.client.is_connected() {
+        // Fail fast: cross-node messages of an outage are lost (counted); state changes are
+        // rewritten from local state when the connection returns (liveness.rs).
+        if let Some(m) = inner.metrics() {
+            m.failed.increment(batch.len() as u64);
+        }
+        if logged_failure.elapsed() > Duration::from_secs(10) {
+            *logged_failure = tokio::time::Instant::now();
+            tracing::warn!(
+                dropped = batch.len(),
+                "Redis unreachable: cross-node messages are being lost (counted in herald_cluster_redis_failures_total); local delivery continues"
+            );
+        }
+        batch.clear();
+        return;
+    }
+    let mut commands =
+        Commands { inner, pipeline: inner.client.pipeline(), verdicts: Vec::with_capacity(batch.len() * 2) };
+    for op in batch.drain(..) {
+        queue(&mut commands, op).await;
+    }
+    let Commands { pipeline, verdicts, .. } = commands;
+    let results: Vec<_> = pipeline.try_all::<Value>().await;
+    let failed = results.iter().filter(|r| r.is_err()).count() as u64;
+    if failed > 0 {
+        if let Some(m) = inner.metrics() {
+            m.failed.increment(failed);
+        }
+        if logged_failure.elapsed() > Duration::from_secs(10) {
+            *logged_failure = tokio::time::Instant::now();
+            let first = results.iter().find_map(|r| r.as_ref().err().map(|e| e.to_string()));
+            tracing::warn!(failed, error = ?first, "Redis unreachable: cross-node messages and cluster state updates are being lost (counted in herald_cluster_redis_failures_total); local delivery continues");
+        }
+    }
+    // Results that did succeed still carry verdicts.
+    for (verdict, result) in verdicts.into_iter().zip(results) {
+        if let Ok(value) = result {
+            report(inner, verdict, value);
+        }
+    }
+}
+
+/// The pipeline being built, with one verdict handler per command queued in it.
+struct Commands<'a> {
+    inner: &'a Inner,
+    pipeline: Pipeline<Client>,
+    verdicts: Vec<Verdict>,
+}
+
+impl Commands<'_> {
+    /// Keeps `verdicts` aligned with the pipeline's commands: a queued command gets its verdict
+    /// handler; one that could not be queued (never expected: every argument is a plain
+    /// string) gets none, and its operation is lost, counted and logged.
+    fn queued(&mut self, queued: Result<(), Error>, verdict: Verdict) {
+        match queued {
+            Ok(()) => self.verdicts.push(verdict),
+            Err(e) => self.inner.redis_error(Step::Pipeline, &e, "this cluster operation is lost"),
+        }
+    }
+
+    /// `EVAL script keys args` (fred's pipeline has no Lua interface).
+    async fn eval(&mut self, script: &'static str, keys: Vec<String>, args: Vec<String>, verdict: Verdict) {
+        let mut argv: Vec<Value> = Vec::with_capacity(2 + keys.len() + args.len());
+        argv.push(script.into());
+        argv.push((keys.len() as i64).into());
+        argv.extend(keys.into_iter().map(Value::from));
+        argv.extend(args.into_iter().map(Value::from));
+        // Offset 2: the first key, so a Redis Cluster routes the script to the key's slot.
+        let cmd = CustomCommand::new_static("EVAL", fred::types::ClusterHash::Offset(2), false);
+        let queued = self.pipeline.custom(cmd, argv).await;
+        self.queued(queued, verdict);
+    }
+
+    /// PUBLISH of channel traffic (SPUBLISH on a Redis Cluster).
+    async fn publish(&mut self, channel: String, body: Bytes) {
+        let p = &self.pipeline;
+        let queued = if self.inner.sharded { p.spublish(channel, body).await } else { p.publish(channel, body).await };
+        self.queued(queued, Verdict::None);
+    }
+
+    /// PUBLISH on the control channel.
+    async fn control(&mut self, body: Vec<u8>) {
+        let queued = self.pipeline.publish(self.inner.names.control(), Bytes::from(body)).await;
+        self.queued(queued, Verdict::None);
+    }
+}
+
 /// Adds the commands of one op to the pipeline, and one verdict handler per command.
-async fn queue(inner: &Inner, p: &fred::clients::Pipeline<Client>, op: Op, verdicts: &mut Vec<Verdict>) {
+async fn queue(c: &mut Commands<'_>, op: Op) {
+    let inner = c.inner;
     let n = &inner.names;
     let node = inner.node();
     // A delayed removal writes what is true now (the client may have come back meanwhile).
@@ -120,29 +181,16 @@ async fn queue(inner: &Inner, p: &fred::clients::Pipeline<Client>, op: Op, verdi
             match &msg {
                 ChannelMsg::Left { u, .. } => {
                     let field = format!("{node}|{u}");
-                    eval(
-                        p,
-                        scripts::MARK_LEAVING,
-                        vec![n.presence(&app, &channel)],
-                        vec![field, scripts::LEAVING.to_owned()],
-                    )
-                    .await;
-                    verdicts.push(Verdict::None);
+                    let args = vec![field, scripts::LEAVING.to_owned()];
+                    c.eval(scripts::MARK_LEAVING, vec![n.presence(&app, &channel)], args, Verdict::None).await;
                 }
                 ChannelMsg::Count { .. } => {
-                    eval(
-                        p,
-                        scripts::MARK_LEAVING,
-                        vec![n.counts(&app, &channel)],
-                        vec![node.to_string(), "0".to_owned()],
-                    )
-                    .await;
-                    verdicts.push(Verdict::None);
+                    let args = vec![node.to_string(), "0".to_owned()];
+                    c.eval(scripts::MARK_LEAVING, vec![n.counts(&app, &channel)], args, Verdict::None).await;
                 }
                 _ => {}
             }
-            publish(inner, p, n.channel(&app, &channel), encode(&msg, None)).await;
-            verdicts.push(Verdict::None);
+            c.publish(n.channel(&app, &channel), encode(&msg, None)).await;
         }
         Op::Settle { .. } => {}
         Op::Forward { app, msg } => {
@@ -155,66 +203,62 @@ async fn queue(inner: &Inner, p: &fred::clients::Pipeline<Client>, op: Op, verdi
             if let Some((e, d, ttl)) = &msg.cache {
                 let value = format!("{e}\0{d}");
                 let expire = Some(Expiration::PX(ttl.as_millis().max(1) as i64));
-                let _: Result<(), _> = p.set(n.cache(&app, &msg.channel), value, expire, None, false).await;
-                verdicts.push(Verdict::None);
+                let queued = c.pipeline.set(n.cache(&app, &msg.channel), value, expire, None, false).await;
+                c.queued(queued, Verdict::None);
             }
             let body = encode(&ChannelMsg::Event { n: node, x: exclude, c: cache }, Some(&msg.frame));
-            publish(inner, p, n.channel(&app, &msg.channel), body).await;
-            verdicts.push(Verdict::None);
+            c.publish(n.channel(&app, &msg.channel), body).await;
         }
         Op::Change { app, change } => match change {
             LocalChange::Count { channel, local } => {
                 let keys = vec![n.counts(&app, &channel), n.occupied(&app), n.node_entries(&app, node)];
                 let args = vec![node.to_string(), local.to_string(), channel.to_string(), channel.to_string()];
-                eval(p, scripts::SET_COUNT, keys, args).await;
-                verdicts.push(Verdict::Count { app: app.clone(), channel: channel.clone() });
+                let verdict = Verdict::Count { app: app.clone(), channel: channel.clone() };
+                c.eval(scripts::SET_COUNT, keys, args, verdict).await;
                 let body = encode(&ChannelMsg::Count { n: node, c: local }, None);
-                publish(inner, p, n.channel(&app, &channel), body).await;
-                verdicts.push(Verdict::None);
+                c.publish(n.channel(&app, &channel), body).await;
             }
             LocalChange::MemberJoined { channel, user_id, user_info } => {
                 let keys = vec![n.presence(&app, &channel), n.node_entries(&app, node)];
                 let info = user_info.as_deref().unwrap_or("").to_owned();
                 let args = vec![node.to_string(), user_id.to_string(), info, channel.to_string()];
-                eval(p, scripts::ADD_MEMBER, keys, args).await;
-                verdicts.push(Verdict::Added { app: app.clone(), channel: channel.clone(), user: user_id.clone() });
+                let verdict = Verdict::Added { app: app.clone(), channel: channel.clone(), user: user_id.clone() };
+                c.eval(scripts::ADD_MEMBER, keys, args, verdict).await;
                 let msg = ChannelMsg::Joined { n: node, u: user_id.to_string(), i: user_info.map(|i| i.to_string()) };
-                publish(inner, p, n.channel(&app, &channel), encode(&msg, None)).await;
-                verdicts.push(Verdict::None);
+                c.publish(n.channel(&app, &channel), encode(&msg, None)).await;
             }
             LocalChange::MemberLeft { channel, user_id } => {
                 let keys = vec![n.presence(&app, &channel)];
                 let args = vec![node.to_string(), user_id.to_string()];
-                eval(p, scripts::REMOVE_MEMBER, keys, args).await;
-                verdicts.push(Verdict::Removed { app: app.clone(), channel: channel.clone(), user: user_id.clone() });
+                let verdict = Verdict::Removed { app: app.clone(), channel: channel.clone(), user: user_id.clone() };
+                c.eval(scripts::REMOVE_MEMBER, keys, args, verdict).await;
                 let msg = ChannelMsg::Left { n: node, u: user_id.to_string() };
-                publish(inner, p, n.channel(&app, &channel), encode(&msg, None)).await;
-                verdicts.push(Verdict::None);
+                c.publish(n.channel(&app, &channel), encode(&msg, None)).await;
             }
             LocalChange::UserOnline { user_id } => {
                 let keys = vec![n.presence(&app, ONLINE), n.node_entries(&app, node)];
                 let args = vec![node.to_string(), user_id.to_string(), String::new(), ONLINE.to_owned()];
-                eval(p, scripts::ADD_MEMBER, keys, args).await;
-                verdicts.push(Verdict::Online { app: app.clone(), user: user_id, on: true });
+                let verdict = Verdict::Online { app: app.clone(), user: user_id, on: true };
+                c.eval(scripts::ADD_MEMBER, keys, args, verdict).await;
             }
             LocalChange::UserOffline { user_id } => {
                 let keys = vec![n.presence(&app, ONLINE)];
-                eval(p, scripts::REMOVE_MEMBER, keys, vec![node.to_string(), user_id.to_string()]).await;
-                verdicts.push(Verdict::Online { app: app.clone(), user: user_id, on: false });
+                let args = vec![node.to_string(), user_id.to_string()];
+                let verdict = Verdict::Online { app: app.clone(), user: user_id, on: false };
+                c.eval(scripts::REMOVE_MEMBER, keys, args, verdict).await;
             }
             // Interest is dropped by the reconcile loop (inbound.rs).
             LocalChange::Vacated { .. } => {}
         },
         Op::Control(msg) => {
-            let body = serde_json::to_vec(&msg).unwrap_or_default();
-            let _: Result<(), _> = p.publish(n.control(), Bytes::from(body)).await;
-            verdicts.push(Verdict::None);
+            c.control(serde_json::to_vec(&msg).unwrap_or_default()).await;
         }
         Op::Terminate { app, user } => {
             let msg = serde_json::to_vec(&ControlMsg::Terminate { a: app.to_string(), u: user }).unwrap_or_default();
-            let _: Result<(), _> = p.publish(n.control(), Bytes::from(msg)).await;
-            verdicts.push(Verdict::None);
+            c.control(msg).await;
         }
+        // Taken out of the batch by `run`.
+        Op::Flush(_) => {}
     }
 }
 
@@ -232,23 +276,6 @@ fn settle(inner: &Inner, app: &str, change: LocalChange) -> Option<LocalChange> 
         }
         other => Some(other),
     }
-}
-
-/// Queues a PUBLISH of channel traffic (SPUBLISH on a Redis Cluster).
-async fn publish(inner: &Inner, p: &fred::clients::Pipeline<Client>, channel: String, body: Bytes) {
-    let _: Result<(), _> = if inner.sharded { p.spublish(channel, body).await } else { p.publish(channel, body).await };
-}
-
-/// Queues `EVAL script keys args` in the pipeline (fred's pipeline has no Lua interface).
-async fn eval(p: &fred::clients::Pipeline<Client>, script: &'static str, keys: Vec<String>, args: Vec<String>) {
-    let mut argv: Vec<Value> = Vec::with_capacity(2 + keys.len() + args.len());
-    argv.push(script.into());
-    argv.push((keys.len() as i64).into());
-    argv.extend(keys.into_iter().map(Value::from));
-    argv.extend(args.into_iter().map(Value::from));
-    // Offset 2: the first key, so a Redis Cluster routes the script to the key's slot.
-    let cmd = CustomCommand::new_static("EVAL", fred::types::ClusterHash::Offset(2), false);
-    let _: Result<(), _> = p.custom(cmd, argv).await;
 }
 
 /// Turns a script's verdict into a webhook event (exactly one node sees each verdict).

@@ -13,7 +13,7 @@ use herald_core::app::App;
 use herald_protocol::api_auth::{verify_api_request, ApiRequest, QueryParams};
 
 use super::error::ApiError;
-use crate::server::AppState;
+use crate::server::ServerState;
 
 /// A request that passed authentication.
 pub(crate) struct Authed {
@@ -24,7 +24,7 @@ pub(crate) struct Authed {
 
 /// Authenticates a request for `app_id` (`None` for the Python alias route, where the app is
 /// the one owning `auth_key`).
-pub(crate) async fn authenticate(state: &AppState, app_id: Option<&str>, req: Request) -> Result<Authed, ApiError> {
+pub(crate) async fn authenticate(state: &ServerState, app_id: Option<&str>, req: Request) -> Result<Authed, ApiError> {
     let path_app = match app_id {
         Some(id) => Some(state.hub.apps().by_id(id).ok_or_else(|| ApiError::NotFound(format!("Unknown app: {id}")))?),
         None => None,

@@ -12,10 +12,10 @@ use super::auth::authenticate;
 use super::cluster_view;
 use super::error::{json_ok, ApiError};
 use super::info::Info;
-use crate::server::AppState;
+use crate::server::ServerState;
 
 pub(crate) async fn list(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<ServerState>>,
     Path(app_id): Path<String>,
     req: Request,
 ) -> Result<Response, ApiError> {
@@ -34,7 +34,7 @@ pub(crate) async fn list(
 }
 
 pub(crate) async fn show(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<ServerState>>,
     Path((app_id, channel)): Path<(String, String)>,
     req: Request,
 ) -> Result<Response, ApiError> {
@@ -69,7 +69,7 @@ pub(crate) async fn show(
 }
 
 pub(crate) async fn users(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<ServerState>>,
     Path((app_id, channel)): Path<(String, String)>,
     req: Request,
 ) -> Result<Response, ApiError> {

@@ -22,7 +22,7 @@ use super::auth::authenticate;
 use super::cluster_view;
 use super::error::{json_ok, ApiError};
 use super::info::Info;
-use crate::server::AppState;
+use crate::server::ServerState;
 
 const TRIGGER_INFO: &[&str] = &["user_count", "subscription_count"];
 
@@ -51,7 +51,7 @@ struct Event {
 }
 
 pub(crate) async fn trigger(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<ServerState>>,
     Path(app_id): Path<String>,
     req: Request,
 ) -> Result<Response, ApiError> {
@@ -72,7 +72,7 @@ pub(crate) async fn trigger(
 }
 
 pub(crate) async fn trigger_batch(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<ServerState>>,
     Path(app_id): Path<String>,
     req: Request,
 ) -> Result<Response, ApiError> {

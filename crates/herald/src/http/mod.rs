@@ -26,11 +26,11 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::server::AppState;
+use crate::server::ServerState;
 use crate::webhooks;
 
 /// The API routes, mounted under the configured path prefix.
-pub(crate) fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
+pub(crate) fn routes(state: Arc<ServerState>) -> Router<Arc<ServerState>> {
     Router::new()
         .route("/apps/{app_id}/events", post(events::trigger))
         .route("/apps/{app_id}/batch_events", post(events::trigger_batch))
@@ -47,7 +47,7 @@ pub(crate) fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
 }
 
 /// Counts every API response by status.
-async fn count_status(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+async fn count_status(State(state): State<Arc<ServerState>>, req: Request, next: Next) -> Response {
     let res = next.run(req).await;
     state.hub.metrics.http_request(res.status().as_u16());
     res

@@ -13,11 +13,11 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
-use super::outbox::{DeadLetter, OutboxError};
+use super::store::{DeadLetter, StoreError};
 use crate::http::{authenticate, json_ok, ApiError};
-use crate::server::AppState;
+use crate::server::ServerState;
 
-pub(crate) async fn list(State(state): State<Arc<AppState>>, Path(app_id): Path<String>, req: Request) -> Response {
+pub(crate) async fn list(State(state): State<Arc<ServerState>>, Path(app_id): Path<String>, req: Request) -> Response {
     let authed = match authenticate(&state, Some(&app_id), req).await {
         Ok(a) => a,
         Err(e) => return e.into_response(),
@@ -33,7 +33,7 @@ pub(crate) async fn list(State(state): State<Arc<AppState>>, Path(app_id): Path<
 }
 
 pub(crate) async fn resend_one(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<ServerState>>,
     Path((app_id, dl_id)): Path<(String, String)>,
     req: Request,
 ) -> Response {
@@ -52,7 +52,7 @@ pub(crate) async fn resend_one(
 }
 
 pub(crate) async fn resend_all(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<ServerState>>,
     Path(app_id): Path<String>,
     req: Request,
 ) -> Response {
@@ -84,7 +84,7 @@ fn letter_json(d: &DeadLetter) -> Value {
     })
 }
 
-fn store_error(e: &OutboxError) -> Response {
+fn store_error(e: &StoreError) -> Response {
     tracing::error!(error = %e, "dead-letter request failed");
     (StatusCode::INTERNAL_SERVER_ERROR, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{e}\n"))
         .into_response()

@@ -18,12 +18,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use herald_core::events::ChannelEvent;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use super::batch::Batcher;
 use super::debounce::Debouncer;
-use super::outbox::{Outbox, Record};
 use super::payload::{now_ms, Body, EventObject};
+use super::store::{DeliveryStore, Record};
 use super::worker::Target;
 use super::{Queued, WebhookMetrics};
 
@@ -38,21 +39,21 @@ pub(crate) struct Dispatcher {
     pub targets: Arc<Vec<Arc<Target>>>,
     pub debounce: Debouncer,
     pub batcher: Batcher,
-    pub outbox: Arc<Outbox>,
+    pub store: Arc<DeliveryStore>,
     pub metrics: WebhookMetrics,
     /// Last cache_miss sent per (app, channel).
     pub cache_seen: HashMap<(usize, Arc<str>), Instant>,
 }
 
 impl Dispatcher {
-    pub async fn run(mut self, mut rx: mpsc::Receiver<Queued>, mut stop: watch::Receiver<bool>) {
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Queued>, stop: CancellationToken) {
         let mut out: Vec<(usize, Vec<EventObject>)> = Vec::new();
         loop {
             let deadline = [self.debounce.next_deadline(), self.batcher.next_deadline()].into_iter().flatten().min();
             let mut stopping = false;
             tokio::select! {
                 biased;
-                _ = stop.wait_for(|s| *s) => stopping = true,
+                () = stop.cancelled() => stopping = true,
                 first = rx.recv() => match first {
                     Some(q) => {
                         self.handle(q, &mut out);
@@ -142,8 +143,8 @@ impl Dispatcher {
             })
             .collect();
         let n = items.len() as u64;
-        let outbox = self.outbox.clone();
-        match tokio::task::spawn_blocking(move || outbox.enqueue(&items)).await {
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || store.enqueue(&items)).await {
             Ok(Ok(())) => {
                 self.metrics.queued.increment(n);
                 for t in touched {

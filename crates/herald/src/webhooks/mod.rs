@@ -6,7 +6,7 @@
 //!    it (`herald_webhook_events_dropped_total`) — sending webhooks never slows sockets;
 //! 2. the dispatcher task (`dispatcher.rs`) de-duplicates cache misses, holds removals back
 //!    (`debounce.rs`), routes to targets, batches (`batch.rs`) and writes each delivery to
-//!    the durable outbox (`outbox.rs`, redb in `data_dir`) before anything is sent;
+//!    the durable outbox (`store.rs`, redb in `data_dir`) before anything is sent;
 //! 3. one worker per target (`worker.rs`) POSTs its deliveries in order (`sender.rs`),
 //!    retrying with a jittered exponential backoff (`backoff.rs`); what fails for the whole
 //!    retry window goes to the dead letters, listed and re-sent through `admin.rs` (HTTP)
@@ -21,9 +21,9 @@ pub mod cli;
 pub mod config;
 mod debounce;
 mod dispatcher;
-mod outbox;
 mod payload;
 mod sender;
+mod store;
 mod worker;
 
 use std::collections::HashMap;
@@ -35,13 +35,14 @@ use herald_core::app::App;
 use herald_core::events::{ChannelEvent, EventSink};
 use metrics::{Counter, Gauge, Key, Level, Metadata, Recorder};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use self::backoff::Backoff;
 use self::config::{EventMask, WebhookSettings};
-use self::outbox::{DeadLetter, Outbox, OutboxError};
 use self::sender::{Destination, Sender};
+use self::store::{DeadLetter, DeliveryStore, StoreError};
 use self::worker::{Target, WorkerEnv};
 use crate::config::Config;
 
@@ -53,7 +54,7 @@ pub(crate) type Queued = (usize, ChannelEvent);
 pub enum WebhookError {
     /// The outbox could not be created or opened: names `data_dir`.
     #[error("data_dir {path}: {source}")]
-    DataDir { path: String, source: OutboxError },
+    DataDir { path: String, source: StoreError },
     #[error("webhook retry schedule: {0}")]
     Backoff(#[from] backoff::BackoffError),
     #[error("webhook HTTP client: {0}")]
@@ -136,19 +137,17 @@ fn wanted(mask: EventMask) -> EventMask {
     m
 }
 
-/// The dispatcher task and the workers' tasks.
-type Tasks = (JoinHandle<()>, Vec<JoinHandle<()>>);
-
 /// The running webhook machinery of one server.
 pub struct Webhooks {
     sink: Arc<WebhookSink>,
-    outbox: Arc<Outbox>,
+    store: Arc<DeliveryStore>,
     targets: Arc<Vec<Arc<Target>>>,
-    stop_dispatcher: watch::Sender<bool>,
-    stop_workers: watch::Sender<bool>,
-    /// Task handles, taken once by [`Webhooks::shutdown`]; a mutex only because shutdown
-    /// takes `&self` (the handle is shared with the HTTP state).
-    tasks: parking_lot::Mutex<Option<Tasks>>,
+    /// The dispatcher task, ended by `stop_dispatcher` (it writes what it holds first).
+    dispatcher: TaskTracker,
+    stop_dispatcher: CancellationToken,
+    /// One task per target, ended by `stop_workers` once the shutdown drain is over.
+    workers: TaskTracker,
+    stop_workers: CancellationToken,
 }
 
 impl Webhooks {
@@ -160,9 +159,9 @@ impl Webhooks {
         }
         let settings = WebhookSettings::from_config(config);
         let metrics = WebhookMetrics::new(recorder);
-        let outbox = Outbox::open(&config.data_dir, metrics.outbox_depth.clone())
+        let store = DeliveryStore::open(&config.data_dir, metrics.outbox_depth.clone())
             .map_err(|source| WebhookError::DataDir { path: config.data_dir.display().to_string(), source })?;
-        let outbox = Arc::new(outbox);
+        let store = Arc::new(store);
 
         let (apps, targets, sink_apps) = build_targets(config);
         let targets = Arc::new(targets);
@@ -171,7 +170,7 @@ impl Webhooks {
             Arc::new(WebhookSink { apps: sink_apps, tx, metrics: metrics.clone(), last_warn_ms: AtomicU64::new(0) });
 
         let known: Vec<&str> = targets.iter().map(|t| t.key.as_str()).collect();
-        match outbox.pending_targets() {
+        match store.pending_targets() {
             Ok(pending) => {
                 for key in pending.iter().filter(|k| !known.contains(&k.as_str())) {
                     tracing::warn!(target = %key, "webhook outbox has deliveries for a target no longer configured; they stay in the outbox");
@@ -179,37 +178,40 @@ impl Webhooks {
             }
             Err(e) => tracing::error!(error = %e, "cannot scan the webhook outbox"),
         }
-        if outbox.depth() > 0 {
-            tracing::info!(pending = outbox.depth(), "resuming webhook deliveries from the outbox");
+        if store.depth() > 0 {
+            tracing::info!(pending = store.depth(), "resuming webhook deliveries from the outbox");
         }
 
-        let (stop_dispatcher, stop_d_rx) = watch::channel(false);
-        let (stop_workers, stop_w_rx) = watch::channel(false);
+        let (stop_dispatcher, stop_workers) = (CancellationToken::new(), CancellationToken::new());
         let env = WorkerEnv {
-            outbox: outbox.clone(),
+            store: store.clone(),
             sender: Sender::new(settings.timeout)?,
             backoff: Backoff::webhooks(settings.retry_initial, settings.retry_max_elapsed)?,
             metrics: metrics.clone(),
         };
-        let workers =
-            targets.iter().map(|t| tokio::spawn(worker::run(t.clone(), env.clone(), stop_w_rx.clone()))).collect();
+        let workers = TaskTracker::new();
+        for t in targets.iter() {
+            workers.spawn(worker::run(t.clone(), env.clone(), stop_workers.clone()));
+        }
         let dispatcher = dispatcher::Dispatcher {
             apps,
             targets: targets.clone(),
             debounce: debounce::Debouncer::new(settings.removal_delay),
             batcher: batch::Batcher::new(settings.batch_window, settings.batch_max),
-            outbox: outbox.clone(),
+            store: store.clone(),
             metrics,
             cache_seen: HashMap::new(),
         };
-        let dispatcher = tokio::spawn(dispatcher.run(rx, stop_d_rx));
+        let dispatcher_task = TaskTracker::new();
+        dispatcher_task.spawn(dispatcher.run(rx, stop_dispatcher.clone()));
         Ok(Some(Arc::new(Webhooks {
             sink,
-            outbox,
+            store,
             targets,
+            dispatcher: dispatcher_task,
             stop_dispatcher,
+            workers,
             stop_workers,
-            tasks: parking_lot::Mutex::new(Some((dispatcher, workers))),
         })))
     }
 
@@ -220,38 +222,34 @@ impl Webhooks {
 
     /// Pending deliveries in the outbox.
     pub fn outbox_depth(&self) -> i64 {
-        self.outbox.depth()
+        self.store.depth()
     }
 
     /// Shutdown: flush held removals and open batches into the outbox at once, let the
     /// workers deliver for up to `drain`, then stop them; what is left stays in the outbox
     /// for the next start.
     pub async fn shutdown(&self, drain: Duration) {
-        let Some((dispatcher, workers)) = self.tasks.lock().take() else { return };
-        let _ = self.stop_dispatcher.send(true);
-        let _ = dispatcher.await;
-        let deadline = tokio::time::Instant::now() + drain;
-        while self.outbox.depth() > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        self.stop_dispatcher.cancel();
+        self.dispatcher.close();
+        self.dispatcher.wait().await;
+        let mut depth = self.store.watch_depth();
+        if tokio::time::timeout(drain, depth.wait_for(|d| *d <= 0)).await.is_err() {
+            tracing::info!(pending = self.store.depth(), "webhook deliveries left in the outbox for the next start");
         }
-        if self.outbox.depth() > 0 {
-            tracing::info!(pending = self.outbox.depth(), "webhook deliveries left in the outbox for the next start");
-        }
-        let _ = self.stop_workers.send(true);
-        for w in workers {
-            let _ = w.await;
-        }
+        self.stop_workers.cancel();
+        self.workers.close();
+        self.workers.wait().await;
     }
 
     /// Dead letters of an app, oldest first.
-    pub(crate) async fn dead_letters(&self, app_id: &str) -> Result<Vec<DeadLetter>, OutboxError> {
+    pub(crate) async fn dead_letters(&self, app_id: &str) -> Result<Vec<DeadLetter>, StoreError> {
         let app = app_id.to_owned();
         self.blocking(move |o| o.dead_letters(&app)).await
     }
 
     /// Puts dead letters of an app (`id`, or all) back into the outbox with a fresh `time_ms`;
     /// returns how many. Letters whose target is no longer configured stay dead.
-    pub(crate) async fn resend(&self, app_id: &str, id: Option<u64>) -> Result<usize, OutboxError> {
+    pub(crate) async fn resend(&self, app_id: &str, id: Option<u64>) -> Result<usize, StoreError> {
         let app = app_id.to_owned();
         let known: Vec<String> = self.targets.iter().map(|t| t.key.clone()).collect();
         let (n, touched) = self
@@ -273,10 +271,10 @@ impl Webhooks {
     /// Runs an outbox operation off the async threads.
     async fn blocking<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Outbox) -> Result<T, OutboxError> + Send + 'static,
-    ) -> Result<T, OutboxError> {
-        let outbox = self.outbox.clone();
-        tokio::task::spawn_blocking(move || f(&outbox)).await.map_err(|e| OutboxError::Task(e.to_string()))?
+        f: impl FnOnce(&DeliveryStore) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&store)).await.map_err(|e| StoreError::Task(e.to_string()))?
     }
 }
 

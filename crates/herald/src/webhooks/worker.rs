@@ -10,13 +10,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use super::backoff::{Backoff, Next};
 use super::config::WebhookTarget;
-use super::outbox::{DeadLetter, Outbox, Record};
 use super::payload::now_ms;
 use super::sender::{Destination, Sender};
+use super::store::{DeadLetter, DeliveryStore, Record};
 use super::WebhookMetrics;
 
 /// A configured target at run time.
@@ -45,54 +46,54 @@ pub(crate) fn target_key(app_id: &str, url: &str, nth: usize) -> String {
 /// What a worker shares with its siblings.
 #[derive(Clone)]
 pub(crate) struct WorkerEnv {
-    pub outbox: Arc<Outbox>,
+    pub store: Arc<DeliveryStore>,
     pub sender: Sender,
     pub backoff: Backoff,
     pub metrics: WebhookMetrics,
 }
 
-/// Runs until `stop` turns true. An attempt in flight when it does is abandoned (the entry
-/// stays in the outbox and is sent again on the next start).
-pub(crate) async fn run(target: Arc<Target>, env: WorkerEnv, mut stop: watch::Receiver<bool>) {
+/// Runs until `stop` is cancelled. An attempt in flight then is abandoned (the entry stays in
+/// the outbox and is sent again on the next start).
+pub(crate) async fn run(target: Arc<Target>, env: WorkerEnv, stop: CancellationToken) {
     loop {
-        if *stop.borrow() {
+        if stop.is_cancelled() {
             return;
         }
         let head = {
-            let (outbox, key) = (env.outbox.clone(), target.key.clone());
-            tokio::task::spawn_blocking(move || outbox.head(&key)).await
+            let (store, key) = (env.store.clone(), target.key.clone());
+            tokio::task::spawn_blocking(move || store.head(&key)).await
         };
         let (seq, record) = match head {
             Ok(Ok(Some(h))) => h,
             Ok(Ok(None)) => {
                 tokio::select! {
                     () = target.notify.notified() => continue,
-                    _ = stop.wait_for(|s| *s) => return,
+                    () = stop.cancelled() => return,
                 }
             }
             Ok(Err(e)) => {
                 tracing::error!(target = %target.key, error = %e, "cannot read the webhook outbox; retrying in 1 s");
                 tokio::select! {
                     () = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                    _ = stop.wait_for(|s| *s) => return,
+                    () = stop.cancelled() => return,
                 }
             }
             Err(_) => return, // the runtime is shutting down
         };
-        if !deliver(&target, &env, seq, record, &mut stop).await {
+        if !deliver(&target, &env, seq, record, &stop).await {
             return;
         }
     }
 }
 
 /// Delivers (or dead-letters) one entry. Returns false if `stop` interrupted it.
-async fn deliver(target: &Target, env: &WorkerEnv, seq: u64, record: Record, stop: &mut watch::Receiver<bool>) -> bool {
+async fn deliver(target: &Target, env: &WorkerEnv, seq: u64, record: Record, stop: &CancellationToken) -> bool {
     let mut attempt: u32 = 0;
     loop {
         attempt += 1;
         let result = tokio::select! {
             r = env.sender.send(&target.dest, &record.body) => r,
-            _ = stop.wait_for(|s| *s) => return false,
+            () = stop.cancelled() => return false,
         };
         let error = match result {
             Ok(()) => {
@@ -109,7 +110,7 @@ async fn deliver(target: &Target, env: &WorkerEnv, seq: u64, record: Record, sto
                 tracing::debug!(target = %target.key, attempt, error = %error, ?delay, "webhook delivery failed; retrying");
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
-                    _ = stop.wait_for(|s| *s) => return false,
+                    () = stop.cancelled() => return false,
                 }
             }
             Next::GiveUp => {
@@ -140,11 +141,11 @@ async fn deliver(target: &Target, env: &WorkerEnv, seq: u64, record: Record, sto
 /// outbox and is attempted again: at-least-once).
 async fn blocking(
     env: &WorkerEnv,
-    f: impl FnOnce(&Outbox, String) -> Result<(), super::outbox::OutboxError> + Send + 'static,
+    f: impl FnOnce(&DeliveryStore, String) -> Result<(), super::store::StoreError> + Send + 'static,
     key: &str,
 ) {
-    let (outbox, key) = (env.outbox.clone(), key.to_owned());
-    match tokio::task::spawn_blocking(move || f(&outbox, key)).await {
+    let (store, key) = (env.store.clone(), key.to_owned());
+    match tokio::task::spawn_blocking(move || f(&store, key)).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::error!(error = %e, "cannot update the webhook outbox"),
         Err(e) => tracing::error!(error = %e, "webhook outbox task failed"),

@@ -26,7 +26,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
@@ -38,18 +37,18 @@ use herald_core::connection::Connection;
 use herald_core::metrics::Metrics;
 use herald_core::outbox::Popped;
 use herald_core::session::{Pending, Session};
-use herald_protocol::codes::close;
+use herald_protocol::codes::CloseCode;
 use herald_protocol::outbound;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use pin_project_lite::pin_project;
 use tokio::time::{timeout, Instant, Sleep};
-use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode as WsCloseCode, Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Frame, Utf8Bytes};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
-use crate::server::AppState;
+use crate::server::ServerState;
 
 type Ws = WebSocketStream<TokioIo<Upgraded>>;
 
@@ -67,40 +66,25 @@ enum End {
     /// The peer closed or the socket failed: nothing more to send.
     Gone,
     /// herald closes with this code, after a `pusher:error` carrying the same code.
-    Close(u16, String),
+    Close(CloseCode, String),
 }
 
-/// Runs an admitted connection until it ends. The session is dropped (which unsubscribes and
-/// unregisters it) as soon as the connection ends; a close handshake, if herald is the one
-/// closing, then runs in its own short-lived task.
-pub(crate) fn spawn(ws: Ws, session: Session, state: Arc<AppState>) {
-    tokio::spawn(ConnectionTask::new(ws, session, state));
+/// Runs an admitted connection until it ends, on the server's socket tracker. The session is
+/// dropped (which unsubscribes and unregisters it) as soon as the connection ends; a close
+/// handshake, if herald is the one closing, then runs in its own short-lived task on the same
+/// tracker.
+pub(crate) fn spawn(ws: Ws, session: Session, state: Arc<ServerState>) {
+    let sockets = state.sockets.clone();
+    sockets.spawn(ConnectionTask::new(ws, session, state));
 }
 
 /// Sends the close frame (after a `pusher:error`) and waits briefly for the peer's reply.
-async fn close_connection(mut ws: Ws, code: u16, message: String, guard: CloseGuard, socket_id: Box<str>) {
-    guard.0.hub.metrics.closed_by_server(code);
-    if code == close::OVER_CAPACITY {
+async fn close_connection(mut ws: Ws, code: CloseCode, message: String, state: Arc<ServerState>, socket_id: Box<str>) {
+    state.hub.metrics.closed_by_server(code);
+    if code == CloseCode::OVER_CAPACITY {
         tracing::info!(%socket_id, "slow consumer disconnected");
     }
-    close_with(&mut ws, code, &message, Some(guard)).await;
-}
-
-/// Counts a close handshake whose close frame is not written yet (`AppState::closing`), so
-/// shutdown waits for it; released once the frame is out or the attempt failed.
-struct CloseGuard(Arc<AppState>);
-
-impl CloseGuard {
-    fn new(state: Arc<AppState>) -> Self {
-        state.closing.fetch_add(1, Ordering::AcqRel);
-        CloseGuard(state)
-    }
-}
-
-impl Drop for CloseGuard {
-    fn drop(&mut self) {
-        self.0.closing.fetch_sub(1, Ordering::AcqRel);
-    }
+    close_with(&mut ws, code, &message).await;
 }
 
 pin_project! {
@@ -111,7 +95,7 @@ pin_project! {
         // handed to the close handshake.
         ws: Option<Ws>,
         session: Option<Session>,
-        state: Arc<AppState>,
+        state: Arc<ServerState>,
         // The one timer, armed at the earliest of the deadlines below (re-armed lazily: when
         // activity pushes the liveness deadline later, the timer fires early and is moved on).
         #[pin]
@@ -133,7 +117,7 @@ pin_project! {
 }
 
 impl ConnectionTask {
-    fn new(ws: Ws, session: Session, state: Arc<AppState>) -> Self {
+    fn new(ws: Ws, session: Session, state: Arc<ServerState>) -> Self {
         let now = Instant::now();
         let auth_deadline = session
             .app()
@@ -164,19 +148,19 @@ impl Future for ConnectionTask {
         let mut this = self.project();
         let end = ready!(this.poll_turn(cx));
         let Some(session) = this.session.take() else { return Poll::Ready(()) };
-        // The guard is taken while the session still counts as a connection, so shutdown never
-        // sees both counts at zero before this close frame is written.
         let closing = match (end, this.ws.take()) {
             (End::Close(code, message), Some(ws)) => {
-                let socket_id = session.connection().socket_id_str.clone();
-                Some((ws, code, message, CloseGuard::new(this.state.clone()), socket_id))
+                Some((ws, code, message, session.connection().socket_id_str.clone()))
             }
             _ => None,
         };
         // Clean up first (presence removals must not wait on a slow close handshake).
         drop(session);
-        if let Some((ws, code, message, guard, socket_id)) = closing {
-            tokio::spawn(close_connection(ws, code, message, guard, socket_id));
+        if let Some((ws, code, message, socket_id)) = closing {
+            // Spawned while this task is still tracked, so the tracker never looks empty
+            // before the close frame is written.
+            let state = this.state.clone();
+            this.state.sockets.spawn(close_connection(ws, code, message, state, socket_id));
         }
         Poll::Ready(())
     }
@@ -244,7 +228,7 @@ impl TaskProj<'_> {
                     Ok(Message::Pong(_)) | Ok(Message::Frame(_)) => {}
                     Ok(Message::Close(_)) => return Poll::Ready(End::Gone),
                     Err(WsError::Capacity(_)) => {
-                        return Poll::Ready(End::Close(close::MESSAGE_TOO_BIG, "Message too big".to_owned()))
+                        return Poll::Ready(End::Close(CloseCode::MESSAGE_TOO_BIG, "Message too big".to_owned()))
                     }
                     Err(e) => {
                         tracing::debug!(socket_id = %session.connection().socket_id_str, error = %e, "websocket read error");
@@ -289,13 +273,13 @@ impl TaskProj<'_> {
             }
             if self.auth_deadline.is_some_and(|d| now >= d) {
                 return Poll::Ready(End::Close(
-                    close::UNAUTHORIZED,
+                    CloseCode::UNAUTHORIZED,
                     "Connection not authorized within timeout".to_owned(),
                 ));
             }
             match *self.ping_sent {
                 Some(sent) if now >= sent + pong_wait => {
-                    return Poll::Ready(End::Close(close::PONG_NOT_RECEIVED, "Pong reply not received".to_owned()));
+                    return Poll::Ready(End::Close(CloseCode::PONG_NOT_RECEIVED, "Pong reply not received".to_owned()));
                 }
                 None if now >= *self.last_activity + activity => {
                     *self.ping_sent = Some(now);
@@ -400,23 +384,23 @@ fn poll_write(
 }
 
 /// Admission refused: `pusher:error` with the close code, then the close frame (2.2).
-pub(crate) async fn refuse(mut ws: Ws, code: u16, message: &str) {
-    close_with(&mut ws, code, message, None).await;
+pub(crate) async fn refuse(mut ws: Ws, code: CloseCode, message: &str) {
+    close_with(&mut ws, code, message).await;
 }
 
 /// How long to wait for the peer's reply to our close frame.
 const CLOSE_REPLY_WAIT: Duration = Duration::from_secs(2);
 
-/// `guard` (if any) is released as soon as the close frame is written (or cannot be).
-async fn close_with(ws: &mut Ws, code: u16, message: &str, guard: Option<CloseGuard>) {
+/// Writes `pusher:error` and the close frame, then lets the peer answer for at most
+/// [`CLOSE_REPLY_WAIT`].
+async fn close_with(ws: &mut Ws, code: CloseCode, message: &str) {
     let sent = timeout(WRITE_TIMEOUT, async {
-        let err = outbound::error(Some(code), message);
+        let err = outbound::closing_error(code, message);
         ws.feed(Message::Frame(Frame::message(err, OpCode::Data(Data::Text), true))).await?;
         let reason = Utf8Bytes::from(truncate_reason(message));
-        ws.close(Some(CloseFrame { code: CloseCode::from(code), reason })).await
+        ws.close(Some(CloseFrame { code: WsCloseCode::from(code.get()), reason })).await
     })
     .await;
-    drop(guard);
     if matches!(sent, Ok(Ok(()))) {
         // Let the peer answer so the close handshake completes cleanly.
         let _ = timeout(CLOSE_REPLY_WAIT, async { while let Some(Ok(_)) = ws.next().await {} }).await;

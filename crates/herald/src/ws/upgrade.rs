@@ -12,10 +12,15 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
 
 use super::connection;
-use crate::server::AppState;
+use crate::server::ServerState;
 
-/// Answers the upgrade request and spawns the connection task.
-pub(crate) async fn ws_upgrade(State(state): State<Arc<AppState>>, Path(key): Path<String>, req: Request) -> Response {
+/// Answers the upgrade request and spawns (on the server's socket tracker) the task that admits
+/// the connection or refuses it.
+pub(crate) async fn ws_upgrade(
+    State(state): State<Arc<ServerState>>,
+    Path(key): Path<String>,
+    req: Request,
+) -> Response {
     let headers = req.headers();
     let Some(ws_key) = websocket_key(headers) else {
         return (StatusCode::BAD_REQUEST, "Expected a WebSocket upgrade request (protocol 7)\n").into_response();
@@ -26,7 +31,8 @@ pub(crate) async fn ws_upgrade(State(state): State<Arc<AppState>>, Path(key): Pa
         headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("https"));
     let on_upgrade = hyper::upgrade::on(req);
 
-    tokio::spawn(async move {
+    let sockets = state.sockets.clone();
+    sockets.spawn(async move {
         let upgraded = match on_upgrade.await {
             Ok(u) => u,
             Err(e) => {
@@ -39,7 +45,7 @@ pub(crate) async fn ws_upgrade(State(state): State<Arc<AppState>>, Path(key): Pa
             // Its own task, sized to the connection alone (this one ends here).
             Ok(session) => connection::spawn(ws, session, state),
             Err(refusal) => {
-                tracing::debug!(code = refusal.code, reason = %refusal.message, "connection refused");
+                tracing::debug!(code = refusal.code.get(), reason = %refusal.message, "connection refused");
                 state.hub.metrics.closed_by_server(refusal.code);
                 connection::refuse(ws, refusal.code, &refusal.message).await;
             }
@@ -87,7 +93,7 @@ fn query_param(query: &str, name: &str) -> Option<String> {
 
 /// Per-socket WebSocket settings: small buffers (memory per idle connection matters) and the
 /// inbound frame limit (`max_ws_message_kb`; larger → close 1009).
-fn ws_config(state: &AppState) -> WebSocketConfig {
+fn ws_config(state: &ServerState) -> WebSocketConfig {
     let max = state.config.max_ws_message_kb * 1024;
     WebSocketConfig::default()
         // Pusher frames are small; a larger frame grows the buffer on demand. 512 B instead of

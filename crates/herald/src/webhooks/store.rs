@@ -1,4 +1,6 @@
-//! The durable outbox and the dead letters, in one redb file (`{data_dir}/webhooks.redb`).
+//! [`DeliveryStore`]: the durable outbox of pending webhook deliveries and the dead letters, in
+//! one redb file (`{data_dir}/webhooks.redb`). (Unrelated to a connection's send queue,
+//! `herald_core::outbox::Outbox`.)
 //!
 //! Every delivery is written here (durably: `Durability::Immediate`) before it is attempted
 //! and removed only after a 2xx, so a crash or a SIGKILL loses nothing: the next start
@@ -14,10 +16,10 @@
 //! All methods block on disk I/O: async callers run them with `spawn_blocking`.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 
 const OUTBOX: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("outbox");
 const DEAD: TableDefinition<u64, &[u8]> = TableDefinition::new("dead_letters");
@@ -27,7 +29,7 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 pub const FILE_NAME: &str = "webhooks.redb";
 
 #[derive(Debug, thiserror::Error)]
-pub enum OutboxError {
+pub enum StoreError {
     #[error("cannot create {path}: {source}")]
     CreateDir { path: String, source: std::io::Error },
     #[error("webhook store: {0}")]
@@ -40,9 +42,9 @@ pub enum OutboxError {
 
 macro_rules! store_err {
     ($($t:ty),*) => {$(
-        impl From<$t> for OutboxError {
+        impl From<$t> for StoreError {
             fn from(e: $t) -> Self {
-                OutboxError::Store(e.into())
+                StoreError::Store(e.into())
             }
         }
     )*};
@@ -81,19 +83,21 @@ pub struct DeadLetter {
     pub last_error: String,
 }
 
-pub struct Outbox {
+/// The webhook deliveries on disk: pending ones (the outbox) and dead letters.
+pub struct DeliveryStore {
     db: Database,
-    /// Number of rows in `outbox`, for the gauge and the shutdown drain; an atomic because
-    /// the dispatcher, the workers and the admin endpoints update it from different tasks.
-    depth: AtomicI64,
+    /// Number of rows in `outbox`, for the gauge and the shutdown drain. A watch: updated by
+    /// the dispatcher, the workers and the admin endpoints (each update under its short lock,
+    /// so concurrent ones add up), and waited on by the shutdown drain until it reaches 0.
+    depth: watch::Sender<i64>,
     gauge: metrics::Gauge,
 }
 
-impl Outbox {
+impl DeliveryStore {
     /// Opens (creating if needed) `{dir}/webhooks.redb`, creating `dir` too.
-    pub fn open(dir: &Path, gauge: metrics::Gauge) -> Result<Outbox, OutboxError> {
+    pub fn open(dir: &Path, gauge: metrics::Gauge) -> Result<DeliveryStore, StoreError> {
         std::fs::create_dir_all(dir)
-            .map_err(|source| OutboxError::CreateDir { path: dir.display().to_string(), source })?;
+            .map_err(|source| StoreError::CreateDir { path: dir.display().to_string(), source })?;
         let db = Database::create(dir.join(FILE_NAME))?;
         let tx = db.begin_write()?;
         let depth = {
@@ -104,20 +108,27 @@ impl Outbox {
         };
         tx.commit()?;
         gauge.set(depth as f64);
-        Ok(Outbox { db, depth: AtomicI64::new(depth as i64), gauge })
+        Ok(DeliveryStore { db, depth: watch::Sender::new(depth as i64), gauge })
     }
 
     pub fn depth(&self) -> i64 {
-        self.depth.load(Ordering::Relaxed)
+        *self.depth.borrow()
+    }
+
+    /// Follows [`DeliveryStore::depth`] (the shutdown drain waits for 0).
+    pub fn watch_depth(&self) -> watch::Receiver<i64> {
+        self.depth.subscribe()
     }
 
     fn add_depth(&self, n: i64) {
-        let now = self.depth.fetch_add(n, Ordering::Relaxed) + n;
-        self.gauge.set(now as f64);
+        self.depth.send_modify(|depth| {
+            *depth += n;
+            self.gauge.set(*depth as f64);
+        });
     }
 
     /// Appends deliveries (target key, record) in one durable transaction.
-    pub fn enqueue(&self, items: &[(String, Record)]) -> Result<(), OutboxError> {
+    pub fn enqueue(&self, items: &[(String, Record)]) -> Result<(), StoreError> {
         if items.is_empty() {
             return Ok(());
         }
@@ -138,7 +149,7 @@ impl Outbox {
     }
 
     /// The oldest pending delivery of `target`.
-    pub fn head(&self, target: &str) -> Result<Option<(u64, Record)>, OutboxError> {
+    pub fn head(&self, target: &str) -> Result<Option<(u64, Record)>, StoreError> {
         let tx = self.db.begin_read()?;
         let outbox = tx.open_table(OUTBOX)?;
         let mut range = outbox.range((target, 0)..=(target, u64::MAX))?;
@@ -153,7 +164,7 @@ impl Outbox {
 
     /// Removes a delivered entry. Not fsynced on its own (the next durable commit persists
     /// it): after a crash the entry may be delivered again, which at-least-once allows.
-    pub fn remove(&self, target: &str, seq: u64) -> Result<(), OutboxError> {
+    pub fn remove(&self, target: &str, seq: u64) -> Result<(), StoreError> {
         let mut tx = self.db.begin_write()?;
         tx.set_durability(Durability::None)?;
         let removed = tx.open_table(OUTBOX)?.remove((target, seq))?.is_some();
@@ -165,7 +176,7 @@ impl Outbox {
     }
 
     /// Moves an outbox entry to the dead letters (one durable transaction); returns its id.
-    pub fn dead_letter(&self, target: &str, seq: u64, mut dl: DeadLetter) -> Result<u64, OutboxError> {
+    pub fn dead_letter(&self, target: &str, seq: u64, mut dl: DeadLetter) -> Result<u64, StoreError> {
         let tx = self.db.begin_write()?;
         let removed;
         {
@@ -184,7 +195,7 @@ impl Outbox {
     }
 
     /// Dead letters of `app_id`, oldest first.
-    pub fn dead_letters(&self, app_id: &str) -> Result<Vec<DeadLetter>, OutboxError> {
+    pub fn dead_letters(&self, app_id: &str) -> Result<Vec<DeadLetter>, StoreError> {
         let tx = self.db.begin_read()?;
         let dead = tx.open_table(DEAD)?;
         let mut out = Vec::new();
@@ -208,7 +219,7 @@ impl Outbox {
         id: Option<u64>,
         known: impl Fn(&str) -> bool,
         refresh: impl Fn(&str) -> Result<String, serde_json::Error>,
-    ) -> Result<(usize, Vec<String>), OutboxError> {
+    ) -> Result<(usize, Vec<String>), StoreError> {
         let letters: Vec<DeadLetter> = match id {
             Some(id) => self.dead_letters(app_id)?.into_iter().filter(|d| d.id == id).collect(),
             None => self.dead_letters(app_id)?,
@@ -242,7 +253,7 @@ impl Outbox {
     }
 
     /// Target keys with pending entries (used at start to find entries of removed targets).
-    pub fn pending_targets(&self) -> Result<Vec<String>, OutboxError> {
+    pub fn pending_targets(&self) -> Result<Vec<String>, StoreError> {
         let tx = self.db.begin_read()?;
         let outbox = tx.open_table(OUTBOX)?;
         let mut out: Vec<String> = Vec::new();
@@ -262,7 +273,7 @@ mod tests {
     use super::*;
 
     fn temp_dir(name: &str) -> std::path::PathBuf {
-        let d = std::env::temp_dir().join(format!("herald-outbox-{}-{name}", std::process::id()));
+        let d = std::env::temp_dir().join(format!("herald-store-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         d
     }
@@ -275,14 +286,14 @@ mod tests {
     fn fifo_per_target_survives_reopen_and_dead_letters_resend() {
         let dir = temp_dir("fifo");
         {
-            let o = Outbox::open(&dir, metrics::Gauge::noop()).unwrap();
+            let o = DeliveryStore::open(&dir, metrics::Gauge::noop()).unwrap();
             o.enqueue(&[("t1".into(), rec("1")), ("t2".into(), rec("x")), ("t1".into(), rec("2"))]).unwrap();
             let (seq, r) = o.head("t1").unwrap().unwrap();
             assert_eq!(r.body, "1");
             o.remove("t1", seq).unwrap();
             assert_eq!(o.depth(), 2);
         }
-        let o = Outbox::open(&dir, metrics::Gauge::noop()).unwrap();
+        let o = DeliveryStore::open(&dir, metrics::Gauge::noop()).unwrap();
         assert_eq!(o.depth(), 2);
         assert_eq!(o.pending_targets().unwrap(), ["t1", "t2"]);
         let (seq, r) = o.head("t1").unwrap().unwrap();
