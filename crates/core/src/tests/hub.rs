@@ -1,13 +1,13 @@
 //! Admission of connections (PROTOCOL.md 2.2): the checks and their close codes, the per-app
 //! and node-wide connection limits, shutdown, and what a session's end gives back.
 
-use herald_protocol::codes::close;
+use herald_protocol::codes::CloseCode;
 use serde_json::json;
 
 use super::*;
 use crate::hub::Refusal;
 
-fn refusal_code(result: Result<Session, Refusal>) -> u16 {
+fn refusal_code(result: Result<Session, Refusal>) -> CloseCode {
     result.expect_err("refused").code
 }
 
@@ -42,7 +42,7 @@ fn an_unknown_app_key_is_refused_with_4001() {
     let refusal = hub.connect("no-such-key", Some("7"), false).expect_err("refused");
     assert_eq!(
         refusal,
-        Refusal { code: close::APP_NOT_FOUND, message: "App key no-such-key not in this cluster".into() }
+        Refusal { code: CloseCode::APP_NOT_FOUND, message: "App key no-such-key not in this cluster".into() }
     );
     assert_eq!(hub.connection_count(), 0);
 }
@@ -50,13 +50,13 @@ fn an_unknown_app_key_is_refused_with_4001() {
 #[test]
 fn a_disabled_app_is_refused_with_4003() {
     let (hub, _) = hub(AppLimits { enabled: false, ..AppLimits::default() });
-    assert_eq!(refusal_code(hub.connect(KEY, Some("7"), true)), close::APP_DISABLED);
+    assert_eq!(refusal_code(hub.connect(KEY, Some("7"), true)), CloseCode::APP_DISABLED);
 }
 
 #[test]
 fn a_tls_only_app_refuses_plain_connections_with_4000() {
     let (hub, _) = hub(AppLimits { force_tls: true, ..AppLimits::default() });
-    assert_eq!(refusal_code(hub.connect(KEY, Some("7"), false)), close::APP_ONLY_TLS);
+    assert_eq!(refusal_code(hub.connect(KEY, Some("7"), false)), CloseCode::APP_ONLY_TLS);
     assert!(hub.connect(KEY, Some("7"), true).is_ok());
 }
 
@@ -67,7 +67,7 @@ fn protocol_versions_5_to_7_are_accepted_and_others_refused_with_4007() {
         assert!(hub.connect(KEY, Some(ok), false).is_ok(), "{ok}");
     }
     for bad in ["4", "8", "seven", ""] {
-        assert_eq!(refusal_code(hub.connect(KEY, Some(bad), false)), close::UNSUPPORTED_PROTOCOL, "{bad:?}");
+        assert_eq!(refusal_code(hub.connect(KEY, Some(bad), false)), CloseCode::UNSUPPORTED_PROTOCOL, "{bad:?}");
     }
 }
 
@@ -77,13 +77,13 @@ fn a_missing_protocol_is_accepted_unless_strict_and_then_refused_with_4008() {
     assert!(lenient.connect(KEY, None, false).is_ok());
     let settings = HubSettings { strict_protocol_param: true, ..HubSettings::default() };
     let (strict, _) = hub_with(vec![app(AppLimits::default())], settings);
-    assert_eq!(refusal_code(strict.connect(KEY, None, false)), close::NO_PROTOCOL);
+    assert_eq!(refusal_code(strict.connect(KEY, None, false)), CloseCode::NO_PROTOCOL);
 }
 
 #[test]
 fn the_protocol_is_checked_before_the_app_key() {
     let (hub, _) = hub(AppLimits::default());
-    assert_eq!(refusal_code(hub.connect("no-such-key", Some("3"), false)), close::UNSUPPORTED_PROTOCOL);
+    assert_eq!(refusal_code(hub.connect("no-such-key", Some("3"), false)), CloseCode::UNSUPPORTED_PROTOCOL);
 }
 
 #[test]
@@ -91,7 +91,7 @@ fn an_app_over_its_connection_quota_is_refused_with_4004_until_a_session_ends() 
     let (hub, _) = hub(AppLimits { max_connections: Some(2), ..AppLimits::default() });
     let first = connect(&hub);
     let _second = connect(&hub);
-    assert_eq!(refusal_code(hub.connect(KEY, Some("7"), false)), close::APP_OVER_QUOTA);
+    assert_eq!(refusal_code(hub.connect(KEY, Some("7"), false)), CloseCode::APP_OVER_QUOTA);
     assert_eq!(hub.namespace(APP_ID).connection_count(), 2);
     drop(first);
     assert_eq!(hub.namespace(APP_ID).connection_count(), 1);
@@ -105,7 +105,7 @@ fn a_node_at_its_connection_cap_refuses_with_4100_without_counting_the_refused_o
     let (hub, _) = hub_with(vec![app(AppLimits::default()), other], settings);
     let first = connect(&hub);
     let _second = hub.connect("key-2", Some("7"), false).expect("admitted");
-    assert_eq!(refusal_code(hub.connect(KEY, Some("7"), false)), close::OVER_CAPACITY);
+    assert_eq!(refusal_code(hub.connect(KEY, Some("7"), false)), CloseCode::OVER_CAPACITY);
     assert_eq!(hub.connection_count(), 2);
     assert_eq!(hub.namespace(APP_ID).connection_count(), 1, "the refused connection left no trace in its app");
     assert_eq!(hub.namespace(APP_ID).connections().len(), 1);
@@ -121,7 +121,7 @@ fn after_stop_accepting_new_connections_are_refused_with_4200_and_open_ones_stay
     hub.stop_accepting();
     assert!(!hub.is_accepting());
     let refusal = hub.connect(KEY, Some("7"), false).expect_err("refused");
-    assert_eq!(refusal.code, close::RECONNECT);
+    assert_eq!(refusal.code, CloseCode::RECONNECT);
     assert_eq!(hub.connection_count(), 1);
     assert!(!open.connection().outbox.is_closing());
 }
@@ -130,7 +130,7 @@ fn after_stop_accepting_new_connections_are_refused_with_4200_and_open_ones_stay
 fn shutdown_refuses_before_any_other_check() {
     let (hub, _) = hub(AppLimits::default());
     hub.stop_accepting();
-    assert_eq!(refusal_code(hub.connect("no-such-key", Some("3"), false)), close::RECONNECT);
+    assert_eq!(refusal_code(hub.connect("no-such-key", Some("3"), false)), CloseCode::RECONNECT);
 }
 
 #[test]
@@ -139,10 +139,10 @@ fn close_all_asks_every_connection_of_every_app_to_close() {
     let (hub, _) = hub_with(vec![app(AppLimits::default()), other], HubSettings::default());
     let a = connect(&hub);
     let b = hub.connect("key-2", Some("7"), false).expect("admitted");
-    hub.close_all(close::RECONNECT, "restarting");
+    hub.close_all(CloseCode::RECONNECT, "restarting");
     for s in [&a, &b] {
         let req = close_request(s.connection()).expect("close requested");
-        assert_eq!((req.code, req.message.as_str()), (close::RECONNECT, "restarting"));
+        assert_eq!((req.code, req.message.as_str()), (CloseCode::RECONNECT, "restarting"));
     }
     assert_eq!(hub.connections().len(), 2);
 }
