@@ -9,14 +9,13 @@
 //! channel locks — they must only queue work and return; never block, never take a channel
 //! lock. `prepare` and `query` return futures the caller awaits outside any lock.
 
+use bytes::Bytes;
+use herald_protocol::socket_id::SocketId;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
-use bytes::Bytes;
-use herald_protocol::socket_id::SocketId;
-
+use crate::channel::CachedEvent;
 use crate::namespace::ChannelCounts;
 
 /// A boxed future (no `async_trait`: the trait stays object-safe and dependency-free).
@@ -30,8 +29,8 @@ pub struct Forward {
     pub frame: Bytes,
     /// The connection that must not receive it (`socket_id` exclusion; client-event sender).
     pub exclude: Option<SocketId>,
-    /// Cache channels: the event to keep as the channel's cache, with its lifetime.
-    pub cache: Option<(Arc<str>, Arc<str>, Duration)>,
+    /// Cache channels: the event every node keeps as the channel's cache.
+    pub cache: Option<CachedEvent>,
 }
 
 /// A change of this node's local state that other nodes (or the cluster's shared state) must

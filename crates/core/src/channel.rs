@@ -44,11 +44,29 @@ impl Member {
 }
 
 /// The last event published through the HTTP API on a cache channel (PROTOCOL.md 9.1).
-#[derive(Debug, Clone)]
+///
+/// The one shape of a cached event, end to end: a channel's state holds it, a publish hands it
+/// to the cluster adapter in [`crate::adapter::Forward`], and a cluster snapshot or another
+/// node's publish delivers it back. Its encodings for other nodes (the pub/sub header and the
+/// Redis value) live in one place, the binary's `cluster/wire.rs`; they carry the remaining
+/// lifetime, since an [`Instant`] means nothing on another machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CachedEvent {
     pub event: Arc<str>,
     pub data: Arc<str>,
     pub expires: Instant,
+}
+
+impl CachedEvent {
+    /// `event` with `data`, cached for `ttl` from now.
+    pub fn new(event: &str, data: &str, ttl: Duration) -> Self {
+        CachedEvent { event: Arc::from(event), data: Arc::from(data), expires: Instant::now() + ttl }
+    }
+
+    /// How long it stays cached after `now` (zero once expired).
+    pub fn remaining(&self, now: Instant) -> Duration {
+        self.expires.saturating_duration_since(now)
+    }
 }
 
 /// Throttle state of `pusher_internal:subscription_count` (PROTOCOL.md 9.2).

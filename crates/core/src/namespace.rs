@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use dashmap::DashMap;
@@ -19,14 +19,6 @@ use crate::connection::Connection;
 use crate::events::{ChannelEvent, Events};
 use crate::metrics::Metrics;
 use crate::users::Users;
-
-/// What a cache channel keeps of an HTTP publish.
-#[derive(Debug, Clone, Copy)]
-pub struct CachedPublish<'a> {
-    pub event: &'a str,
-    pub data: &'a str,
-    pub ttl: Duration,
-}
 
 /// The per-app rules a subscription applies.
 #[derive(Debug, Clone, Copy)]
@@ -307,18 +299,17 @@ impl Namespace {
         &self,
         name: &str,
         kind: ChannelKind,
-        cached: CachedPublish<'_>,
+        cached: CachedEvent,
         frame: &Bytes,
         exclude: Option<u64>,
         metrics: &Metrics,
     ) -> usize {
-        let CachedPublish { event, data, ttl } = cached;
         let entry =
             self.channels.entry(Arc::from(name)).or_insert_with(|| Arc::new(Channel::new(Arc::from(name), kind)));
         let channel = entry.value().clone();
         let mut st = channel.state.write();
         drop(entry);
-        st.cache = Some(CachedEvent { event: Arc::from(event), data: Arc::from(data), expires: Instant::now() + ttl });
+        st.cache = Some(cached);
         st.broadcast(frame, exclude, metrics)
     }
 
@@ -327,7 +318,7 @@ impl Namespace {
         let ch = self.channels.get(name).map(|c| c.value().clone())?;
         let st = ch.state.read();
         let now = Instant::now();
-        st.live_cache(now).map(|c| (c.clone(), c.expires.saturating_duration_since(now).as_secs()))
+        st.live_cache(now).map(|c| (c.clone(), c.remaining(now).as_secs()))
     }
 
     /// Queues an already-encoded frame to every subscriber of `name` except `exclude`.

@@ -358,8 +358,7 @@ pub(crate) fn publish(ns: &Namespace, channel: &str, event: &str, data: &str, ex
 pub(crate) fn publish_cached(ns: &Namespace, channel: &str, event: &str, data: &str, ttl: Duration) -> usize {
     let frame = outbound::channel_event(event, channel, data, None);
     let kind = herald_protocol::channel::ChannelKind::of(channel);
-    let cached = crate::namespace::CachedPublish { event, data, ttl };
-    ns.publish_cached(channel, kind, cached, &frame, None, &metrics())
+    ns.publish_cached(channel, kind, CachedEvent::new(event, data, ttl), &frame, None, &metrics())
 }
 
 /// A cached event (as a snapshot or a remote event carries it).

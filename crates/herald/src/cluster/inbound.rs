@@ -8,12 +8,11 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use fred::error::Error;
 use fred::prelude::*;
-use herald_core::channel::CachedEvent;
 use herald_core::hub::Hub;
 use herald_core::remote::RemoteUpdate;
 use herald_protocol::codes::CloseCode;
@@ -21,7 +20,7 @@ use herald_protocol::socket_id::SocketId;
 use tokio::sync::oneshot;
 
 use super::errors::Step;
-use super::wire::{decode, ChannelMsg, ControlMsg};
+use super::wire::{cache_from_value, decode, ChannelMsg, ControlMsg};
 use super::{ChannelKey, Inner, Interest};
 
 /// How often interest is reconciled with local subscriptions.
@@ -156,11 +155,7 @@ async fn load_snapshot(inner: &Inner, app: &str, channel: &str, replace: bool) -
         .into_iter()
         .filter_map(|(node, c)| node.parse::<u32>().ok().filter(|n| *n != me).map(|n| (n, c)))
         .collect();
-    let cache = cache.and_then(|v| {
-        let (e, d) = v.split_once('\0')?;
-        let ttl = Duration::from_millis(pttl.max(0) as u64);
-        Some(CachedEvent { event: Arc::from(e), data: Arc::from(d), expires: Instant::now() + ttl })
-    });
+    let cache = cache.and_then(|v| cache_from_value(&v, pttl));
     Ok(RemoteUpdate::Snapshot { members, counts, cache, replace })
 }
 
@@ -273,11 +268,7 @@ fn apply(inner: &Inner, hub: &Arc<Hub>, app: &str, channel: &str, raw: &Bytes) {
         ChannelMsg::Event { x, c, .. } => RemoteUpdate::Event {
             frame,
             exclude: x.and_then(|s| s.parse::<SocketId>().ok()).and_then(|sid| hub.local_seq(&sid)),
-            cache: c.map(|c| CachedEvent {
-                event: Arc::from(c.e.as_str()),
-                data: Arc::from(c.d.as_str()),
-                expires: Instant::now() + Duration::from_millis(c.t),
-            }),
+            cache: c,
         },
         ChannelMsg::Joined { n, u, i } => RemoteUpdate::MemberJoined {
             node: n,

@@ -17,8 +17,14 @@
 //!
 //! Messages on `P:c:…` start with a one-line JSON header, then `\n`, then (events only) the
 //! frame bytes exactly as local subscribers receive them.
+//!
+//! A cached event ([`CachedEvent`], the core's one type for it) is encoded here only: in an
+//! event header (`cache_entry`) and as the Redis value ([`cache_value`] / [`cache_from_value`]).
+
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use herald_core::channel::CachedEvent;
 use serde::{Deserialize, Serialize};
 
 /// Key and channel names for one prefix.
@@ -71,14 +77,15 @@ impl Names {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "t")]
 pub(crate) enum ChannelMsg {
-    /// An event; the frame follows the header. `x`: excluded socket id; `c`: cache entry.
+    /// An event; the frame follows the header. `x`: excluded socket id; `c`: the event to
+    /// keep as the channel's cache ([`cache_entry`]).
     #[serde(rename = "e")]
     Event {
         n: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         x: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        c: Option<CacheEntry>,
+        #[serde(default, skip_serializing_if = "Option::is_none", with = "cache_entry")]
+        c: Option<CachedEvent>,
     },
     #[serde(rename = "j")]
     Joined {
@@ -93,12 +100,55 @@ pub(crate) enum ChannelMsg {
     Count { n: u32, c: u64 },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct CacheEntry {
-    pub e: String,
-    pub d: String,
-    /// Lifetime in ms.
-    pub t: u64,
+/// The pub/sub encoding of a [`CachedEvent`] (field `c` of an event header):
+/// `{"e": event, "d": data, "t": remaining lifetime in ms}`. The lifetime is measured when the
+/// header is encoded and counted again from when it is decoded: an `Instant` means nothing on
+/// another node.
+mod cache_entry {
+    use std::time::{Duration, Instant};
+
+    use herald_core::channel::CachedEvent;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize)]
+    struct Out<'a> {
+        e: &'a str,
+        d: &'a str,
+        t: u64,
+    }
+
+    #[derive(Deserialize)]
+    struct In {
+        e: String,
+        d: String,
+        t: u64,
+    }
+
+    pub(super) fn serialize<S: Serializer>(cache: &Option<CachedEvent>, s: S) -> Result<S::Ok, S::Error> {
+        let out = cache.as_ref().map(|c| Out { e: &c.event, d: &c.data, t: millis(c.remaining(Instant::now())) });
+        out.serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<CachedEvent>, D::Error> {
+        Ok(Option::<In>::deserialize(d)?.map(|c| CachedEvent::new(&c.e, &c.d, Duration::from_millis(c.t))))
+    }
+
+    pub(super) fn millis(d: Duration) -> u64 {
+        u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+/// The Redis encoding of a [`CachedEvent`] (key [`Names::cache`]): the string value
+/// `{event}\0{data}` and its expiry in ms (`PX`, at least 1).
+pub(crate) fn cache_value(cache: &CachedEvent) -> (String, i64) {
+    let ttl = cache_entry::millis(cache.remaining(Instant::now())).max(1);
+    (format!("{}\0{}", cache.event, cache.data), i64::try_from(ttl).unwrap_or(i64::MAX))
+}
+
+/// A [`CachedEvent`] back from its Redis value and the key's `PTTL` in ms.
+pub(crate) fn cache_from_value(value: &str, pttl_ms: i64) -> Option<CachedEvent> {
+    let (event, data) = value.split_once('\0')?;
+    Some(CachedEvent::new(event, data, Duration::from_millis(pttl_ms.max(0) as u64)))
 }
 
 impl ChannelMsg {
@@ -167,6 +217,29 @@ mod tests {
         let (back, f) = decode(&encode(&msg, Some(&frame))).unwrap();
         assert_eq!(back, msg);
         assert_eq!(f, frame);
+    }
+
+    #[test]
+    fn cached_event_round_trips_through_the_event_header_with_its_remaining_lifetime() {
+        let cache = CachedEvent::new("price", "{\"usd\":7}", Duration::from_secs(60));
+        let msg = ChannelMsg::Event { n: 7, x: None, c: Some(cache) };
+        let raw = encode(&msg, Some(&Bytes::from_static(b"{}")));
+        assert!(raw.starts_with(br#"{"t":"e","n":7,"c":{"e":"price","d":"{\"usd\":7}","t":"#), "{raw:?}");
+        let Some((ChannelMsg::Event { c: Some(back), .. }, _)) = decode(&raw) else { panic!("not an event: {raw:?}") };
+        assert_eq!((&*back.event, &*back.data), ("price", "{\"usd\":7}"));
+        let left = back.remaining(Instant::now());
+        assert!(left > Duration::from_secs(59) && left <= Duration::from_secs(60), "{left:?}");
+    }
+
+    #[test]
+    fn cached_event_round_trips_through_its_redis_value() {
+        let cache = CachedEvent::new("price", "a\nb", Duration::from_secs(60));
+        let (value, px) = cache_value(&cache);
+        assert_eq!(value, "price\0a\nb");
+        assert!(px > 59_000 && px <= 60_000, "{px}");
+        let back = cache_from_value(&value, px).expect("decodes");
+        assert_eq!((&*back.event, &*back.data), ("price", "a\nb"));
+        assert!(cache_from_value("no separator", 1000).is_none());
     }
 
     #[test]

@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 
 use super::errors::Step;
 use super::scripts;
-use super::wire::{encode, CacheEntry, ChannelMsg, ControlMsg, ONLINE};
+use super::wire::{cache_value, encode, ChannelMsg, ControlMsg, ONLINE};
 use super::{Inner, Op};
 
 /// Most operations per pipeline.
@@ -195,18 +195,13 @@ async fn queue(c: &mut Commands<'_>, op: Op) {
         Op::Settle { .. } => {}
         Op::Forward { app, msg } => {
             let exclude = msg.exclude.map(|s| s.to_string());
-            let cache = msg.cache.as_ref().map(|(e, d, ttl)| CacheEntry {
-                e: e.to_string(),
-                d: d.to_string(),
-                t: ttl.as_millis() as u64,
-            });
-            if let Some((e, d, ttl)) = &msg.cache {
-                let value = format!("{e}\0{d}");
-                let expire = Some(Expiration::PX(ttl.as_millis().max(1) as i64));
+            if let Some(cache) = &msg.cache {
+                let (value, px) = cache_value(cache);
+                let expire = Some(Expiration::PX(px));
                 let queued = c.pipeline.set(n.cache(&app, &msg.channel), value, expire, None, false).await;
                 c.queued(queued, Verdict::None);
             }
-            let body = encode(&ChannelMsg::Event { n: node, x: exclude, c: cache }, Some(&msg.frame));
+            let body = encode(&ChannelMsg::Event { n: node, x: exclude, c: msg.cache }, Some(&msg.frame));
             c.publish(n.channel(&app, &msg.channel), body).await;
         }
         Op::Change { app, change } => match change {

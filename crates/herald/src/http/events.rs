@@ -9,8 +9,8 @@ use axum::extract::{Path, Request, State};
 use axum::response::Response;
 use herald_core::adapter::Forward;
 use herald_core::app::App;
+use herald_core::channel::CachedEvent;
 use herald_core::hub::Hub;
-use herald_core::namespace::CachedPublish;
 use herald_protocol::channel::{validate_channel_name, ChannelKind};
 use herald_protocol::event::validate_event_name;
 use herald_protocol::outbound;
@@ -198,16 +198,12 @@ fn publish(hub: &Hub, app: &App, event: &Event) {
     for ch in &event.channels {
         let frame = outbound::channel_event(&event.name, ch, &event.data, None);
         let kind = ChannelKind::of(ch);
-        if kind.is_cache() {
-            let cached = CachedPublish { event: &event.name, data: &event.data, ttl: hub.settings.cache_ttl };
-            ns.publish_cached(ch, kind, cached, &frame, exclude, &hub.metrics);
-        } else {
-            ns.publish(ch, &frame, exclude, &hub.metrics);
-        }
+        let cache = kind.is_cache().then(|| CachedEvent::new(&event.name, &event.data, hub.settings.cache_ttl));
+        match &cache {
+            Some(cached) => ns.publish_cached(ch, kind, cached.clone(), &frame, exclude, &hub.metrics),
+            None => ns.publish(ch, &frame, exclude, &hub.metrics),
+        };
         if hub.adapter().is_clustered() {
-            let cache = kind
-                .is_cache()
-                .then(|| (Arc::from(event.name.as_str()), Arc::from(event.data.as_str()), hub.settings.cache_ttl));
             hub.adapter()
                 .forward(&app.id, Forward { channel: Arc::from(ch.as_str()), frame, exclude: event.exclude, cache });
         }
