@@ -155,15 +155,10 @@ impl Hub {
                     }
                     other => other.clone(),
                 };
-                Arc::new(Namespace::new(app_id, Events::new(app_id, sink), self.adapter.clone()))
+                Arc::new(Namespace::new(app_id, self.node, Events::new(app_id, sink), self.adapter.clone()))
             })
             .value()
             .clone()
-    }
-
-    /// The per-node sequence number of `socket_id` if this node issued it.
-    pub fn local_seq(&self, socket_id: &SocketId) -> Option<u64> {
-        (socket_id.node == self.node).then_some(socket_id.seq)
     }
 
     /// Stops admitting connections (graceful shutdown step 1).

@@ -4,7 +4,9 @@
 //!   [`remote`] applies what other nodes report.
 //! - [`app`]: tenants and where they come from ([`app::AppStore`]).
 //! - [`hub`]: the node — namespaces per app, socket ids, admission of connections.
-//! - [`namespace`]: one app's channels and connections; publish and queries.
+//! - [`namespace`]: one app's channels and connections; subscribe and queries.
+//! - [`publish`]: the one publish path (local fan-out, cache, cluster forward, counting) that
+//!   the HTTP API and client events share, and that events from other nodes reuse.
 //! - [`channel`]: one channel's subscribers and presence members.
 //! - [`connection`] / [`outbox`]: the shared handle of a socket and its bounded send queue.
 //! - [`session`]: a connection's protocol state machine (subscribe, client events, signin).
@@ -25,6 +27,7 @@ pub mod hub;
 pub mod metrics;
 pub mod namespace;
 pub mod outbox;
+pub mod publish;
 pub mod remote;
 pub mod session;
 pub mod users;

@@ -1,7 +1,8 @@
 //! All live state of one app on this node: its channels and its connections.
 //!
 //! Apps never share a namespace, so nothing published or queried through one app can reach
-//! another app's sockets. There is no global lock: channels sit in a sharded map, and each
+//! another app's sockets. Subscribing and queries live here; publishing in [`crate::publish`],
+//! changes reported by other nodes in [`crate::remote`]. There is no global lock: channels sit in a sharded map, and each
 //! channel has its own lock (see [`crate::channel`] for the lock order).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -84,9 +85,12 @@ pub struct Namespace {
     /// Where channel lifecycle events (webhooks) go, tagged with this app's id.
     pub events: Events,
     /// This app's id (what the adapter tags cluster traffic with).
-    app_id: Arc<str>,
-    /// The rest of the cluster ([`LocalAdapter`] on a single node).
-    adapter: Option<Arc<dyn Adapter>>,
+    pub(crate) app_id: Arc<str>,
+    /// This node's id, the first half of the socket ids it issues (to recognise its own
+    /// connections in an excluded socket id).
+    pub(crate) node: u32,
+    /// The rest of the cluster; `None` on a single node.
+    pub(crate) adapter: Option<Arc<dyn Adapter>>,
 }
 
 impl std::fmt::Debug for Namespace {
@@ -96,9 +100,10 @@ impl std::fmt::Debug for Namespace {
 }
 
 impl Namespace {
-    pub fn new(app_id: &str, events: Events, adapter: Arc<dyn Adapter>) -> Self {
+    /// The namespace of app `app_id` on node `node` (the hub's id).
+    pub fn new(app_id: &str, node: u32, events: Events, adapter: Arc<dyn Adapter>) -> Self {
         let adapter = adapter.is_clustered().then_some(adapter);
-        Namespace { events, app_id: Arc::from(app_id), adapter, ..Namespace::default() }
+        Namespace { events, app_id: Arc::from(app_id), node, adapter, ..Namespace::default() }
     }
 
     /// Reports a local change to the cluster (no-op on a single node).
@@ -292,42 +297,12 @@ impl Namespace {
         self.channels.retain(|_, ch| !ch.state.read().is_removable(now));
     }
 
-    /// HTTP publish to a cache channel: replaces the cached event (even with no subscriber) and
-    /// fans out, under the channel's write lock so a concurrent subscriber sees either the old
-    /// cache and then this event, or this event as its cache — never both, never neither.
-    pub fn publish_cached(
-        &self,
-        name: &str,
-        kind: ChannelKind,
-        cached: CachedEvent,
-        frame: &Bytes,
-        exclude: Option<u64>,
-        metrics: &Metrics,
-    ) -> usize {
-        let entry =
-            self.channels.entry(Arc::from(name)).or_insert_with(|| Arc::new(Channel::new(Arc::from(name), kind)));
-        let channel = entry.value().clone();
-        let mut st = channel.state.write();
-        drop(entry);
-        st.cache = Some(cached);
-        st.broadcast(frame, exclude, metrics)
-    }
-
     /// The live cached event of a cache channel and its remaining TTL in whole seconds.
     pub fn cached(&self, name: &str) -> Option<(CachedEvent, u64)> {
         let ch = self.channels.get(name).map(|c| c.value().clone())?;
         let st = ch.state.read();
         let now = Instant::now();
         st.live_cache(now).map(|c| (c.clone(), c.remaining(now).as_secs()))
-    }
-
-    /// Queues an already-encoded frame to every subscriber of `name` except `exclude`.
-    pub fn publish(&self, name: &str, frame: &Bytes, exclude: Option<u64>, metrics: &Metrics) -> usize {
-        let Some(channel) = self.channels.get(name).map(|c| c.value().clone()) else {
-            return 0;
-        };
-        let st = channel.state.read();
-        st.broadcast(frame, exclude, metrics)
     }
 
     /// Counts of one channel (zeros when nobody is subscribed here).

@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use herald_protocol::outbound;
+use herald_protocol::socket_id::SocketId;
 
 use crate::channel::{CachedEvent, Channel, ChannelState, CountPolicy, Member};
 use crate::events::Events;
@@ -45,10 +46,11 @@ pub enum RemoteUpdate {
         node: u32,
         count: u64,
     },
-    /// An event published on another node: deliver `frame` to local subscribers except `exclude`.
+    /// An event published on another node: deliver `frame` to local subscribers except
+    /// `exclude` (and keep `cache`), through the same fan-out as a local publish.
     Event {
         frame: Bytes,
-        exclude: Option<u64>,
+        exclude: Option<SocketId>,
         cache: Option<CachedEvent>,
     },
 }
@@ -57,6 +59,9 @@ impl Namespace {
     /// Applies one update. Returns false when the channel has no local state to apply it to
     /// (a message this node did not need — counted by the caller).
     pub fn apply_remote(&self, name: &str, update: RemoteUpdate, count: CountPolicy, metrics: &Metrics) -> bool {
+        if let RemoteUpdate::Event { frame, exclude, cache } = update {
+            return self.deliver(name, &frame, exclude, cache, metrics).needed;
+        }
         if let RemoteUpdate::Snapshot { .. } = update {
             let kind = herald_protocol::channel::ChannelKind::of(name);
             let entry =
@@ -211,12 +216,8 @@ fn apply(
             }
             channel.count_changed(st, count, events, metrics);
         }
-        RemoteUpdate::Event { frame, exclude, cache } => {
-            if let Some(c) = cache {
-                st.cache = Some(c);
-            }
-            st.broadcast(&frame, exclude, metrics);
-        }
+        // Events never get here: `apply_remote` hands them to the publish fan-out.
+        RemoteUpdate::Event { .. } => {}
     }
 }
 

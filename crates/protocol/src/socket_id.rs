@@ -1,4 +1,4 @@
-//! Socket id parsing and formatting (2.5).
+//! Socket id parsing and formatting (2.5), and its serde form (the same string).
 //!
 //! Every server SDK validates socket ids against `^\d+\.\d+$` (ASCII digits) before signing or
 //! excluding a recipient, so herald must only ever emit ids of that shape and must parse ids
@@ -52,6 +52,31 @@ impl FromStr for SocketId {
     }
 }
 
+/// Serialized as its string form, `"{node}.{seq}"` (how the cluster carries an excluded
+/// connection to other nodes).
+impl serde::Serialize for SocketId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Parsed from its string form with the [`FromStr`] rule.
+impl<'de> serde::Deserialize<'de> for SocketId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = SocketId;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a socket id string such as \"123.456\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SocketId, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_str(Visitor)
+    }
+}
+
 /// `^\d+\.\d+$` semantics (ASCII digits, any length), as every server SDK checks.
 pub fn is_valid_socket_id(s: &str) -> bool {
     split(s).is_some()
@@ -96,6 +121,15 @@ mod tests {
         assert_eq!(s.parse::<SocketId>(), Err(SocketIdError::OutOfRange));
         let max = "4294967295.18446744073709551615";
         assert_eq!(max.parse::<SocketId>().map(|i| i.to_string()).as_deref(), Ok(max));
+    }
+
+    #[test]
+    fn serde_form_is_the_string_form() {
+        let id = SocketId { node: 12, seq: 345 };
+        assert_eq!(serde_json::to_string(&id).unwrap(), r#""12.345""#);
+        assert_eq!(serde_json::from_str::<SocketId>(r#""12.345""#).unwrap(), id);
+        assert!(serde_json::from_str::<SocketId>(r#""12-345""#).is_err());
+        assert!(serde_json::from_str::<SocketId>("12").is_err());
     }
 
     #[test]

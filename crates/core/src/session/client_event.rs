@@ -1,16 +1,16 @@
 //! Client events (`client-*`, PROTOCOL.md 7): the acceptance rules, in the specified order,
-//! then relay to the channel's other subscribers.
+//! then relay to the channel's other subscribers through the publish path ([`crate::publish`])
+//! and the `client_event` webhook.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use herald_protocol::channel::ChannelKind;
 use herald_protocol::codes::ErrorCode;
-use herald_protocol::outbound;
 
 use super::Session;
-use crate::adapter::Forward;
 use crate::events::ChannelEvent;
+use crate::publish::{Origin, Publication};
 
 impl Session {
     pub(super) fn client_event(&mut self, event: &str, channel: &str, data: &str) {
@@ -42,13 +42,14 @@ impl Session {
         }
         // user_id only on presence channels, from the sender's membership, never the payload.
         let user_id = if kind.is_presence() { self.presence_user_id(channel) } else { None };
-        let frame = outbound::channel_event(event, channel, data, user_id.as_deref());
-        self.ns.publish(channel, &frame, Some(self.conn.socket_id.seq), &self.hub.metrics);
-        if self.hub.adapter().is_clustered() {
-            let fwd = Forward { channel: Arc::from(channel), frame, exclude: Some(self.conn.socket_id), cache: None };
-            self.hub.adapter().forward(&self.app.id, fwd);
-        }
-        self.hub.metrics.client_events.increment(1);
+        let publication = Publication {
+            event,
+            data,
+            user_id: user_id.as_deref(),
+            exclude: Some(self.conn.socket_id),
+            origin: Origin::Client,
+        };
+        self.ns.publish([channel], &publication, &self.hub.metrics);
         self.ns.events.emit_with("client_event", || ChannelEvent::ClientEvent {
             channel: Arc::from(channel),
             event: Arc::from(event),

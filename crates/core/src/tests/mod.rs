@@ -6,7 +6,7 @@
 //! changes meant for the cluster to a [`RecordingAdapter`], metrics to a no-op recorder. Only
 //! the subscription-count timer needs a tokio runtime (with a paused clock).
 //!
-//! Every call into the publish path (`Namespace::publish` / `publish_cached` / `cached`, the
+//! Every call into the publish path (`Namespace::publish` with a `Publication`, `cached`, the
 //! cached-event type, `adapter::Forward`, `EventSink`) goes through a helper in this file, so a
 //! change of that API is adapted here once.
 
@@ -38,6 +38,7 @@ use crate::hub::{Hub, HubSettings};
 use crate::metrics::Metrics;
 use crate::namespace::{JoinAs, Joined, Left, Namespace, SubscribeError, SubscribePolicy};
 use crate::outbox::{CloseRequest, OutboxLimits, Popped};
+use crate::publish::{Origin, Publication};
 use crate::remote::RemoteUpdate;
 use crate::session::Session;
 
@@ -56,9 +57,12 @@ pub(crate) fn metrics() -> Metrics {
     Metrics::noop()
 }
 
-/// A connection of this node (node id 1) with sequence number `seq` and default outbox limits.
+/// The node id of the namespaces built here (hubs draw their own).
+pub(crate) const NODE: u32 = 1;
+
+/// A connection of this node ([`NODE`]) with sequence number `seq` and default outbox limits.
 pub(crate) fn conn(seq: u64) -> Arc<Connection> {
-    Arc::new(Connection::new(SocketId { node: 1, seq }, OutboxLimits::default()))
+    Arc::new(Connection::new(SocketId { node: NODE, seq }, OutboxLimits::default()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -268,7 +272,7 @@ impl Adapter for RecordingAdapter {
 /// A single-node namespace of [`APP_ID`] reporting to a fresh recording sink.
 pub(crate) fn namespace() -> (Namespace, Arc<RecordingSink>) {
     let sink = recording_sink();
-    let ns = Namespace::new(APP_ID, events_to(&sink), Arc::new(LocalAdapter));
+    let ns = Namespace::new(APP_ID, NODE, events_to(&sink), Arc::new(LocalAdapter));
     (ns, sink)
 }
 
@@ -276,7 +280,7 @@ pub(crate) fn namespace() -> (Namespace, Arc<RecordingSink>) {
 pub(crate) fn clustered_namespace() -> (Namespace, Arc<RecordingSink>, Arc<RecordingAdapter>) {
     let sink = recording_sink();
     let adapter = Arc::new(RecordingAdapter::default());
-    let ns = Namespace::new(APP_ID, events_to(&sink), adapter.clone());
+    let ns = Namespace::new(APP_ID, NODE, events_to(&sink), adapter.clone());
     (ns, sink, adapter)
 }
 
@@ -347,18 +351,24 @@ pub(crate) fn remote_left(node: u32, user_id: &str) -> RemoteUpdate {
 // The publish path (adapt here when its API changes)
 // ---------------------------------------------------------------------------------------------
 
+/// The socket id of this node's connection `seq`.
+fn local_socket(seq: u64) -> SocketId {
+    SocketId { node: NODE, seq }
+}
+
 /// Publishes `event` with `data` to the local subscribers of `channel` except `exclude` (a
-/// sequence number). Returns how many connections it was queued for.
+/// sequence number of this node), never caching it (as a client event). Returns how many
+/// connections it was queued for.
 pub(crate) fn publish(ns: &Namespace, channel: &str, event: &str, data: &str, exclude: Option<u64>) -> usize {
-    let frame = outbound::channel_event(event, channel, data, None);
-    ns.publish(channel, &frame, exclude, &metrics())
+    let exclude = exclude.map(local_socket);
+    let publication = Publication { event, data, user_id: None, exclude, origin: Origin::Client };
+    ns.publish([channel], &publication, &metrics())
 }
 
 /// An HTTP publish to cache channel `channel`, kept as its cache for `ttl`.
 pub(crate) fn publish_cached(ns: &Namespace, channel: &str, event: &str, data: &str, ttl: Duration) -> usize {
-    let frame = outbound::channel_event(event, channel, data, None);
-    let kind = herald_protocol::channel::ChannelKind::of(channel);
-    ns.publish_cached(channel, kind, CachedEvent::new(event, data, ttl), &frame, None, &metrics())
+    let origin = Origin::Api { cache_ttl: ttl };
+    ns.publish([channel], &Publication { event, data, user_id: None, exclude: None, origin }, &metrics())
 }
 
 /// A cached event (as a snapshot or a remote event carries it).
@@ -396,7 +406,8 @@ pub(crate) fn cache_snapshot(event: &str, data: &str, expires: Instant) -> Remot
 
 /// An event another node published, as the cluster delivers it here.
 pub(crate) fn remote_event(channel: &str, event: &str, data: &str, exclude: Option<u64>) -> RemoteUpdate {
-    RemoteUpdate::Event { frame: outbound::channel_event(event, channel, data, None), exclude, cache: None }
+    let frame = outbound::channel_event(event, channel, data, None);
+    RemoteUpdate::Event { frame, exclude: exclude.map(local_socket), cache: None }
 }
 
 // ---------------------------------------------------------------------------------------------

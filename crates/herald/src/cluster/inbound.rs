@@ -16,7 +16,6 @@ use fred::prelude::*;
 use herald_core::hub::Hub;
 use herald_core::remote::RemoteUpdate;
 use herald_protocol::codes::CloseCode;
-use herald_protocol::socket_id::SocketId;
 use tokio::sync::oneshot;
 
 use super::errors::Step;
@@ -265,11 +264,7 @@ fn apply(inner: &Inner, hub: &Arc<Hub>, app: &str, channel: &str, raw: &Bytes) {
         return; // our own publish: local subscribers already have it
     }
     let update = match msg {
-        ChannelMsg::Event { x, c, .. } => RemoteUpdate::Event {
-            frame,
-            exclude: x.and_then(|s| s.parse::<SocketId>().ok()).and_then(|sid| hub.local_seq(&sid)),
-            cache: c,
-        },
+        ChannelMsg::Event { x, c, .. } => RemoteUpdate::Event { frame, exclude: x, cache: c },
         ChannelMsg::Joined { n, u, i } => RemoteUpdate::MemberJoined {
             node: n,
             user_id: Arc::from(u.as_str()),

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use herald_core::channel::CachedEvent;
+use herald_protocol::socket_id::SocketId;
 use serde::{Deserialize, Serialize};
 
 /// Key and channel names for one prefix.
@@ -83,7 +84,7 @@ pub(crate) enum ChannelMsg {
     Event {
         n: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        x: Option<String>,
+        x: Option<SocketId>,
         #[serde(default, skip_serializing_if = "Option::is_none", with = "cache_entry")]
         c: Option<CachedEvent>,
     },
@@ -212,9 +213,11 @@ mod tests {
 
     #[test]
     fn event_message_round_trips_with_frame() {
-        let msg = ChannelMsg::Event { n: 7, x: Some("1.2".into()), c: None };
+        let msg = ChannelMsg::Event { n: 7, x: Some(SocketId { node: 1, seq: 2 }), c: None };
         let frame = Bytes::from_static(b"{\"event\":\"e\",\"data\":\"a\\nb\"}");
-        let (back, f) = decode(&encode(&msg, Some(&frame))).unwrap();
+        let raw = encode(&msg, Some(&frame));
+        assert!(raw.starts_with(br#"{"t":"e","n":7,"x":"1.2"}"#), "{raw:?}");
+        let (back, f) = decode(&raw).unwrap();
         assert_eq!(back, msg);
         assert_eq!(f, frame);
     }

@@ -194,14 +194,13 @@ async fn queue(c: &mut Commands<'_>, op: Op) {
         }
         Op::Settle { .. } => {}
         Op::Forward { app, msg } => {
-            let exclude = msg.exclude.map(|s| s.to_string());
             if let Some(cache) = &msg.cache {
                 let (value, px) = cache_value(cache);
                 let expire = Some(Expiration::PX(px));
                 let queued = c.pipeline.set(n.cache(&app, &msg.channel), value, expire, None, false).await;
                 c.queued(queued, Verdict::None);
             }
-            let body = encode(&ChannelMsg::Event { n: node, x: exclude, c: msg.cache }, Some(&msg.frame));
+            let body = encode(&ChannelMsg::Event { n: node, x: msg.exclude, c: msg.cache }, Some(&msg.frame));
             c.publish(n.channel(&app, &msg.channel), body).await;
         }
         Op::Change { app, change } => match change {

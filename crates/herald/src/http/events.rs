@@ -1,19 +1,18 @@
 //! `POST /apps/{id}/events` and `POST /apps/{id}/batch_events` (PROTOCOL.md 10.3, 10.4).
 //!
-//! The whole request is validated before anything is published. Each event is encoded once
-//! per target channel and the same bytes are queued to every subscriber.
+//! The whole request is validated before anything is published; then each event goes through
+//! the core's one publish path ([`herald_core::publish`]), which encodes it once per target
+//! channel, queues the same bytes to every subscriber and forwards them to the cluster.
 
 use std::sync::Arc;
 
 use axum::extract::{Path, Request, State};
 use axum::response::Response;
-use herald_core::adapter::Forward;
 use herald_core::app::App;
-use herald_core::channel::CachedEvent;
 use herald_core::hub::Hub;
+use herald_core::publish::{Origin, Publication};
 use herald_protocol::channel::{validate_channel_name, ChannelKind};
 use herald_protocol::event::validate_event_name;
-use herald_protocol::outbound;
 use herald_protocol::socket_id::SocketId;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -193,20 +192,12 @@ fn string_field(v: Option<Value>, field: &str) -> Result<Option<String>, ApiErro
 }
 
 fn publish(hub: &Hub, app: &App, event: &Event) {
-    let ns = hub.namespace(&app.id);
-    let exclude = event.exclude.as_ref().and_then(|sid| hub.local_seq(sid));
-    for ch in &event.channels {
-        let frame = outbound::channel_event(&event.name, ch, &event.data, None);
-        let kind = ChannelKind::of(ch);
-        let cache = kind.is_cache().then(|| CachedEvent::new(&event.name, &event.data, hub.settings.cache_ttl));
-        match &cache {
-            Some(cached) => ns.publish_cached(ch, kind, cached.clone(), &frame, exclude, &hub.metrics),
-            None => ns.publish(ch, &frame, exclude, &hub.metrics),
-        };
-        if hub.adapter().is_clustered() {
-            hub.adapter()
-                .forward(&app.id, Forward { channel: Arc::from(ch.as_str()), frame, exclude: event.exclude, cache });
-        }
-    }
-    hub.metrics.api_events_published.increment(1);
+    let publication = Publication {
+        event: &event.name,
+        data: &event.data,
+        user_id: None,
+        exclude: event.exclude,
+        origin: Origin::Api { cache_ttl: hub.settings.cache_ttl },
+    };
+    hub.namespace(&app.id).publish(event.channels.iter().map(String::as_str), &publication, &hub.metrics);
 }
