@@ -15,7 +15,7 @@ use herald_protocol::channel::ChannelKind;
 use parking_lot::RwLock;
 
 use crate::connection::Connection;
-use crate::events::{ChannelEvent, Events};
+use crate::events::{ChannelEvent, EventKind, Events};
 use crate::metrics::Metrics;
 
 /// A subscribed connection and, on presence channels, the user it joined as.
@@ -222,5 +222,5 @@ impl Channel {
 fn announce_count(name: &Arc<str>, st: &ChannelState, events: &Events, metrics: &Metrics) {
     let count = st.total_subscriptions();
     st.broadcast(&herald_protocol::outbound::subscription_count(name, count), None, metrics);
-    events.emit_with("subscription_count", || ChannelEvent::SubscriptionCount { channel: name.clone(), count });
+    events.emit_with(EventKind::SubscriptionCount, || ChannelEvent::SubscriptionCount { channel: name.clone(), count });
 }

@@ -1,12 +1,148 @@
 //! Channel lifecycle events, as webhooks describe them (PROTOCOL.md 11.4).
 //!
+//! [`EventKind`] is the one list of event kinds (and their webhook names); [`EventKinds`] is
+//! the bitset that webhook configuration, sinks and the cluster's verdict filter share.
 //! The core reports what happened through an [`EventSink`]; what is done with it (webhooks:
 //! filtering, debouncing, batching, durable delivery) lives outside the core. Occupancy and
 //! presence events are emitted while the channel's lock is held, so a sink sees them in the
 //! order they happened for that channel (occupied before vacated, added before removed).
 //! Therefore `emit` must never block and never take a channel lock: queue and return.
 
+use std::fmt;
 use std::sync::Arc;
+
+/// The kinds of channel event, as webhooks name them (PROTOCOL.md 11.4). The one list of
+/// them: webhook configuration parses these names, sinks filter by kind with [`EventKinds`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// `channel_occupied`: the channel got its first subscriber.
+    Occupied,
+    /// `channel_vacated`: its last subscriber left.
+    Vacated,
+    /// `member_added`: a user's first connection joined a presence channel.
+    MemberAdded,
+    /// `member_removed`: a user's last connection left a presence channel.
+    MemberRemoved,
+    /// `client_event`: a client event was accepted.
+    ClientEvent,
+    /// `cache_miss`: a subscriber found a cache channel empty.
+    CacheMiss,
+    /// `subscription_count`: the channel's subscription count changed.
+    SubscriptionCount,
+}
+
+impl EventKind {
+    /// Every kind, in the order the documentation and configuration errors list them.
+    pub const ALL: [EventKind; 7] = [
+        EventKind::Occupied,
+        EventKind::Vacated,
+        EventKind::MemberAdded,
+        EventKind::MemberRemoved,
+        EventKind::ClientEvent,
+        EventKind::CacheMiss,
+        EventKind::SubscriptionCount,
+    ];
+
+    /// The webhook `name` of events of this kind.
+    pub const fn name(self) -> &'static str {
+        match self {
+            EventKind::Occupied => "channel_occupied",
+            EventKind::Vacated => "channel_vacated",
+            EventKind::MemberAdded => "member_added",
+            EventKind::MemberRemoved => "member_removed",
+            EventKind::ClientEvent => "client_event",
+            EventKind::CacheMiss => "cache_miss",
+            EventKind::SubscriptionCount => "subscription_count",
+        }
+    }
+
+    /// The kind a webhook event name stands for.
+    pub fn parse(name: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    const fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A set of [`EventKind`]s, one bit each: `Copy`, and [`EventKinds::contains`] is one AND,
+/// since sinks check it on the client-event path.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct EventKinds(u8);
+
+impl EventKinds {
+    /// The empty set.
+    pub const NONE: EventKinds = EventKinds(0);
+
+    /// The set of `kinds`.
+    pub const fn of(kinds: &[EventKind]) -> EventKinds {
+        let mut bits = 0;
+        let mut i = 0;
+        while i < kinds.len() {
+            bits |= kinds[i].bit();
+            i += 1;
+        }
+        EventKinds(bits)
+    }
+
+    /// Adds `kind`.
+    pub fn insert(&mut self, kind: EventKind) {
+        self.0 |= kind.bit();
+    }
+
+    /// Whether `kind` is in the set.
+    pub const fn contains(self, kind: EventKind) -> bool {
+        self.0 & kind.bit() != 0
+    }
+
+    /// Whether the two sets share a kind.
+    pub const fn intersects(self, other: EventKinds) -> bool {
+        self.0 & other.0 != 0
+    }
+
+    /// The kinds of either set.
+    pub const fn union(self, other: EventKinds) -> EventKinds {
+        EventKinds(self.0 | other.0)
+    }
+
+    /// Whether the set has no kind.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The kinds in the set, in [`EventKind::ALL`] order.
+    pub fn iter(self) -> impl Iterator<Item = EventKind> {
+        EventKind::ALL.into_iter().filter(move |k| self.contains(*k))
+    }
+
+    /// The webhook names of the kinds in the set, in [`EventKind::ALL`] order.
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        self.iter().map(EventKind::name)
+    }
+}
+
+impl FromIterator<EventKind> for EventKinds {
+    fn from_iter<I: IntoIterator<Item = EventKind>>(iter: I) -> Self {
+        let mut set = EventKinds::NONE;
+        for kind in iter {
+            set.insert(kind);
+        }
+        set
+    }
+}
+
+impl fmt::Debug for EventKinds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.names()).finish()
+    }
+}
 
 /// One event, with the fields its webhook object carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,17 +157,22 @@ pub enum ChannelEvent {
 }
 
 impl ChannelEvent {
+    /// What kind of event this is.
+    pub fn kind(&self) -> EventKind {
+        match self {
+            ChannelEvent::Occupied { .. } => EventKind::Occupied,
+            ChannelEvent::Vacated { .. } => EventKind::Vacated,
+            ChannelEvent::MemberAdded { .. } => EventKind::MemberAdded,
+            ChannelEvent::MemberRemoved { .. } => EventKind::MemberRemoved,
+            ChannelEvent::ClientEvent { .. } => EventKind::ClientEvent,
+            ChannelEvent::CacheMiss { .. } => EventKind::CacheMiss,
+            ChannelEvent::SubscriptionCount { .. } => EventKind::SubscriptionCount,
+        }
+    }
+
     /// The webhook `name` of this event.
     pub fn name(&self) -> &'static str {
-        match self {
-            ChannelEvent::Occupied { .. } => "channel_occupied",
-            ChannelEvent::Vacated { .. } => "channel_vacated",
-            ChannelEvent::MemberAdded { .. } => "member_added",
-            ChannelEvent::MemberRemoved { .. } => "member_removed",
-            ChannelEvent::ClientEvent { .. } => "client_event",
-            ChannelEvent::CacheMiss { .. } => "cache_miss",
-            ChannelEvent::SubscriptionCount { .. } => "subscription_count",
-        }
+        self.kind().name()
     }
 
     pub fn channel(&self) -> &str {
@@ -50,8 +191,8 @@ impl ChannelEvent {
 /// Receives channel events of every app. Implementations queue and return at once.
 pub trait EventSink: Send + Sync + 'static {
     /// Cheap pre-check so the core can skip building events nobody wants (client events are
-    /// on a hot path). `name` is a webhook event name.
-    fn wants(&self, app_id: &str, name: &'static str) -> bool;
+    /// on a hot path).
+    fn wants(&self, app_id: &str, kind: EventKind) -> bool;
     fn emit(&self, app_id: &str, event: ChannelEvent);
 }
 
@@ -78,10 +219,10 @@ impl Events {
         Events { app_id: Arc::from(""), sink: None }
     }
 
-    /// Emits the event built by `make` if the sink wants events called `name`.
-    pub fn emit_with(&self, name: &'static str, make: impl FnOnce() -> ChannelEvent) {
+    /// Emits the event built by `make` if the sink wants events of `kind`.
+    pub fn emit_with(&self, kind: EventKind, make: impl FnOnce() -> ChannelEvent) {
         if let Some(sink) = &self.sink {
-            if sink.wants(&self.app_id, name) {
+            if sink.wants(&self.app_id, kind) {
                 sink.emit(&self.app_id, make());
             }
         }
@@ -100,13 +241,41 @@ impl Default for Events {
 pub struct ClusterVerdictsFiltered(pub Arc<dyn EventSink>);
 
 /// The events whose verdict belongs to the cluster adapter.
-pub const CLUSTER_VERDICTS: [&str; 4] = ["channel_occupied", "channel_vacated", "member_added", "member_removed"];
+pub const CLUSTER_VERDICTS: EventKinds =
+    EventKinds::of(&[EventKind::Occupied, EventKind::Vacated, EventKind::MemberAdded, EventKind::MemberRemoved]);
 
 impl EventSink for ClusterVerdictsFiltered {
-    fn wants(&self, app_id: &str, name: &'static str) -> bool {
-        !CLUSTER_VERDICTS.contains(&name) && self.0.wants(app_id, name)
+    fn wants(&self, app_id: &str, kind: EventKind) -> bool {
+        !CLUSTER_VERDICTS.contains(kind) && self.0.wants(app_id, kind)
     }
     fn emit(&self, app_id: &str, event: ChannelEvent) {
         self.0.emit(app_id, event)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_parses_back_from_its_name_and_nothing_else_parses() {
+        for kind in EventKind::ALL {
+            assert_eq!(EventKind::parse(kind.name()), Some(kind));
+        }
+        assert_eq!(EventKind::parse("joined"), None);
+        assert_eq!(EventKind::parse("Channel_Occupied"), None);
+    }
+
+    #[test]
+    fn kind_set_holds_exactly_what_was_inserted_in_list_order() {
+        let mut set = EventKinds::NONE;
+        assert!(set.is_empty());
+        set.insert(EventKind::SubscriptionCount);
+        set.insert(EventKind::MemberAdded);
+        assert!(set.contains(EventKind::MemberAdded) && !set.contains(EventKind::MemberRemoved));
+        assert_eq!(set.names().collect::<Vec<_>>(), ["member_added", "subscription_count"]);
+        assert_eq!(set, [EventKind::MemberAdded, EventKind::SubscriptionCount].into_iter().collect());
+        assert!(set.intersects(CLUSTER_VERDICTS) && !EventKinds::of(&[EventKind::CacheMiss]).intersects(set));
+        assert_eq!(format!("{set:?}"), r#"{"member_added", "subscription_count"}"#);
     }
 }

@@ -17,7 +17,7 @@ use herald_protocol::outbound;
 use crate::adapter::{Adapter, LocalChange};
 use crate::channel::{CachedEvent, Channel, ChannelState, CountPolicy, Member, Subscriber};
 use crate::connection::Connection;
-use crate::events::{ChannelEvent, Events};
+use crate::events::{ChannelEvent, EventKind, Events};
 use crate::metrics::Metrics;
 use crate::users::Users;
 
@@ -203,19 +203,20 @@ impl Namespace {
         }
         let internal = kind == ChannelKind::ServerToUser;
         if occupied && !internal {
-            self.events.emit_with("channel_occupied", || ChannelEvent::Occupied { channel: channel.name.clone() });
+            self.events.emit_with(EventKind::Occupied, || ChannelEvent::Occupied { channel: channel.name.clone() });
         }
         if new_member {
             if let Some(member) = &join_as {
                 let (channel, user_id) = (channel.name.clone(), member.user_id.clone());
-                self.events.emit_with("member_added", || ChannelEvent::MemberAdded { channel, user_id });
+                self.events.emit_with(EventKind::MemberAdded, || ChannelEvent::MemberAdded { channel, user_id });
             }
         }
         if kind.is_cache() {
             let frame = match st.live_cache(Instant::now()) {
                 Some(c) => outbound::channel_event(&c.event, name, &c.data, None),
                 None => {
-                    self.events.emit_with("cache_miss", || ChannelEvent::CacheMiss { channel: channel.name.clone() });
+                    self.events
+                        .emit_with(EventKind::CacheMiss, || ChannelEvent::CacheMiss { channel: channel.name.clone() });
                     outbound::cache_miss(name)
                 }
             };
@@ -262,13 +263,13 @@ impl Namespace {
                 st.broadcast(&outbound::member_removed(name, &uid), None, metrics);
                 let channel = channel.name.clone();
                 let user_id = uid.clone();
-                self.events.emit_with("member_removed", || ChannelEvent::MemberRemoved { channel, user_id });
+                self.events.emit_with(EventKind::MemberRemoved, || ChannelEvent::MemberRemoved { channel, user_id });
                 member_removed = Some(uid);
             }
         }
         let vacated = st.subscribers.is_empty();
         if vacated && channel.kind != ChannelKind::ServerToUser {
-            self.events.emit_with("channel_vacated", || ChannelEvent::Vacated { channel: channel.name.clone() });
+            self.events.emit_with(EventKind::Vacated, || ChannelEvent::Vacated { channel: channel.name.clone() });
         }
         self.tell(|| LocalChange::Count { channel: channel.name.clone(), local: st.subscribers.len() as u64 });
         if vacated {

@@ -133,15 +133,14 @@ async fn batched_app_sends_several_events_per_request() {
 
 #[tokio::test]
 async fn filter_and_event_types_select_what_a_target_receives() {
-    use herald::webhooks::config::{ChannelFilter, EventMask, WebhookTarget};
+    use herald::webhooks::config::{ChannelFilter, WebhookTarget};
+    use herald_core::events::{EventKind, EventKinds};
     let presence_rx = WebhookReceiver::start().await;
     let all_rx = WebhookReceiver::start().await;
     let mut config = webhook_config(&all_rx.url(), &["channel_occupied"], "filter");
-    let mut mask = EventMask::default();
-    mask.insert("member_added");
     config.webhooks.get_mut(APP_ID).unwrap().targets.push(WebhookTarget {
         url: presence_rx.url(),
-        event_types: mask,
+        event_types: EventKinds::of(&[EventKind::MemberAdded]),
         filter: ChannelFilter { starts_with: Some("presence-".into()), ends_with: None },
         headers: vec![("X-Extra".into(), "1".into())],
     });

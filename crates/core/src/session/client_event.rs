@@ -9,7 +9,7 @@ use herald_protocol::channel::ChannelKind;
 use herald_protocol::codes::ErrorCode;
 
 use super::Session;
-use crate::events::ChannelEvent;
+use crate::events::{ChannelEvent, EventKind};
 use crate::publish::{Origin, Publication};
 
 impl Session {
@@ -50,7 +50,7 @@ impl Session {
             origin: Origin::Client,
         };
         self.ns.publish([channel], &publication, &self.hub.metrics);
-        self.ns.events.emit_with("client_event", || ChannelEvent::ClientEvent {
+        self.ns.events.emit_with(EventKind::ClientEvent, || ChannelEvent::ClientEvent {
             channel: Arc::from(channel),
             event: Arc::from(event),
             data: Arc::from(data),

@@ -33,7 +33,7 @@ use crate::adapter::{Adapter, Answer, BoxFuture, Forward, LocalAdapter, LocalCha
 use crate::app::{App, AppLimits, StaticAppStore};
 use crate::channel::{CachedEvent, CountPolicy};
 use crate::connection::Connection;
-use crate::events::{ChannelEvent, EventSink, Events};
+use crate::events::{ChannelEvent, EventKind, EventSink, Events};
 use crate::hub::{Hub, HubSettings};
 use crate::metrics::Metrics;
 use crate::namespace::{JoinAs, Joined, Left, Namespace, SubscribeError, SubscribePolicy};
@@ -167,7 +167,7 @@ impl RecordingSink {
 }
 
 impl EventSink for RecordingSink {
-    fn wants(&self, _app_id: &str, _name: &'static str) -> bool {
+    fn wants(&self, _app_id: &str, _kind: EventKind) -> bool {
         true
     }
     fn emit(&self, app_id: &str, event: ChannelEvent) {

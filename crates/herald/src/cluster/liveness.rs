@@ -21,7 +21,7 @@ use bytes::Bytes;
 use fred::error::Error;
 use fred::prelude::*;
 use herald_core::adapter::LocalChange;
-use herald_core::events::ChannelEvent;
+use herald_core::events::{ChannelEvent, EventKind};
 use herald_protocol::channel::ChannelKind;
 
 use super::errors::Step;
@@ -250,12 +250,12 @@ async fn remove_app_state(inner: &Inner, app: &str, id: u32) -> Result<(), Error
         let channel_name: Arc<str> = Arc::from(channel);
         for user in reply.iter().skip(1).filter_map(|v| v.as_string()) {
             let ev = ChannelEvent::MemberRemoved { channel: channel_name.clone(), user_id: Arc::from(user.as_str()) };
-            if sink.wants(app, ev.name()) {
+            if sink.wants(app, ev.kind()) {
                 sink.emit(app, ev);
             }
         }
         let vacated = reply.first().and_then(|v| v.as_i64()) == Some(1);
-        if vacated && ChannelKind::of(channel) != ChannelKind::ServerToUser && sink.wants(app, "channel_vacated") {
+        if vacated && ChannelKind::of(channel) != ChannelKind::ServerToUser && sink.wants(app, EventKind::Vacated) {
             sink.emit(app, ChannelEvent::Vacated { channel: channel_name });
         }
     }

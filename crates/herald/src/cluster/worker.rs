@@ -302,7 +302,7 @@ fn report(inner: &Inner, verdict: Verdict, value: Value) {
         }
         _ => return,
     };
-    if sink.wants(&app, event.name()) {
+    if sink.wants(&app, event.kind()) {
         sink.emit(&app, event);
     }
 }

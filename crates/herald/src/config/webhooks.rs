@@ -4,7 +4,9 @@
 //! problem is a [`ConfigError::Invalid`] naming the exact key, e.g.
 //! `apps[0].webhooks[1].event_types[2]: unknown webhook event type "joined"`.
 
-use crate::webhooks::config::{AppWebhooks, ChannelFilter, EventMask, WebhookTarget, EVENT_NAMES};
+use herald_core::events::{EventKind, EventKinds};
+
+use crate::webhooks::config::{AppWebhooks, ChannelFilter, WebhookTarget};
 
 use super::file::FileWebhook;
 use super::ConfigError;
@@ -43,25 +45,26 @@ fn target(w: FileWebhook, key: impl Fn(&str) -> String) -> Result<WebhookTarget,
         None => {
             return Err(ConfigError::invalid(
                 key("event_types"),
-                format!("is required (any of: {})", EVENT_NAMES.join(", ")),
+                format!("is required (any of: {})", all_event_types()),
             ))
         }
         Some(n) if n.is_empty() => {
             return Err(ConfigError::invalid(
                 key("event_types"),
-                format!("must not be empty (any of: {})", EVENT_NAMES.join(", ")),
+                format!("must not be empty (any of: {})", all_event_types()),
             ))
         }
         Some(n) => n,
     };
-    let mut event_types = EventMask::default();
+    let mut event_types = EventKinds::NONE;
     for (j, name) in names.iter().enumerate() {
-        if !event_types.insert(name) {
+        let Some(kind) = EventKind::parse(name) else {
             return Err(ConfigError::invalid(
                 format!("{}[{j}]", key("event_types")),
-                format!("unknown webhook event type {name:?} (expected one of: {})", EVENT_NAMES.join(", ")),
+                format!("unknown webhook event type {name:?} (expected one of: {})", all_event_types()),
             ));
-        }
+        };
+        event_types.insert(kind);
     }
 
     let filter = match w.filter {
@@ -99,4 +102,9 @@ fn target(w: FileWebhook, key: impl Fn(&str) -> String) -> Result<WebhookTarget,
         headers.push((name, value));
     }
     Ok(WebhookTarget { url, event_types, filter, headers })
+}
+
+/// Every webhook event type, for error messages: `channel_occupied, channel_vacated, …`.
+fn all_event_types() -> String {
+    EventKind::ALL.map(EventKind::name).join(", ")
 }

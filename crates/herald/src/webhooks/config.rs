@@ -1,63 +1,15 @@
 //! The resolved webhook configuration: per-app targets and the node-wide delivery settings.
 //!
 //! Owns the plain value types the config loader produces ([`AppWebhooks`], [`WebhookTarget`],
-//! [`EventMask`], [`ChannelFilter`]) and [`WebhookSettings`], the tunables read by the
-//! dispatcher and the delivery workers. Parsing and validation of the TOML keys live in
+//! [`ChannelFilter`]) and [`WebhookSettings`], the tunables read by the dispatcher and the
+//! delivery workers. Event types are the core's [`EventKind`] / [`EventKinds`]. Parsing and validation of the TOML keys live in
 //! `config/webhooks.rs`; this file only says what a valid configuration looks like.
 
 use std::time::Duration;
 
+use herald_core::events::{EventKind, EventKinds};
+
 use crate::config::Config;
-
-/// The webhook event names (PROTOCOL.md 11.1), in bit order of [`EventMask`].
-pub const EVENT_NAMES: [&str; 7] = [
-    "channel_occupied",
-    "channel_vacated",
-    "member_added",
-    "member_removed",
-    "client_event",
-    "cache_miss",
-    "subscription_count",
-];
-
-/// A set of webhook event names, one bit per entry of [`EVENT_NAMES`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct EventMask(u8);
-
-impl EventMask {
-    /// The bit of `name`, if it is a webhook event name.
-    fn bit(name: &str) -> Option<u8> {
-        EVENT_NAMES.iter().position(|n| *n == name).map(|i| 1u8 << i)
-    }
-
-    /// Adds `name`; false if it is not a webhook event name.
-    pub fn insert(&mut self, name: &str) -> bool {
-        match Self::bit(name) {
-            Some(b) => {
-                self.0 |= b;
-                true
-            }
-            None => false,
-        }
-    }
-
-    pub fn contains(self, name: &str) -> bool {
-        Self::bit(name).is_some_and(|b| self.0 & b != 0)
-    }
-
-    pub fn union(self, other: EventMask) -> EventMask {
-        EventMask(self.0 | other.0)
-    }
-
-    pub fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-
-    /// The names in the set, in [`EVENT_NAMES`] order.
-    pub fn names(self) -> impl Iterator<Item = &'static str> {
-        EVENT_NAMES.iter().enumerate().filter(move |(i, _)| self.0 & (1 << i) != 0).map(|(_, n)| *n)
-    }
-}
 
 /// Optional channel-name filter of a target; both parts must match when both are set.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -79,16 +31,16 @@ pub struct WebhookTarget {
     /// An `http://` or `https://` URL (validated).
     pub url: String,
     /// Never empty.
-    pub event_types: EventMask,
+    pub event_types: EventKinds,
     pub filter: ChannelFilter,
     /// Extra request headers, sent after the Pusher ones (names and values validated).
     pub headers: Vec<(String, String)>,
 }
 
 impl WebhookTarget {
-    /// Whether this target receives an event called `name` on `channel`.
-    pub fn accepts(&self, name: &str, channel: &str) -> bool {
-        self.event_types.contains(name) && self.filter.matches(channel)
+    /// Whether this target receives an event of `kind` on `channel`.
+    pub fn accepts(&self, kind: EventKind, channel: &str) -> bool {
+        self.event_types.contains(kind) && self.filter.matches(channel)
     }
 }
 
@@ -138,12 +90,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn mask_and_filter() {
-        let mut m = EventMask::default();
-        assert!(m.insert("member_added"));
-        assert!(!m.insert("nope"));
-        assert!(m.contains("member_added") && !m.contains("channel_vacated"));
-        assert_eq!(m.names().collect::<Vec<_>>(), ["member_added"]);
+    fn target_accepts_only_its_event_types_on_matching_channels() {
+        let target = WebhookTarget {
+            url: "http://hooks.test/".to_owned(),
+            event_types: EventKinds::of(&[EventKind::MemberAdded]),
+            filter: ChannelFilter { starts_with: Some("presence-".into()), ends_with: None },
+            headers: Vec::new(),
+        };
+        assert!(target.accepts(EventKind::MemberAdded, "presence-room"));
+        assert!(!target.accepts(EventKind::MemberRemoved, "presence-room"));
+        assert!(!target.accepts(EventKind::MemberAdded, "private-room"));
+    }
+
+    #[test]
+    fn filter_matches_both_ends_when_both_are_set() {
         let f = ChannelFilter { starts_with: Some("presence-".into()), ends_with: Some("-x".into()) };
         assert!(f.matches("presence-a-x"));
         assert!(!f.matches("presence-a") && !f.matches("private-a-x"));

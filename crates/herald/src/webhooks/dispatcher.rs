@@ -109,7 +109,7 @@ impl Dispatcher {
         let Some((batch, targets)) = self.apps.get(app) else { return };
         let mut object: Option<EventObject> = None;
         for &t in targets {
-            if !self.targets[t].spec.accepts(ev.name(), ev.channel()) {
+            if !self.targets[t].spec.accepts(ev.kind(), ev.channel()) {
                 continue;
             }
             let obj = object.get_or_insert_with(|| EventObject::from(ev)).clone();

@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use herald_core::app::App;
-use herald_core::events::{ChannelEvent, EventSink};
+use herald_core::events::{ChannelEvent, EventKind, EventKinds, EventSink};
 use metrics::{Counter, Gauge, Key, Level, Metadata, Recorder};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use tokio::sync::mpsc;
@@ -40,7 +40,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use self::backoff::Backoff;
-use self::config::{EventMask, WebhookSettings};
+use self::config::WebhookSettings;
 use self::sender::{Destination, Sender};
 use self::store::{DeadLetter, DeliveryStore, StoreError};
 use self::worker::{Target, WorkerEnv};
@@ -92,8 +92,8 @@ impl WebhookMetrics {
 
 /// The core's [`EventSink`]: filters by what the app's targets want, then `try_send`s.
 pub struct WebhookSink {
-    /// app id → (app index, event names wanted). Immutable after start: no lock.
-    apps: HashMap<String, (usize, EventMask)>,
+    /// app id → (app index, event kinds wanted). Immutable after start: no lock.
+    apps: HashMap<String, (usize, EventKinds)>,
     tx: mpsc::Sender<Queued>,
     metrics: WebhookMetrics,
     /// Unix ms of the last "queue full" warning, to log at most one per 10 s. Atomic: emit
@@ -102,8 +102,8 @@ pub struct WebhookSink {
 }
 
 impl EventSink for WebhookSink {
-    fn wants(&self, app_id: &str, name: &'static str) -> bool {
-        self.apps.get(app_id).is_some_and(|(_, m)| m.contains(name))
+    fn wants(&self, app_id: &str, kind: EventKind) -> bool {
+        self.apps.get(app_id).is_some_and(|(_, m)| m.contains(kind))
     }
 
     fn emit(&self, app_id: &str, event: ChannelEvent) {
@@ -124,17 +124,14 @@ impl EventSink for WebhookSink {
     }
 }
 
-/// Names an app's targets must be sent so that debouncing works: a removal cannot be
+/// Kinds an app's targets must be sent so that debouncing works: a removal cannot be
 /// cancelled by a re-add the core never reported, so each pair is wanted together.
-fn wanted(mask: EventMask) -> EventMask {
-    let mut m = mask;
-    for (a, b) in [("channel_occupied", "channel_vacated"), ("member_added", "member_removed")] {
-        if m.contains(a) || m.contains(b) {
-            m.insert(a);
-            m.insert(b);
-        }
-    }
-    m
+fn wanted(kinds: EventKinds) -> EventKinds {
+    let pairs = [
+        EventKinds::of(&[EventKind::Occupied, EventKind::Vacated]),
+        EventKinds::of(&[EventKind::MemberAdded, EventKind::MemberRemoved]),
+    ];
+    pairs.into_iter().fold(kinds, |m, pair| if m.intersects(pair) { m.union(pair) } else { m })
 }
 
 /// The running webhook machinery of one server.
@@ -278,7 +275,7 @@ impl Webhooks {
     }
 }
 
-type Built = (Vec<(bool, Vec<usize>)>, Vec<Arc<Target>>, HashMap<String, (usize, EventMask)>);
+type Built = (Vec<(bool, Vec<usize>)>, Vec<Arc<Target>>, HashMap<String, (usize, EventKinds)>);
 
 /// Per app (index = position in `config.apps`): the batch flag and target indices; the
 /// targets; and the sink's app table.
@@ -289,7 +286,7 @@ fn build_targets(config: &Config) -> Built {
     for (idx, app) in config.apps.iter().enumerate() {
         let hooks = config.webhooks.get(&app.id).cloned().unwrap_or_default();
         let mut indices = Vec::new();
-        let mut mask = EventMask::default();
+        let mut mask = EventKinds::NONE;
         for spec in hooks.targets {
             let nth = targets.iter().filter(|t: &&Arc<Target>| t.app_id == app.id && t.spec.url == spec.url).count();
             mask = mask.union(spec.event_types);
@@ -330,16 +327,15 @@ mod tests {
         let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
         let metrics = WebhookMetrics::new(&recorder);
         let (tx, mut rx) = mpsc::channel(1);
-        let mut mask = EventMask::default();
-        mask.insert("channel_occupied");
+        let mask = EventKinds::of(&[EventKind::Occupied]);
         let sink = WebhookSink {
             apps: HashMap::from([("a".to_string(), (0, wanted(mask)))]),
             tx,
             metrics,
             last_warn_ms: AtomicU64::new(0),
         };
-        assert!(sink.wants("a", "channel_occupied") && sink.wants("a", "channel_vacated"), "pairs wanted together");
-        assert!(!sink.wants("a", "client_event") && !sink.wants("b", "channel_occupied"));
+        assert!(sink.wants("a", EventKind::Occupied) && sink.wants("a", EventKind::Vacated), "pairs wanted together");
+        assert!(!sink.wants("a", EventKind::ClientEvent) && !sink.wants("b", EventKind::Occupied));
         for c in ["x", "y", "z"] {
             sink.emit("a", ChannelEvent::Occupied { channel: c.into() });
         }

@@ -109,12 +109,11 @@ impl WebhookReceiver {
 /// `test_config()` with one webhook target (all `event_types`) on the standard app, short
 /// delays (removal 300 ms, retries from 50 ms) and a temp `data_dir`.
 pub fn webhook_config(url: &str, event_types: &[&str], data_dir: &str) -> Config {
-    use herald::webhooks::config::{AppWebhooks, EventMask, WebhookTarget};
+    use herald::webhooks::config::{AppWebhooks, WebhookTarget};
+    use herald_core::events::EventKind;
     let mut c = test_config();
-    let mut mask = EventMask::default();
-    for t in event_types {
-        assert!(mask.insert(t), "unknown event type {t}");
-    }
+    let mask = event_types.iter().map(|t| EventKind::parse(t).unwrap_or_else(|| panic!("unknown event type {t}")));
+    let mask = mask.collect();
     let target = WebhookTarget { url: url.to_owned(), event_types: mask, filter: Default::default(), headers: vec![] };
     c.webhooks.insert(APP_ID.to_owned(), AppWebhooks { batch: false, targets: vec![target] });
     c.data_dir = temp_data_dir(data_dir);
