@@ -1,19 +1,23 @@
 //! Redis key names and the pub/sub message format of the Redis adapter.
 //!
-//! Everything is under a configurable prefix `P` so several clusters can share one Redis. The
-//! per-app state keys carry the hash tag `{app}`, so every key one Lua script touches lives in
-//! one Redis Cluster slot; pub/sub channels carry no tag, so channels spread over the shards.
+//! Everything is under a configurable prefix `P` so several clusters can share one Redis. In
+//! the table `<app>`, `<channel>` and `<node>` stand for an app id, a channel name and a node
+//! id; braces are literal: the per-app state keys carry the hash tag `{<app>}`, so every key
+//! one Lua script touches lives in one Redis Cluster slot. Pub/sub channels carry no tag, so
+//! channels spread over the shards. [`Names`] builds exactly these names.
 //!
 //! | name | type | holds |
 //! | --- | --- | --- |
-//! | `P:c:{app}:{channel}` (no hash tag) | pub/sub channel (sharded in Redis Cluster) | events and presence/count changes of one channel (interest-based: only nodes with local subscribers listen) |
-//! | `P:ctl` | pub/sub channel | cluster control: node gone, terminate user, user online/offline |
-//! | `P:nodes` | sorted set | node id → last heartbeat (ms) |
-//! | `P:{app}:n:{node}` | set | channels of the app the node wrote state for (what the reaper cleans) |
-//! | `P:{app}:cnt:{channel}` | hash | node id → that node's subscription count |
-//! | `P:{app}:chs` | set | occupied channels of the app (cluster-wide) |
-//! | `P:{app}:pres:{channel}` | hash | `{node}\|{user_id}` → user_info JSON ("" when none) |
-//! | `P:{app}:cache:{channel}` | string with expiry | `{event}\0{data}` of a cache channel |
+//! | `P:c:<app>:<channel>` | pub/sub channel (sharded in Redis Cluster) | events and presence/count changes of one channel (interest-based: only nodes with local subscribers listen) |
+//! | `P:ctl` | pub/sub channel | cluster control ([`ControlMsg`]): node gone, terminate user, user online/offline |
+//! | `P:nodes` | sorted set | node id → last heartbeat (Unix ms) |
+//! | `P:reap:<node>` | string, 30 s expiry | lock of the survivor reaping dead node `<node>` (`SET NX`) |
+//! | `P:{<app>}:n:<node>` | set | channels of the app the node wrote counts or members for, and [`ONLINE`] (what the reaper cleans) |
+//! | `P:{<app>}:cnt:<channel>` | hash | node id → that node's subscription count (`0` while its drop to 0 is pending) |
+//! | `P:{<app>}:chs` | set | occupied channels of the app (cluster-wide) |
+//! | `P:{<app>}:pres:<channel>` | hash | `<node>\|<user_id>` → user_info JSON (`""` when none; `\0leaving` while the removal is pending) |
+//! | `P:{<app>}:pres:#online` | hash | the same for signed-in users ([`ONLINE`]; values `""`) |
+//! | `P:{<app>}:cache:<channel>` | string with expiry | `<event>\0<data>` of a cache channel ([`cache_value`]) |
 //!
 //! Messages on `P:c:…` start with a one-line JSON header, then `\n`, then (events only) the
 //! frame bytes exactly as local subscribers receive them.
@@ -196,7 +200,7 @@ pub(crate) enum ControlMsg {
 }
 
 /// The pseudo-channel under which signed-in users are recorded like presence members
-/// (`P:pres:{app}:#online`), so the same scripts decide online/offline and the reaper cleans it.
+/// (`P:{<app>}:pres:#online`), so the same scripts decide online/offline and the reaper cleans it.
 pub(crate) const ONLINE: &str = "#online";
 
 #[cfg(test)]
