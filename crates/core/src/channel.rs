@@ -185,7 +185,7 @@ impl Channel {
         metrics: &Metrics,
         now: Instant,
     ) {
-        if !policy.enabled || self.kind.is_presence() || self.kind == ChannelKind::ServerToUser {
+        if !policy.enabled || self.kind.is_presence() || self.kind.is_internal() {
             return;
         }
         if st.subscribers.is_empty() {
@@ -194,7 +194,7 @@ impl Channel {
         let due = st.count.last_sent.is_none_or(|t| now.duration_since(t) >= policy.interval);
         if st.total_subscriptions() <= policy.threshold as u64 || due {
             st.count.last_sent = Some(now);
-            announce_count(&self.name, st, events, metrics);
+            announce_count(self, st, events, metrics);
             return;
         }
         if st.count.timer_armed {
@@ -212,15 +212,16 @@ impl Channel {
             st.count.timer_armed = false;
             st.count.last_sent = Some(Instant::now());
             if !st.subscribers.is_empty() {
-                announce_count(&channel.name, &st, &events, &metrics);
+                announce_count(&channel, &st, &events, &metrics);
             }
         });
     }
 }
 
 /// Sends the current count to every subscriber and reports it as a webhook event.
-fn announce_count(name: &Arc<str>, st: &ChannelState, events: &Events, metrics: &Metrics) {
+fn announce_count(channel: &Channel, st: &ChannelState, events: &Events, metrics: &Metrics) {
     let count = st.total_subscriptions();
-    st.broadcast(&herald_protocol::outbound::subscription_count(name, count), None, metrics);
-    events.emit_with(EventKind::SubscriptionCount, || ChannelEvent::SubscriptionCount { channel: name.clone(), count });
+    st.broadcast(&herald_protocol::outbound::subscription_count(&channel.name, count), None, metrics);
+    let event = || ChannelEvent::SubscriptionCount { channel: channel.name.clone(), count };
+    events.emit_with(EventKind::SubscriptionCount, channel.kind, event);
 }

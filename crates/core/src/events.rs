@@ -11,6 +11,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use herald_protocol::channel::ChannelKind;
+
 /// The kinds of channel event, as webhooks name them (PROTOCOL.md 11.4). The one list of
 /// them: webhook configuration parses these names, sinks filter by kind with [`EventKinds`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -219,12 +221,11 @@ impl Events {
         Events { app_id: Arc::from(""), sink: None }
     }
 
-    /// Emits the event built by `make` if the sink wants events of `kind`.
-    pub fn emit_with(&self, kind: EventKind, make: impl FnOnce() -> ChannelEvent) {
+    /// Reports the event of `kind` built by `make`, on a channel of kind `channel`, through
+    /// [`report`].
+    pub fn emit_with(&self, kind: EventKind, channel: ChannelKind, make: impl FnOnce() -> ChannelEvent) {
         if let Some(sink) = &self.sink {
-            if sink.wants(&self.app_id, kind) {
-                sink.emit(&self.app_id, make());
-            }
+            report(&**sink, &self.app_id, kind, channel, make);
         }
     }
 }
@@ -232,6 +233,22 @@ impl Events {
 impl Default for Events {
     fn default() -> Self {
         Events::none()
+    }
+}
+
+/// The one function that reports a channel event, used by every namespace (through
+/// [`Events`]) and by the cluster adapter's verdicts: internal channels report nothing
+/// ([`ChannelKind::is_internal`]); otherwise `make` builds the event only if `sink` wants
+/// events of `kind`.
+pub fn report(
+    sink: &dyn EventSink,
+    app_id: &str,
+    kind: EventKind,
+    channel: ChannelKind,
+    make: impl FnOnce() -> ChannelEvent,
+) {
+    if !channel.is_internal() && sink.wants(app_id, kind) {
+        sink.emit(app_id, make());
     }
 }
 
@@ -255,7 +272,33 @@ impl EventSink for ClusterVerdictsFiltered {
 
 #[cfg(test)]
 mod tests {
+    use parking_lot::Mutex;
+
     use super::*;
+
+    /// Wants every kind but `ClientEvent`; keeps what it is given.
+    #[derive(Default)]
+    struct Kept(Mutex<Vec<ChannelEvent>>);
+
+    impl EventSink for Kept {
+        fn wants(&self, _: &str, kind: EventKind) -> bool {
+            kind != EventKind::ClientEvent
+        }
+        fn emit(&self, _: &str, event: ChannelEvent) {
+            self.0.lock().push(event);
+        }
+    }
+
+    #[test]
+    fn internal_channels_report_nothing_and_unwanted_events_are_never_built() {
+        let sink = Arc::new(Kept::default());
+        let events = Events::new("app", Some(sink.clone()));
+        let occupied = |c: &str| ChannelEvent::Occupied { channel: c.into() };
+        events.emit_with(EventKind::Occupied, ChannelKind::ServerToUser, || occupied("#server-to-user-u"));
+        events.emit_with(EventKind::Occupied, ChannelKind::Public, || occupied("room"));
+        events.emit_with(EventKind::ClientEvent, ChannelKind::Private, || panic!("built although not wanted"));
+        assert_eq!(*sink.0.lock(), [occupied("room")]);
+    }
 
     #[test]
     fn every_kind_parses_back_from_its_name_and_nothing_else_parses() {

@@ -201,22 +201,22 @@ impl Namespace {
                 st.broadcast(&frame, Some(seq), metrics);
             }
         }
-        let internal = kind == ChannelKind::ServerToUser;
-        if occupied && !internal {
-            self.events.emit_with(EventKind::Occupied, || ChannelEvent::Occupied { channel: channel.name.clone() });
+        if occupied {
+            self.events
+                .emit_with(EventKind::Occupied, kind, || ChannelEvent::Occupied { channel: channel.name.clone() });
         }
         if new_member {
             if let Some(member) = &join_as {
                 let (channel, user_id) = (channel.name.clone(), member.user_id.clone());
-                self.events.emit_with(EventKind::MemberAdded, || ChannelEvent::MemberAdded { channel, user_id });
+                self.events.emit_with(EventKind::MemberAdded, kind, || ChannelEvent::MemberAdded { channel, user_id });
             }
         }
         if kind.is_cache() {
             let frame = match st.live_cache(Instant::now()) {
                 Some(c) => outbound::channel_event(&c.event, name, &c.data, None),
                 None => {
-                    self.events
-                        .emit_with(EventKind::CacheMiss, || ChannelEvent::CacheMiss { channel: channel.name.clone() });
+                    let miss = || ChannelEvent::CacheMiss { channel: channel.name.clone() };
+                    self.events.emit_with(EventKind::CacheMiss, kind, miss);
                     outbound::cache_miss(name)
                 }
             };
@@ -261,15 +261,16 @@ impl Namespace {
             if gone {
                 st.members.remove(&uid);
                 st.broadcast(&outbound::member_removed(name, &uid), None, metrics);
-                let channel = channel.name.clone();
-                let user_id = uid.clone();
-                self.events.emit_with(EventKind::MemberRemoved, || ChannelEvent::MemberRemoved { channel, user_id });
+                let (kind, channel, user_id) = (channel.kind, channel.name.clone(), uid.clone());
+                self.events
+                    .emit_with(EventKind::MemberRemoved, kind, || ChannelEvent::MemberRemoved { channel, user_id });
                 member_removed = Some(uid);
             }
         }
         let vacated = st.subscribers.is_empty();
-        if vacated && channel.kind != ChannelKind::ServerToUser {
-            self.events.emit_with(EventKind::Vacated, || ChannelEvent::Vacated { channel: channel.name.clone() });
+        if vacated {
+            let vacated = || ChannelEvent::Vacated { channel: channel.name.clone() };
+            self.events.emit_with(EventKind::Vacated, channel.kind, vacated);
         }
         self.tell(|| LocalChange::Count { channel: channel.name.clone(), local: st.subscribers.len() as u64 });
         if vacated {
@@ -323,7 +324,7 @@ impl Namespace {
         let mut out: Vec<_> = self
             .channels
             .iter()
-            .filter(|c| c.key().starts_with(prefix) && c.value().kind != ChannelKind::ServerToUser)
+            .filter(|c| c.key().starts_with(prefix) && !c.value().kind.is_internal())
             .map(|c| (c.key().clone(), c.value().clone()))
             .collect::<Vec<_>>()
             .into_iter()

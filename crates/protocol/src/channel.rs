@@ -83,6 +83,13 @@ impl ChannelKind {
         matches!(self, ChannelKind::Encrypted | ChannelKind::EncryptedCache)
     }
 
+    /// `#server-to-user-…`, herald's per-user delivery channel (5.7): the app never sees it as
+    /// a channel. It produces no webhooks (11.4), announces no subscription count (9.2) and is
+    /// never listed by the HTTP API (10.5). The one statement of that rule.
+    pub fn is_internal(self) -> bool {
+        self == ChannelKind::ServerToUser
+    }
+
     /// Client events are allowed on private and presence channels only (7.1 rule 3).
     pub fn allows_client_events(self) -> bool {
         matches!(
@@ -176,6 +183,8 @@ mod tests {
         assert_eq!(cache, [false, true, false, true, false, true, false, true, false]);
         let enc: Vec<_> = all.iter().map(|k| k.is_encrypted()).collect();
         assert_eq!(enc, [false, true, true, false, false, false, false, false, false]);
+        let internal: Vec<_> = all.iter().map(|k| k.is_internal()).collect();
+        assert_eq!(internal, [true, false, false, false, false, false, false, false, false]);
         let pres: Vec<_> = all.iter().map(|k| k.is_presence()).collect();
         assert_eq!(pres, [false, false, false, false, false, true, true, false, false]);
     }

@@ -50,7 +50,7 @@ impl Session {
             origin: Origin::Client,
         };
         self.ns.publish([channel], &publication, &self.hub.metrics);
-        self.ns.events.emit_with(EventKind::ClientEvent, || ChannelEvent::ClientEvent {
+        self.ns.events.emit_with(EventKind::ClientEvent, kind, || ChannelEvent::ClientEvent {
             channel: Arc::from(channel),
             event: Arc::from(event),
             data: Arc::from(data),

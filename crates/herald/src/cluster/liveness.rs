@@ -21,7 +21,7 @@ use bytes::Bytes;
 use fred::error::Error;
 use fred::prelude::*;
 use herald_core::adapter::LocalChange;
-use herald_core::events::{ChannelEvent, EventKind};
+use herald_core::events::{self, ChannelEvent, EventKind};
 use herald_protocol::channel::ChannelKind;
 
 use super::errors::Step;
@@ -247,16 +247,14 @@ async fn remove_app_state(inner: &Inner, app: &str, id: u32) -> Result<(), Error
             continue;
         }
         let Some(sink) = &inner.sink else { continue };
-        let channel_name: Arc<str> = Arc::from(channel);
+        let (kind, channel_name): (_, Arc<str>) = (ChannelKind::of(channel), Arc::from(channel));
         for user in reply.iter().skip(1).filter_map(|v| v.as_string()) {
-            let ev = ChannelEvent::MemberRemoved { channel: channel_name.clone(), user_id: Arc::from(user.as_str()) };
-            if sink.wants(app, ev.kind()) {
-                sink.emit(app, ev);
-            }
+            let user_id = Arc::from(user.as_str());
+            let removed = || ChannelEvent::MemberRemoved { channel: channel_name.clone(), user_id };
+            events::report(&**sink, app, EventKind::MemberRemoved, kind, removed);
         }
-        let vacated = reply.first().and_then(|v| v.as_i64()) == Some(1);
-        if vacated && ChannelKind::of(channel) != ChannelKind::ServerToUser && sink.wants(app, EventKind::Vacated) {
-            sink.emit(app, ChannelEvent::Vacated { channel: channel_name });
+        if reply.first().and_then(|v| v.as_i64()) == Some(1) {
+            events::report(&**sink, app, EventKind::Vacated, kind, || ChannelEvent::Vacated { channel: channel_name });
         }
     }
     let _: () = inner.client.del(n.node_entries(app, id)).await?;

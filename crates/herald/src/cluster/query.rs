@@ -21,10 +21,8 @@ pub(crate) async fn run(inner: &Inner, app: &str, query: Query) -> Result<Answer
         Query::Users { name } => Ok(Answer::Users(users(inner, app, &name).await?.into_iter().collect())),
         Query::Channels { prefix } => {
             let all: Vec<String> = inner.client.smembers(inner.names.occupied(app)).await.map_err(err)?;
-            let mut names: Vec<String> = all
-                .into_iter()
-                .filter(|c| c.starts_with(&prefix) && ChannelKind::of(c) != ChannelKind::ServerToUser)
-                .collect();
+            let mut names: Vec<String> =
+                all.into_iter().filter(|c| c.starts_with(&prefix) && !ChannelKind::of(c).is_internal()).collect();
             names.sort();
             let mut out = Vec::with_capacity(names.len());
             for name in names {

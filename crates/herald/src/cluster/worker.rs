@@ -12,7 +12,7 @@ use fred::error::Error;
 use fred::prelude::*;
 use fred::types::CustomCommand;
 use herald_core::adapter::LocalChange;
-use herald_core::events::ChannelEvent;
+use herald_core::events::{self, ChannelEvent};
 use herald_protocol::channel::ChannelKind;
 use tokio::sync::mpsc;
 
@@ -284,16 +284,11 @@ fn report(inner: &Inner, verdict: Verdict, value: Value) {
     let Some(sink) = &inner.sink else { return };
     let (app, event) = match verdict {
         Verdict::None => return,
-        Verdict::Count { app, channel } => {
-            if ChannelKind::of(&channel) == ChannelKind::ServerToUser {
-                return;
-            }
-            match code {
-                1 => (app, ChannelEvent::Occupied { channel }),
-                2 => (app, ChannelEvent::Vacated { channel }),
-                _ => return,
-            }
-        }
+        Verdict::Count { app, channel } => match code {
+            1 => (app, ChannelEvent::Occupied { channel }),
+            2 => (app, ChannelEvent::Vacated { channel }),
+            _ => return,
+        },
         Verdict::Added { app, channel, user } if code == 1 => {
             (app, ChannelEvent::MemberAdded { channel, user_id: user })
         }
@@ -302,7 +297,6 @@ fn report(inner: &Inner, verdict: Verdict, value: Value) {
         }
         _ => return,
     };
-    if sink.wants(&app, event.kind()) {
-        sink.emit(&app, event);
-    }
+    let channel = ChannelKind::of(event.channel());
+    events::report(&**sink, &app, event.kind(), channel, || event);
 }
