@@ -32,7 +32,7 @@ pub(crate) fn prepare(inner: &Arc<Inner>, app: &str, channel: &str) -> Option<on
     let (tx, rx) = oneshot::channel();
     match map.get_mut(&key) {
         Some(Interest::Active { .. }) => return None,
-        Some(Interest::Pending { waiters, .. }) => {
+        Some(Interest::Pending { waiters, .. } | Interest::Dropping { waiters }) => {
             waiters.push(tx);
             return Some(rx);
         }
@@ -41,18 +41,20 @@ pub(crate) fn prepare(inner: &Arc<Inner>, app: &str, channel: &str) -> Option<on
         }
     }
     drop(map);
-    inner.spawn(listen(inner.clone(), key));
+    inner.spawn(listen(inner.clone(), key, false));
     Some(rx)
 }
 
 /// SUBSCRIBE, load the snapshot, apply it and what arrived meanwhile, release the waiters.
-async fn listen(inner: Arc<Inner>, key: (Arc<str>, Arc<str>)) {
+/// `replace`: the snapshot replaces the replica this node still holds (listening again to a
+/// channel it was dropping) instead of adding to it.
+async fn listen(inner: Arc<Inner>, key: (Arc<str>, Arc<str>), replace: bool) {
     let (app, channel) = (&key.0, &key.1);
     let name = inner.names.channel(app, channel);
     let subscribed =
         if inner.sharded { inner.subscriber.ssubscribe(name).await } else { inner.subscriber.subscribe(name).await };
     let snapshot = match &subscribed {
-        Ok(()) => match load_snapshot(&inner, app, channel, false).await {
+        Ok(()) => match load_snapshot(&inner, app, channel, replace).await {
             Ok(update) => Some(update),
             Err(e) => {
                 // Subscribed, so messages from now on arrive; what happened before is missing
@@ -243,7 +245,7 @@ fn route(inner: &Arc<Inner>, hub: &Arc<Hub>, app: &str, channel: &str, raw: Byte
                 buffered.push(raw);
                 return;
             }
-            Some(Interest::Active { .. }) => {}
+            Some(Interest::Active { .. } | Interest::Dropping { .. }) => {}
             None => {
                 if let Some(m) = inner.metrics() {
                     m.unneeded.increment(1);
@@ -309,10 +311,13 @@ async fn reconcile(inner: &Arc<Inner>, hub: &Arc<Hub>) {
     let mut drop_list = Vec::new();
     let mut resync = Vec::new();
     {
-        let map = inner.interest.lock();
-        for (key, state) in map.iter() {
+        // Checked and marked under the interest lock, which `prepare` takes too: a join from
+        // now on waits for the outcome instead of using a replica about to be dropped.
+        let mut map = inner.interest.lock();
+        for (key, state) in map.iter_mut() {
             let Interest::Active { resync: stale } = state else { continue };
             if !hub.namespace(&key.0).has_local_subscribers(&key.1) {
+                *state = Interest::Dropping { waiters: Vec::new() };
                 drop_list.push(key.clone());
             } else if *stale {
                 resync.push(key.clone());
@@ -335,18 +340,48 @@ async fn reconcile(inner: &Arc<Inner>, hub: &Arc<Hub>) {
         };
         match unsubscribed {
             Ok(()) => {
+                let mut dropped = Vec::new();
+                let mut relisten = Vec::new();
                 let mut map = inner.interest.lock();
-                for key in &drop_list {
-                    map.remove(key);
+                for key in drop_list {
+                    let Some(Interest::Dropping { waiters }) = map.remove(&key) else { continue };
+                    // Someone joined meanwhile (a waiter, or a join that passed `prepare`
+                    // just before the channel was marked): listen again, replacing the replica.
+                    if waiters.is_empty() && !hub.namespace(&key.0).has_local_subscribers(&key.1) {
+                        dropped.push(key);
+                    } else {
+                        map.insert(key.clone(), Interest::Pending { buffered: Vec::new(), waiters });
+                        relisten.push(key);
+                    }
                 }
                 drop(map);
-                for (app, channel) in &drop_list {
+                for (app, channel) in &dropped {
                     hub.namespace(app).drop_interest(channel);
                 }
+                for key in relisten {
+                    inner.spawn(listen(inner.clone(), key, true));
+                }
             }
-            // The interest stays (its messages keep being applied, harmlessly) and the next
-            // reconcile unsubscribes again.
-            Err(e) => inner.redis_error(Step::Unsubscribe, &e, "still listening; retried within 2 s"),
+            // Still listening: the channel is active again (its messages kept being applied),
+            // joins that waited go ahead, and the next reconcile unsubscribes again.
+            Err(e) => {
+                let mut waiting = Vec::new();
+                let mut map = inner.interest.lock();
+                for key in &drop_list {
+                    if let Some(state @ Interest::Dropping { .. }) = map.get_mut(key) {
+                        if let Interest::Dropping { waiters } =
+                            std::mem::replace(state, Interest::Active { resync: false })
+                        {
+                            waiting.extend(waiters);
+                        }
+                    }
+                }
+                drop(map);
+                for w in waiting {
+                    let _ = w.send(());
+                }
+                inner.redis_error(Step::Unsubscribe, &e, "still listening; retried within 2 s");
+            }
         }
     }
     if !resync.is_empty() {

@@ -107,6 +107,11 @@ enum Interest {
     /// Listening. `resync`: the snapshot could not be loaded (Redis error), so the replica
     /// lacks what happened before; the next reconcile reloads it.
     Active { resync: bool },
+    /// The last local subscriber left and UNSUBSCRIBE is under way; messages are still applied.
+    /// A join meanwhile waits (`waiters`) and, once the UNSUBSCRIBE is done, the channel is
+    /// listened to again with a fresh snapshot, so the joiner never sees a replica that is
+    /// about to be dropped.
+    Dropping { waiters: Vec<oneshot::Sender<()>> },
 }
 
 /// Counters of the adapter (see docs/OPERATIONS.md for names).
