@@ -4,6 +4,7 @@
 //! env < flags), the default app, error messages that name the offending key, and the
 //! repository's `herald.example.toml`. The environment is always passed as a map, never read
 //! from the process, so these tests are independent of the machine they run on.
+#![allow(clippy::unwrap_used)] // a test's unwrap is its failure report
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,6 @@
 //! Graceful shutdown (PROTOCOL.md 2.8, 12.1; server.rs): clients get `pusher:error` 4200 and a
 //! 4200 close, `/ready` turns 503 while connections drain, new sockets are refused with 4200.
+#![allow(clippy::unwrap_used)] // a test's unwrap is its failure report
 
 mod support;
 
