@@ -67,8 +67,9 @@ impl Metrics {
         }
     }
 
-    /// A recorder that drops everything (unit tests, benchmarks of pure logic).
-    pub fn noop() -> Self {
+    /// Handles on a recorder that drops everything (unit tests).
+    #[cfg(test)]
+    pub(crate) fn noop() -> Self {
         Metrics::new(Arc::new(metrics::NoopRecorder))
     }
 

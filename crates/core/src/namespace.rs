@@ -366,8 +366,9 @@ impl Namespace {
         ids
     }
 
-    /// Whether `name` currently has local subscribers.
-    pub fn has_channel(&self, name: &str) -> bool {
+    /// Whether `name` is still in the channel map (tests check that channels are dropped).
+    #[cfg(test)]
+    pub(crate) fn has_channel(&self, name: &str) -> bool {
         self.channels.contains_key(name)
     }
 }

@@ -133,7 +133,8 @@ impl Outbox {
     }
 
     /// True once a close was requested (or the queue overflowed).
-    pub fn is_closing(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_closing(&self) -> bool {
         self.state.lock().close.is_some()
     }
 
