@@ -24,6 +24,7 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 /// An event published on this node and already delivered to its local subscribers.
 #[derive(Debug, Clone)]
 pub struct Forward {
+    /// The channel it was published on.
     pub channel: Arc<str>,
     /// The complete JSON frame, encoded once; other nodes deliver these exact bytes.
     pub frame: Bytes,
@@ -38,42 +39,84 @@ pub struct Forward {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LocalChange {
     /// The channel's last local subscriber left (the adapter may drop its interest).
-    Vacated { channel: Arc<str> },
+    Vacated {
+        /// The channel now without local subscribers.
+        channel: Arc<str>,
+    },
     /// First local connection of `user_id` joined the presence channel.
-    MemberJoined { channel: Arc<str>, user_id: Arc<str>, user_info: Option<Arc<str>> },
+    MemberJoined {
+        /// The presence channel.
+        channel: Arc<str>,
+        /// The member's user id.
+        user_id: Arc<str>,
+        /// The member's `user_info` as raw JSON, if it sent one.
+        user_info: Option<Arc<str>>,
+    },
     /// Last local connection of `user_id` left the presence channel.
-    MemberLeft { channel: Arc<str>, user_id: Arc<str> },
+    MemberLeft {
+        /// The presence channel.
+        channel: Arc<str>,
+        /// The user id no longer present on this node.
+        user_id: Arc<str>,
+    },
     /// The number of local subscriptions of a channel changed.
-    Count { channel: Arc<str>, local: u64 },
+    Count {
+        /// The channel whose subscriptions changed.
+        channel: Arc<str>,
+        /// Its subscriptions on this node after the change.
+        local: u64,
+    },
     /// First local connection signed in as `user_id`.
-    UserOnline { user_id: Arc<str> },
+    UserOnline {
+        /// The user now signed in on this node.
+        user_id: Arc<str>,
+    },
     /// Last local connection signed in as `user_id` closed.
-    UserOffline { user_id: Arc<str> },
+    UserOffline {
+        /// The user no longer signed in on this node.
+        user_id: Arc<str>,
+    },
 }
 
 /// Cluster-wide HTTP API queries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Query {
     /// Occupied channels starting with a prefix.
-    Channels { prefix: String },
+    Channels {
+        /// The name prefix (`filter_by_prefix`; empty for all channels).
+        prefix: String,
+    },
     /// One channel's counts.
-    Channel { name: String },
+    Channel {
+        /// The channel name.
+        name: String,
+    },
     /// A presence channel's user ids.
-    Users { name: String },
+    Users {
+        /// The presence channel name.
+        name: String,
+    },
 }
 
 /// Answers to [`Query`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
+    /// To [`Query::Channels`]: each occupied channel with its cluster-wide counts.
     Channels(Vec<(String, ChannelCounts)>),
+    /// To [`Query::Channel`]: the channel's cluster-wide counts (zero when unoccupied).
     Channel(ChannelCounts),
+    /// To [`Query::Users`]: the distinct user ids present anywhere in the cluster.
     Users(Vec<String>),
 }
 
+/// The cluster's shared state could not be read, so a [`Query`] has no answer; carries the
+/// reason (e.g. the Redis error).
 #[derive(Debug, thiserror::Error)]
 #[error("cluster state unavailable: {0}")]
 pub struct QueryError(pub String);
 
+/// What a node needs from the rest of the cluster: see the module doc for the rules every
+/// implementation must keep.
 pub trait Adapter: Send + Sync + 'static {
     /// True when other nodes exist (cluster verdicts such as occupied/vacated then come from
     /// the adapter, not from local state).

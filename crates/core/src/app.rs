@@ -11,26 +11,44 @@ use std::sync::Arc;
 /// Per-app limits and feature flags. Names and defaults follow PROTOCOL.md section 13.1.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppLimits {
+    /// False: new connections are closed with 4003 and HTTP API requests are refused.
     pub enabled: bool,
+    /// Whether clients may send `client-` events on private and presence channels.
     pub enable_client_messages: bool,
-    /// `None` = unlimited.
+    /// Connections of this app per node, over which a new one is closed with 4004. `None` =
+    /// unlimited.
     pub max_connections: Option<u64>,
+    /// Distinct users a presence channel holds before further subscriptions are refused.
     pub max_presence_members_per_channel: usize,
+    /// Largest serialized presence `user_info`, in KB ([`AppLimits::max_member_bytes`]).
     pub max_presence_member_size_in_kb: usize,
+    /// Largest event `data`, in KB ([`AppLimits::max_payload_bytes`]).
     pub max_event_payload_in_kb: usize,
+    /// Channels one HTTP publish may name.
     pub max_event_channels_at_once: usize,
+    /// Events one `batch_events` request may carry.
     pub max_event_batch_size: usize,
+    /// Longest channel name, in bytes.
     pub max_channel_name_length: usize,
+    /// Longest event name, in bytes.
     pub max_event_name_length: usize,
+    /// Longest user id (presence `channel_data` and sign-in), in bytes.
     pub max_user_id_length: usize,
+    /// Client events one connection may send per second; more are refused with 4301.
     pub max_client_events_per_second: u32,
     /// "user authentication required": a connection must sign in (or subscribe to a private or
     /// presence channel) within the server's `authorized_connection_timeout`, else 4009.
     pub require_authorized_connections: bool,
+    /// Whether signed-in users receive `online`/`offline` events for their watchlist.
     pub enable_watchlist_events: bool,
+    /// Watchlist entries kept at sign-in; a longer list is truncated and answered with 4302.
     pub max_watchlist_size: usize,
+    /// Whether subscribers receive `pusher_internal:subscription_count` (PROTOCOL.md 9.2).
     pub enable_subscription_count: bool,
+    /// Whether a refused subscription is also reported as a channel-scoped
+    /// `pusher:subscription_error` (PROTOCOL.md 5.9).
     pub emit_subscription_error: bool,
+    /// Whether connections that did not arrive over TLS are closed with 4000.
     pub force_tls: bool,
 }
 
@@ -73,9 +91,13 @@ impl AppLimits {
 /// One tenant: credentials plus limits.
 #[derive(Debug, Clone, PartialEq)]
 pub struct App {
+    /// The app id in HTTP API paths (`/apps/{id}/…`) and webhooks.
     pub id: String,
+    /// The public key clients connect with (`/app/{key}`) and that signs auth tokens.
     pub key: String,
+    /// The shared secret behind every HMAC signature of this app.
     pub secret: String,
+    /// Its limits and feature flags.
     pub limits: AppLimits,
 }
 
@@ -89,7 +111,9 @@ impl App {
 /// Where apps are looked up. Implementations must be cheap to call on every connection and
 /// every HTTP request (the static store is two hash lookups).
 pub trait AppStore: Send + Sync + 'static {
+    /// The app a WebSocket connection names by its key.
     fn by_key(&self, key: &str) -> Option<Arc<App>>;
+    /// The app an HTTP API path names by its id.
     fn by_id(&self, id: &str) -> Option<Arc<App>>;
     /// Every app id (cluster bookkeeping at start-up). Stores that cannot list return none.
     fn ids(&self) -> Vec<String> {

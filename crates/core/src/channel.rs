@@ -21,7 +21,9 @@ use crate::metrics::Metrics;
 /// A subscribed connection and, on presence channels, the user it joined as.
 #[derive(Debug)]
 pub struct Subscriber {
+    /// The subscribed connection; fan-out queues frames on its outbox.
     pub conn: Arc<Connection>,
+    /// The presence member it counts towards; `None` on other channel kinds.
     pub user_id: Option<Arc<str>>,
 }
 
@@ -29,6 +31,7 @@ pub struct Subscriber {
 /// member) and how many subscribed connections carry its user id.
 #[derive(Debug)]
 pub struct Member {
+    /// The member's `user_info`, sent to others in `member_added` and the member list.
     pub info: Option<Arc<str>>,
     /// Local subscribed connections carrying this user id.
     pub connections: u32,
@@ -52,8 +55,11 @@ impl Member {
 /// lifetime, since an [`Instant`] means nothing on another machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CachedEvent {
+    /// The event name.
     pub event: Arc<str>,
+    /// The event `data`, as published.
     pub data: Arc<str>,
+    /// When it stops being served to new subscribers (`cache_ttl` after it was published).
     pub expires: Instant,
 }
 
@@ -88,6 +94,7 @@ pub struct CountPolicy {
     pub interval: Duration,
 }
 
+/// Everything about a channel that changes, behind its [`Channel::state`] lock.
 #[derive(Debug, Default)]
 pub struct ChannelState {
     /// Keyed by the connection's per-node sequence number (unique on this node).
@@ -97,6 +104,7 @@ pub struct ChannelState {
     /// Cache channels only. Kept while the channel is empty, until it expires, which is why
     /// an empty channel with a live cache stays in its namespace.
     pub cache: Option<CachedEvent>,
+    /// When the last `subscription_count` went out and whether a coalesced one is pending.
     pub count: CountThrottle,
     /// Cluster mode: subscription counts of the other nodes, by node id.
     pub remote_counts: HashMap<u32, u64>,
@@ -136,10 +144,13 @@ impl ChannelState {
     }
 }
 
-/// A channel of one app on this node. Exists while it has at least one local subscriber.
+/// A channel of one app on this node. Exists while it has a local subscriber, a live cached
+/// event or cluster interest ([`ChannelState::is_removable`]).
 #[derive(Debug)]
 pub struct Channel {
+    /// The channel name.
     pub name: Arc<str>,
+    /// Its kind, from the name's prefix.
     pub kind: ChannelKind,
     /// parking_lot RwLock: publishes take the read lock to fan out, (un)subscribes take the
     /// write lock. Never held across an `.await`. Lock order: the namespace's map shard first
@@ -148,14 +159,17 @@ pub struct Channel {
 }
 
 impl Channel {
+    /// A channel with no subscribers, members or cache yet.
     pub fn new(name: Arc<str>, kind: ChannelKind) -> Self {
         Channel { name, kind, state: RwLock::new(ChannelState::default()) }
     }
 
+    /// Subscribed connections on this node.
     pub fn subscription_count(&self) -> usize {
         self.state.read().subscribers.len()
     }
 
+    /// Presence members known here, including those only other nodes have (0 on other kinds).
     pub fn user_count(&self) -> usize {
         self.state.read().members.len()
     }

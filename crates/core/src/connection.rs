@@ -14,11 +14,14 @@ use parking_lot::Mutex;
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, OutboxLimits, Pushed};
 
+/// One live connection as others reach it: its socket id, its outbox and its signed-in user.
 #[derive(Debug)]
 pub struct Connection {
+    /// The id this node gave it (`{node}.{seq}`); `seq` keys it in channels and its namespace.
     pub socket_id: SocketId,
     /// `socket_id` formatted once ("{node}.{seq}"), as clients and SDKs see it.
     pub socket_id_str: Box<str>,
+    /// Its bounded send queue, drained by the connection's task.
     pub outbox: Outbox,
     /// The signed-in user id (PROTOCOL.md 8), read by terminate_connections and server-to-user
     /// delivery. A mutex because sign-in (the connection's task) and lookups (HTTP tasks) race;
@@ -27,6 +30,7 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// A connection that is not signed in, with an empty outbox of the given bounds.
     pub fn new(socket_id: SocketId, limits: OutboxLimits) -> Self {
         Connection {
             socket_id_str: socket_id.to_string().into_boxed_str(),
@@ -43,6 +47,7 @@ impl Connection {
         }
     }
 
+    /// The user it signed in as, if it did.
     pub fn user_id(&self) -> Option<Arc<str>> {
         self.user_id.lock().clone()
     }

@@ -149,13 +149,55 @@ impl fmt::Debug for EventKinds {
 /// One event, with the fields its webhook object carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChannelEvent {
-    Occupied { channel: Arc<str> },
-    Vacated { channel: Arc<str> },
-    MemberAdded { channel: Arc<str>, user_id: Arc<str> },
-    MemberRemoved { channel: Arc<str>, user_id: Arc<str> },
-    ClientEvent { channel: Arc<str>, event: Arc<str>, data: Arc<str>, socket_id: Arc<str>, user_id: Option<Arc<str>> },
-    CacheMiss { channel: Arc<str> },
-    SubscriptionCount { channel: Arc<str>, count: u64 },
+    /// `channel_occupied` ([`EventKind::Occupied`]).
+    Occupied {
+        /// The channel that got its first subscriber.
+        channel: Arc<str>,
+    },
+    /// `channel_vacated` ([`EventKind::Vacated`]).
+    Vacated {
+        /// The channel whose last subscriber left.
+        channel: Arc<str>,
+    },
+    /// `member_added` ([`EventKind::MemberAdded`]).
+    MemberAdded {
+        /// The presence channel.
+        channel: Arc<str>,
+        /// The user who joined it.
+        user_id: Arc<str>,
+    },
+    /// `member_removed` ([`EventKind::MemberRemoved`]).
+    MemberRemoved {
+        /// The presence channel.
+        channel: Arc<str>,
+        /// The user who left it.
+        user_id: Arc<str>,
+    },
+    /// `client_event` ([`EventKind::ClientEvent`]).
+    ClientEvent {
+        /// The channel the client event was sent on.
+        channel: Arc<str>,
+        /// Its `client-` event name.
+        event: Arc<str>,
+        /// Its `data`, the string that was relayed.
+        data: Arc<str>,
+        /// The sender's socket id.
+        socket_id: Arc<str>,
+        /// The sender's presence user id (presence channels only).
+        user_id: Option<Arc<str>>,
+    },
+    /// `cache_miss` ([`EventKind::CacheMiss`]).
+    CacheMiss {
+        /// The cache channel that had nothing cached.
+        channel: Arc<str>,
+    },
+    /// `subscription_count` ([`EventKind::SubscriptionCount`]).
+    SubscriptionCount {
+        /// The channel whose count changed.
+        channel: Arc<str>,
+        /// Its subscription count, cluster-wide.
+        count: u64,
+    },
 }
 
 impl ChannelEvent {
@@ -177,6 +219,7 @@ impl ChannelEvent {
         self.kind().name()
     }
 
+    /// The channel it happened on.
     pub fn channel(&self) -> &str {
         match self {
             ChannelEvent::Occupied { channel }
@@ -195,6 +238,7 @@ pub trait EventSink: Send + Sync + 'static {
     /// Cheap pre-check so the core can skip building events nobody wants (client events are
     /// on a hot path).
     fn wants(&self, app_id: &str, kind: EventKind) -> bool;
+    /// Takes one event of app `app_id`; called under the channel's lock, so it only queues.
     fn emit(&self, app_id: &str, event: ChannelEvent);
 }
 
@@ -212,6 +256,7 @@ impl std::fmt::Debug for Events {
 }
 
 impl Events {
+    /// Events of app `app_id`, sent to `sink` (none: dropped).
     pub fn new(app_id: &str, sink: Option<Arc<dyn EventSink>>) -> Self {
         Events { app_id: Arc::from(app_id), sink }
     }

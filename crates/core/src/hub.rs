@@ -29,6 +29,7 @@ use crate::session::Session;
 pub struct HubSettings {
     /// Seconds, sent to clients in `connection_established` (PROTOCOL.md 2.4).
     pub activity_timeout: u64,
+    /// Bounds of every connection's send queue; overflowing them closes it with 4100.
     pub outbox: OutboxLimits,
     /// Node-wide connection cap; beyond it new connections are closed with 4100.
     pub max_connections: Option<u64>,
@@ -60,7 +61,9 @@ impl Default for HubSettings {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct Refusal {
+    /// The close code the socket is closed with.
     pub code: CloseCode,
+    /// The `pusher:error` message sent before the close.
     pub message: String,
 }
 
@@ -70,6 +73,8 @@ impl Refusal {
     }
 }
 
+/// The node's state: apps, per-app namespaces, socket ids, the connection count and the
+/// adapter to the rest of the cluster.
 pub struct Hub {
     apps: Arc<dyn AppStore>,
     /// One namespace per app id, created on first use and kept (an empty namespace is a few
@@ -86,7 +91,9 @@ pub struct Hub {
     /// Woken whenever `connections` drops to 0 (shutdown waits for that in
     /// [`Hub::all_disconnected`]).
     emptied: tokio::sync::Notify,
+    /// Node-wide settings, fixed at start-up.
     pub settings: HubSettings,
+    /// Metric handles shared by every connection and channel.
     pub metrics: Metrics,
     /// Receives channel lifecycle events (webhooks); `None` when no app has webhooks.
     events: Option<Arc<dyn EventSink>>,
@@ -101,6 +108,7 @@ impl std::fmt::Debug for Hub {
 }
 
 impl Hub {
+    /// A node with a fresh random node id, admitting connections, with no namespace yet.
     pub fn new(
         apps: Arc<dyn AppStore>,
         settings: HubSettings,
@@ -124,6 +132,7 @@ impl Hub {
         })
     }
 
+    /// The rest of the cluster ([`crate::adapter::LocalAdapter`] on a single node).
     pub fn adapter(&self) -> &Arc<dyn Adapter> {
         &self.adapter
     }
@@ -133,10 +142,12 @@ impl Hub {
         self.namespaces.iter().map(|e| (e.key().clone(), e.value().clone())).collect()
     }
 
+    /// Where apps are looked up.
     pub fn apps(&self) -> &dyn AppStore {
         &*self.apps
     }
 
+    /// This node's id: the first half of every socket id it issues.
     pub fn node(&self) -> u32 {
         self.node
     }
@@ -166,6 +177,7 @@ impl Hub {
         self.accepting.store(false, Ordering::Release);
     }
 
+    /// False once shutdown has started.
     pub fn is_accepting(&self) -> bool {
         self.accepting.load(Ordering::Acquire)
     }

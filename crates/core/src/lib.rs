@@ -18,6 +18,8 @@
 //! and writes whatever the connection's outbox yields. That keeps this crate testable without
 //! sockets and keeps the transport replaceable.
 
+#![warn(missing_docs)]
+
 pub mod adapter;
 pub mod app;
 pub mod channel;

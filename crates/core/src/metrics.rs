@@ -15,16 +15,28 @@ static METADATA: Metadata<'static> = Metadata::new("herald", Level::INFO, Some(m
 #[derive(Clone)]
 pub struct Metrics {
     recorder: Arc<dyn Recorder + Send + Sync>,
+    /// `herald_connections`: open WebSocket connections.
     pub connections: Gauge,
+    /// `herald_connections_total`: connections admitted.
     pub connections_total: Counter,
+    /// `herald_subscriptions`: channel subscriptions on this node.
     pub subscriptions: Gauge,
+    /// `herald_channels`: channels with local subscribers.
     pub channels: Gauge,
+    /// `herald_ws_messages_in_total`: text frames received from clients.
     pub ws_messages_in: Counter,
+    /// `herald_ws_bytes_in_total`: bytes of those frames.
     pub ws_bytes_in: Counter,
+    /// `herald_ws_messages_out_total`: frames written to clients.
     pub ws_messages_out: Counter,
+    /// `herald_ws_bytes_out_total`: bytes of those frames.
     pub ws_bytes_out: Counter,
+    /// `herald_client_events_total`: client events relayed.
     pub client_events: Counter,
+    /// `herald_api_events_published_total`: events published through the HTTP API.
     pub api_events_published: Counter,
+    /// `herald_slow_consumer_disconnects_total`: connections closed with 4100 because their
+    /// outbox overflowed.
     pub slow_consumer_disconnects: Counter,
 }
 
@@ -35,6 +47,7 @@ impl std::fmt::Debug for Metrics {
 }
 
 impl Metrics {
+    /// Registers every handle on `recorder` (the server's own, not the global one).
     pub fn new(recorder: Arc<dyn Recorder + Send + Sync>) -> Self {
         let c = |name: &'static str| recorder.register_counter(&Key::from_static_name(name), &METADATA);
         let g = |name: &'static str| recorder.register_gauge(&Key::from_static_name(name), &METADATA);
@@ -54,8 +67,9 @@ impl Metrics {
         }
     }
 
-    /// A recorder that drops everything (unit tests, benchmarks of pure logic).
-    pub fn noop() -> Self {
+    /// Handles on a recorder that drops everything (unit tests).
+    #[cfg(test)]
+    pub(crate) fn noop() -> Self {
         Metrics::new(Arc::new(metrics::NoopRecorder))
     }
 

@@ -24,14 +24,18 @@ use crate::users::Users;
 /// The per-app rules a subscription applies.
 #[derive(Debug, Clone, Copy)]
 pub struct SubscribePolicy {
+    /// Distinct users a presence channel holds (`max_presence_members_per_channel`).
     pub max_members: usize,
+    /// How the channel's subscription count is announced.
     pub count: CountPolicy,
 }
 
 /// A presence member as supplied by a subscribing connection.
 #[derive(Debug, Clone)]
 pub struct JoinAs {
+    /// The member's user id.
     pub user_id: Arc<str>,
+    /// Its `user_info` as compact JSON, if given.
     pub user_info: Option<Arc<str>>,
 }
 
@@ -40,6 +44,7 @@ pub struct JoinAs {
 pub enum Joined {
     /// The connection was already subscribed; `subscription_succeeded` was sent again.
     Again,
+    /// The connection is now subscribed.
     New {
         /// The channel went from 0 to 1 subscribers (occupied).
         occupied: bool,
@@ -57,19 +62,29 @@ pub struct Left {
     pub member_removed: Option<Arc<str>>,
 }
 
+/// Why the namespace refused a subscription (after the session's own checks passed).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SubscribeError {
+    /// The presence channel already has its maximum of distinct users.
     #[error("Presence channel {channel} is full (limit {limit} members)")]
-    PresenceFull { channel: String, limit: usize },
+    PresenceFull {
+        /// The presence channel.
+        channel: String,
+        /// Its member limit.
+        limit: usize,
+    },
 }
 
 /// Counts reported for one channel by the HTTP API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ChannelCounts {
+    /// Subscribed connections.
     pub subscription_count: usize,
+    /// Distinct presence users (0 on other channel kinds).
     pub user_count: usize,
 }
 
+/// One app's channels, connections and signed-in users on this node.
 #[derive(Default)]
 pub struct Namespace {
     /// Channels with at least one local subscriber. A channel is inserted and removed only while
@@ -124,12 +139,14 @@ impl Namespace {
         true
     }
 
+    /// Forgets the connection with per-node sequence number `seq` (it closed).
     pub fn remove_connection(&self, seq: u64) {
         if self.connections.remove(&seq).is_some() {
             self.connection_count.fetch_sub(1, Ordering::AcqRel);
         }
     }
 
+    /// Connections of this app on this node.
     pub fn connection_count(&self) -> usize {
         self.connection_count.load(Ordering::Acquire)
     }
@@ -349,8 +366,9 @@ impl Namespace {
         ids
     }
 
-    /// Whether `name` currently has local subscribers.
-    pub fn has_channel(&self, name: &str) -> bool {
+    /// Whether `name` is still in the channel map (tests check that channels are dropped).
+    #[cfg(test)]
+    pub(crate) fn has_channel(&self, name: &str) -> bool {
         self.channels.contains_key(name)
     }
 }

@@ -27,7 +27,9 @@ use parking_lot::Mutex;
 /// Bounds of one outbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutboxLimits {
+    /// Frames queued at most (`outbound_queue_messages`).
     pub max_messages: usize,
+    /// Bytes queued at most (`outbound_queue_kb`).
     pub max_bytes: usize,
 }
 
@@ -49,6 +51,7 @@ pub struct CloseRequest {
 /// Result of [`Outbox::push`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pushed {
+    /// The frame is queued for the writer.
     Queued,
     /// This push overflowed the bounds: the connection is now closing as a slow consumer.
     Overflowed,
@@ -86,6 +89,7 @@ pub struct Outbox {
 }
 
 impl Outbox {
+    /// An empty outbox with the given bounds.
     pub fn new(limits: OutboxLimits) -> Self {
         Outbox { state: Mutex::new(State::default()), limits }
     }
@@ -129,7 +133,8 @@ impl Outbox {
     }
 
     /// True once a close was requested (or the queue overflowed).
-    pub fn is_closing(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_closing(&self) -> bool {
         self.state.lock().close.is_some()
     }
 

@@ -36,7 +36,10 @@ pub enum Origin {
     /// `POST /events` or `/batch_events` (PROTOCOL.md 10.3, 10.4). On a cache channel the event
     /// becomes the channel's cached event for `cache_ttl` (9.1). Counted in
     /// `herald_api_events_published_total`.
-    Api { cache_ttl: Duration },
+    Api {
+        /// How long the event stays cached on a cache channel.
+        cache_ttl: Duration,
+    },
     /// A client event (PROTOCOL.md 7), never cached. Counted in `herald_client_events_total`.
     Client,
 }

@@ -28,29 +28,46 @@ pub enum RemoteUpdate {
     /// again after a Redis outage (`replace: true`: other nodes' members and counts not in the
     /// snapshot are dropped, with `member_removed` where a member disappears).
     Snapshot {
+        /// Other nodes' presence members: (node, user_id, user_info).
         members: Vec<(u32, Arc<str>, Option<Arc<str>>)>,
+        /// Other nodes' subscription counts: (node, count).
         counts: Vec<(u32, u64)>,
+        /// The channel's cached event in the shared state; kept unless ours expires later.
         cache: Option<CachedEvent>,
+        /// Whether other nodes' state missing from the snapshot is dropped (after an outage).
         replace: bool,
     },
+    /// The first connection of a user on another node joined the presence channel.
     MemberJoined {
+        /// The node it joined on.
         node: u32,
+        /// The member's user id.
         user_id: Arc<str>,
+        /// Its `user_info` as compact JSON, if given.
         user_info: Option<Arc<str>>,
     },
+    /// The last connection of a user on another node left the presence channel.
     MemberLeft {
+        /// The node it left from.
         node: u32,
+        /// The member's user id.
         user_id: Arc<str>,
     },
+    /// Another node's subscription count of the channel changed.
     Count {
+        /// The node reporting it.
         node: u32,
+        /// Its local subscriptions now (0: it has none left).
         count: u64,
     },
     /// An event published on another node: deliver `frame` to local subscribers except
     /// `exclude` (and keep `cache`), through the same fan-out as a local publish.
     Event {
+        /// The complete JSON frame, as the publishing node encoded it.
         frame: Bytes,
+        /// The connection that must not receive it (only acted on if it is one of ours).
         exclude: Option<SocketId>,
+        /// Cache channels: the event to keep as the channel's cache.
         cache: Option<CachedEvent>,
     },
 }

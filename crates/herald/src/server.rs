@@ -242,11 +242,6 @@ impl RunningServer {
         &self.state.hub
     }
 
-    /// The webhook machinery, if some app has webhook targets (tests inspect the outbox).
-    pub fn webhooks(&self) -> Option<&Arc<Webhooks>> {
-        self.state.webhooks.as_ref()
-    }
-
     /// Graceful shutdown: the sequence of the module doc, step by step.
     pub async fn shutdown(self) {
         let state = &self.state;

@@ -1,5 +1,6 @@
 //! Cache channels (PROTOCOL.md 9.1): the last HTTP-published event is replayed to each new
 //! subscriber; `pusher:cache_miss` when nothing is cached; client events are never cached.
+#![allow(clippy::unwrap_used)] // a test's unwrap is its failure report
 
 mod support;
 

@@ -3,6 +3,7 @@
 //! holds across nodes, a node without subscribers receives nothing, cache channels replay what
 //! another node published, and all of it over a sharded Redis Cluster too. Each test starts its
 //! own `redis-server` on a free port (never the shared one) and in-process nodes.
+#![allow(clippy::unwrap_used)] // a test's unwrap is its failure report
 
 mod support;
 

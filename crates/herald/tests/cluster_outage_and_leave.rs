@@ -3,6 +3,7 @@
 //! leaving gracefully drains its clients with 4200 without its members flapping. Each test
 //! starts its own `redis-server` on a free port (never the shared one) and in-process nodes, or
 //! a real herald process where a node must be SIGKILLed.
+#![allow(clippy::unwrap_used)] // a test's unwrap is its failure report
 
 mod support;
 

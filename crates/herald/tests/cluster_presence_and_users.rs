@@ -3,6 +3,7 @@
 //! cluster; cluster-wide subscription counts; terminate_connections and watchlist events for
 //! users on other nodes. Each test starts its own `redis-server` on a free port (never the
 //! shared one) and in-process nodes.
+#![allow(clippy::unwrap_used)] // a test's unwrap is its failure report
 
 mod support;
 

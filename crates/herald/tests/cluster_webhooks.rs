@@ -2,6 +2,7 @@
 //! channel_vacated / member_removed are sent only when the whole cluster (not one node) empties
 //! or the user is gone from every node past the removal delay. Each test starts its own
 //! `redis-server` on a free port (never the shared one) and in-process nodes.
+#![allow(clippy::unwrap_used)] // a test's unwrap is its failure report
 
 mod support;
 

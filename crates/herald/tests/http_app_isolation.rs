@@ -1,5 +1,6 @@
 //! Isolation between the apps of one server on the HTTP API: publishes, channel queries and
 //! terminate_connections of one app never see or touch another app's connections.
+#![allow(clippy::unwrap_used)] // a test's unwrap is its failure report
 
 mod support;
 

@@ -1,5 +1,6 @@
 //! HTTP API request authentication over a real socket (PROTOCOL.md 10.1, 10.2, 10.9): every
 //! 401 rule, SDK-specific encodings, the published vectors byte for byte, and the path prefix.
+#![allow(clippy::unwrap_used)] // a test's unwrap is its failure report
 
 mod support;
 

@@ -1,5 +1,6 @@
 //! `POST /apps/{id}/batch_events` (PROTOCOL.md 10.4): every event delivered in order, all or
 //! nothing on an invalid or oversized event, per-event `socket_id` and per-event `info`.
+#![allow(clippy::unwrap_used)] // a test's unwrap is its failure report
 
 mod support;
 

@@ -1,6 +1,7 @@
 //! The channel queries of the HTTP API (PROTOCOL.md 10.5–10.7): `GET /channels` (occupied
 //! channels, prefix filter, counts), `GET /channels/{name}` and `GET /channels/{name}/users`,
 //! each answered from live WebSocket subscriptions.
+#![allow(clippy::unwrap_used)] // a test's unwrap is its failure report
 
 mod support;
 

@@ -1,5 +1,6 @@
 //! HTTP/1.1 keep-alive on the HTTP API: one TCP connection serves several requests in a row,
 //! error responses included.
+#![allow(clippy::unwrap_used)] // a test's unwrap is its failure report
 
 mod support;
 

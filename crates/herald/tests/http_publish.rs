@@ -1,6 +1,7 @@
 //! `POST /apps/{id}/events` accepted and delivered (PROTOCOL.md 10.3): the exact frame each
 //! subscriber of each target channel gets, `socket_id` exclusion, the `channel` / `channels`
 //! forms, how `data` is carried, event names, server-to-user channels, and the `info` answer.
+#![allow(clippy::unwrap_used)] // a test's unwrap is its failure report
 
 mod support;
 

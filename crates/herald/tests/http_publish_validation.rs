@@ -1,5 +1,6 @@
 //! `POST /apps/{id}/events` refused (PROTOCOL.md 10.3): every malformed or out-of-limit request
 //! is a 400 or 413 and delivers nothing; each limit is also shown accepted at its exact edge.
+#![allow(clippy::unwrap_used)] // a test's unwrap is its failure report
 
 mod support;
 

@@ -1,4 +1,5 @@
 //! Operational endpoints over a real socket: liveness, readiness and Prometheus metrics.
+#![allow(clippy::unwrap_used)] // a test's unwrap is its failure report
 
 mod support;
 

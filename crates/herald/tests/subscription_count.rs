@@ -1,4 +1,5 @@
 //! `pusher_internal:subscription_count` (PROTOCOL.md 9.2) for apps that enable it.
+#![allow(clippy::unwrap_used)] // a test's unwrap is its failure report
 
 mod support;
 

@@ -1,5 +1,6 @@
 //! User authentication and what hangs off it (PROTOCOL.md 8): signin, server-to-user events,
 //! terminate_connections, watchlist events.
+#![allow(clippy::unwrap_used)] // a test's unwrap is its failure report
 
 mod support;
 

@@ -1,6 +1,7 @@
 //! Webhooks, black-box: herald in-process with a local receiver (PROTOCOL.md 11). Payloads and
 //! signatures of every event type, removal debouncing, batching, filters, retries in order,
 //! dead letters, graceful-shutdown flush, and that a bad receiver never slows sockets.
+#![allow(clippy::unwrap_used)] // a test's unwrap is its failure report
 
 mod support;
 

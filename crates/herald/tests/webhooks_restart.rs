@@ -1,5 +1,6 @@
 //! Webhook durability across a crash: the real binary is SIGKILLed while deliveries are
 //! pending, then restarted on the same `data_dir`; the deliveries arrive, in order.
+#![allow(clippy::unwrap_used)] // a test's unwrap is its failure report
 
 mod support;
 

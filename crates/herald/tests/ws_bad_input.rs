@@ -1,6 +1,7 @@
 //! Bad and hostile input over real sockets (PROTOCOL.md 3.1, 2.1, 13.1): malformed frames get a
 //! `pusher:error` and the connection stays open; oversized frames close 1009; garbage on the TCP
 //! port and slow consumers never take the server down.
+#![allow(clippy::unwrap_used)] // a test's unwrap is its failure report
 
 mod support;
 

@@ -1,5 +1,6 @@
 //! Client events over a real socket (PROTOCOL.md 7): acceptance rules in order, relay shape
 //! (data as a JSON string, `user_id` on presence only), no echo, rate and size limits.
+#![allow(clippy::unwrap_used)] // a test's unwrap is its failure report
 
 mod support;
 

@@ -1,5 +1,6 @@
 //! Connection lifecycle over a real socket: handshake, admission codes (PROTOCOL.md 2.2),
 //! liveness (2.7), and bad input that must not take the server down.
+#![allow(clippy::unwrap_used)] // a test's unwrap is its failure report
 
 mod support;
 

@@ -1,5 +1,6 @@
 //! Presence channels over a real socket (PROTOCOL.md 5.5, 5.6, 6.6 vectors B/C/F): member
 //! lists, member_added / member_removed exactly once per user, limits, channel_data errors.
+#![allow(clippy::unwrap_used)] // a test's unwrap is its failure report
 
 mod support;
 

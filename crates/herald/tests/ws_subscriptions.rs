@@ -1,6 +1,7 @@
 //! Subscriptions over a real socket (PROTOCOL.md 5, 6.3, 8.1–8.2): public, private, encrypted,
 //! refusals with the hosted error messages, resubscribe, unsubscribe, sign-in and the
 //! `#server-to-user-` channel.
+#![allow(clippy::unwrap_used)] // a test's unwrap is its failure report
 
 mod support;
 

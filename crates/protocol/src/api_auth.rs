@@ -10,9 +10,6 @@ use crate::auth::{ct_eq, md5_hex, verify_hex_signature};
 use percent_encoding::percent_decode;
 use std::collections::BTreeMap;
 
-/// MD5 of the empty body, which pusher-http-python sends on every GET.
-pub const EMPTY_BODY_MD5: &str = "d41d8cd98f00b204e9800998ecf8427e";
-
 /// The parts of an HTTP request the signature covers. `path` excludes the query string and any
 /// configured path prefix (10.1).
 #[derive(Debug, Clone)]
@@ -208,7 +205,8 @@ pub fn verify_api_request<'k>(
         });
     }
 
-    // A body_md5 on an empty body is accepted iff it is EMPTY_BODY_MD5 (Python SDK GETs).
+    // A body_md5 on an empty body is accepted iff it is the MD5 of the empty string,
+    // d41d8cd98f00b204e9800998ecf8427e (pusher-http-python sends it on every GET).
     match params.get("body_md5") {
         None if !req.body.is_empty() => return Err(ApiAuthError::MissingBodyMd5),
         Some(given_md5) if !ct_eq(md5_hex(req.body).as_bytes(), given_md5.as_bytes()) => {

@@ -102,10 +102,13 @@ impl ChannelKind {
 /// Why a channel name is syntactically invalid.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ChannelNameError {
+    /// The name is the empty string.
     #[error("channel name is empty")]
     Empty,
+    /// The name is longer than the limit it was checked against (carried, in bytes).
     #[error("channel name is longer than {0} characters")]
     TooLong(usize),
+    /// A byte outside the name character class, or nothing after the `#server-to-user-` prefix.
     #[error("channel name contains characters outside [-a-zA-Z0-9_=@,.;]")]
     InvalidCharacters,
 }

@@ -8,6 +8,8 @@
 //! The protocol is described in `docs/PROTOCOL.md`; section numbers in the module docs (e.g.
 //! "(5.9)") refer to its sections.
 
+#![warn(missing_docs)]
+
 pub mod api_auth;
 pub mod auth;
 pub mod channel;

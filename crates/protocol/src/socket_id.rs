@@ -77,14 +77,14 @@ impl<'de> serde::Deserialize<'de> for SocketId {
     }
 }
 
-/// `^\d+\.\d+$` semantics (ASCII digits, any length), as every server SDK checks.
-pub fn is_valid_socket_id(s: &str) -> bool {
-    split(s).is_some()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `^\d+\.\d+$` semantics (ASCII digits, any length), as every server SDK checks.
+    fn is_valid_socket_id(s: &str) -> bool {
+        split(s).is_some()
+    }
 
     #[test]
     fn simple_socket_id_parses_and_round_trips() {

@@ -34,6 +34,7 @@ pub use subscribe::PendingSubscribe;
 /// Work a frame left to finish once the cluster is ready (see [`Session::handle_text`]).
 #[derive(Debug)]
 pub enum Pending {
+    /// A checked `pusher:subscribe` that joins once the channel is prepared.
     Subscribe(PendingSubscribe),
 }
 
@@ -53,6 +54,8 @@ struct RateWindow {
     count: u32,
 }
 
+/// The protocol state of one connection: its app, subscriptions, client-event rate window and
+/// signed-in user. Created by [`Hub::connect`], owned by the connection's task.
 pub struct Session {
     hub: Arc<Hub>,
     app: Arc<App>,
@@ -86,10 +89,12 @@ impl Session {
         }
     }
 
+    /// The shared handle of the connection (socket id, outbox).
     pub fn connection(&self) -> &Arc<Connection> {
         &self.conn
     }
 
+    /// The app the connection belongs to.
     pub fn app(&self) -> &Arc<App> {
         &self.app
     }
@@ -99,6 +104,7 @@ impl Session {
         self.authorized
     }
 
+    /// Channels this connection is subscribed to.
     pub fn subscription_count(&self) -> usize {
         self.subscriptions.len()
     }

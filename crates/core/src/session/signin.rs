@@ -12,10 +12,12 @@ use super::Session;
 /// The user a connection signed in as.
 #[derive(Debug, Clone)]
 pub struct SignedInUser {
+    /// The user id from the signed `user_data`.
     pub id: Arc<str>,
     /// Compact JSON of `user_info`, used as presence member data when a presence subscription
     /// carries no channel_data (5.6).
     pub user_info: Option<Arc<str>>,
+    /// User ids whose online state it watches, cut to `max_watchlist_size`.
     pub watchlist: Vec<String>,
 }
 

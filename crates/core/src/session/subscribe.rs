@@ -13,6 +13,7 @@ use crate::namespace::{JoinAs, SubscribePolicy};
 /// A subscription that passed every check and waits for the cluster to be ready.
 #[derive(Debug)]
 pub struct PendingSubscribe {
+    /// The channel to join.
     pub channel: String,
     kind: ChannelKind,
     join_as: Option<JoinAs>,

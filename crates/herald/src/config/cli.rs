@@ -92,7 +92,7 @@ pub(crate) const APP_FLAGS: [&str; 3] = ["--app-id", "--app-key", "--app-secret"
 
 impl Cli {
     /// The flags as a layer (flags not given stay `None`).
-    pub fn layer(&self) -> Result<Layer, ConfigError> {
+    pub(super) fn layer(&self) -> Result<Layer, ConfigError> {
         let single_app = super::env::credentials(APP_FLAGS, |flag| match flag {
             "--app-id" => self.app_id.clone(),
             "--app-key" => self.app_key.clone(),
@@ -112,7 +112,7 @@ impl Cli {
         })
     }
 
-    pub fn check_only(&self) -> bool {
+    pub(super) fn check_only(&self) -> bool {
         matches!(self.command, Some(Command::CheckConfig))
     }
 }

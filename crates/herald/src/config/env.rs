@@ -14,10 +14,10 @@ use super::file::Layer;
 use super::{ConfigError, LogFormat};
 
 /// The variable naming the config file (the `--config` flag wins over it).
-pub const CONFIG_VAR: &str = "HERALD_CONFIG";
+pub(super) const CONFIG_VAR: &str = "HERALD_CONFIG";
 
 /// Every top-level setting readable from the environment, as (config key, variable).
-pub const SCALAR_VARS: &[(&str, &str)] = &[
+const SCALAR_VARS: &[(&str, &str)] = &[
     ("host", "HERALD_HOST"),
     ("port", "HERALD_PORT"),
     ("path_prefix", "HERALD_PATH_PREFIX"),
@@ -50,7 +50,7 @@ pub const SCALAR_VARS: &[(&str, &str)] = &[
 ];
 
 /// The single-app credential variables, in (id, key, secret) order.
-pub const APP_VARS: [&str; 3] = ["HERALD_APP_ID", "HERALD_APP_KEY", "HERALD_APP_SECRET"];
+pub(super) const APP_VARS: [&str; 3] = ["HERALD_APP_ID", "HERALD_APP_KEY", "HERALD_APP_SECRET"];
 
 /// Builds the environment layer. Returns the layer and warnings about unrecognised
 /// `HERALD_*` variables (likely typos; reported, not fatal, since other tools share the prefix).

@@ -64,12 +64,4 @@ impl ConfigError {
     pub(crate) fn invalid(key: impl Into<String>, reason: impl Into<String>) -> Self {
         ConfigError::Invalid { key: key.into(), reason: reason.into() }
     }
-
-    /// The clap error, if this is a command-line error (including `--help` / `--version`).
-    pub fn as_cli(&self) -> Option<&clap::Error> {
-        match self {
-            ConfigError::Cli(e) => Some(e),
-            _ => None,
-        }
-    }
 }

@@ -32,12 +32,11 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::time::Duration;
 
 use clap::Parser;
 use herald_core::app::{App, AppLimits};
 
-pub use env::{APP_VARS, CONFIG_VAR, SCALAR_VARS};
+use env::CONFIG_VAR;
 pub use error::ConfigError;
 
 /// Log output format (`log_format`).
@@ -157,30 +156,6 @@ impl Default for Config {
 }
 
 impl Config {
-    pub fn activity_timeout(&self) -> Duration {
-        Duration::from_secs(self.activity_timeout)
-    }
-    pub fn pong_timeout(&self) -> Duration {
-        Duration::from_secs(self.pong_timeout)
-    }
-    pub fn authorized_connection_timeout(&self) -> Duration {
-        Duration::from_secs(self.authorized_connection_timeout)
-    }
-    pub fn shutdown_grace(&self) -> Duration {
-        Duration::from_secs(self.shutdown_grace)
-    }
-    pub fn cache_ttl(&self) -> Duration {
-        Duration::from_secs(self.cache_ttl)
-    }
-    pub fn max_ws_message_bytes(&self) -> usize {
-        self.max_ws_message_kb.saturating_mul(1024)
-    }
-    pub fn max_http_body_bytes(&self) -> usize {
-        self.max_http_body_kb.saturating_mul(1024)
-    }
-    pub fn outbound_queue_bytes(&self) -> usize {
-        self.outbound_queue_kb.saturating_mul(1024)
-    }
     /// `host:port`, bracketing IPv6 literals, for binding.
     pub fn bind_addr(&self) -> String {
         if self.host.contains(':') && !self.host.starts_with('[') {
@@ -188,10 +163,6 @@ impl Config {
         } else {
             format!("{}:{}", self.host, self.port)
         }
-    }
-    /// Same as the `check_only` field: `herald check-config` was requested.
-    pub fn wants_check_only(&self) -> bool {
-        self.check_only
     }
 }
 

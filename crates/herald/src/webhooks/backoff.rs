@@ -20,7 +20,7 @@ pub enum BackoffError {
 
 /// What to do after a failed attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Next {
+pub(super) enum Next {
     /// Wait this long, then try again.
     RetryAfter(Duration),
     /// The budget is spent: give up.
@@ -28,7 +28,7 @@ pub enum Next {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Backoff {
+pub(super) struct Backoff {
     initial: Duration,
     max: Duration,
     jitter: f64,
@@ -36,7 +36,12 @@ pub struct Backoff {
 }
 
 impl Backoff {
-    pub fn new(initial: Duration, max: Duration, jitter: f64, max_elapsed: Duration) -> Result<Self, BackoffError> {
+    pub(super) fn new(
+        initial: Duration,
+        max: Duration,
+        jitter: f64,
+        max_elapsed: Duration,
+    ) -> Result<Self, BackoffError> {
         if initial.is_zero() {
             return Err(BackoffError::ZeroInitial);
         }
@@ -50,19 +55,19 @@ impl Backoff {
     }
 
     /// The webhook schedule: `initial`, doubling, capped at 60 s (or `initial` if larger), ±20 %.
-    pub fn webhooks(initial: Duration, max_elapsed: Duration) -> Result<Self, BackoffError> {
+    pub(super) fn webhooks(initial: Duration, max_elapsed: Duration) -> Result<Self, BackoffError> {
         Backoff::new(initial, Duration::from_secs(60).max(initial), 0.2, max_elapsed)
     }
 
     /// The un-jittered delay after failed attempt number `attempt` (1 = the first failure).
-    pub fn base_delay(&self, attempt: u32) -> Duration {
+    pub(super) fn base_delay(&self, attempt: u32) -> Duration {
         let shift = attempt.saturating_sub(1).min(32);
         self.initial.saturating_mul(1u32 << shift.min(31)).min(self.max)
     }
 
     /// The delay after failed attempt `attempt`, jittered by `unit` (a number in 0..1, e.g.
     /// from a random generator: 0.5 = no change), never beyond `max`.
-    pub fn delay_with(&self, attempt: u32, unit: f64) -> Duration {
+    pub(super) fn delay_with(&self, attempt: u32, unit: f64) -> Duration {
         let base = self.base_delay(attempt).as_secs_f64();
         let factor = 1.0 - self.jitter + 2.0 * self.jitter * unit.clamp(0.0, 1.0);
         Duration::from_secs_f64((base * factor).max(0.001)).min(self.max)
@@ -70,7 +75,7 @@ impl Backoff {
 
     /// After failed attempt `attempt`, `elapsed` after the first: wait (never past the
     /// budget, so the last attempt happens just before it ends) or give up.
-    pub fn next(&self, attempt: u32, elapsed: Duration) -> Next {
+    pub(super) fn next(&self, attempt: u32, elapsed: Duration) -> Next {
         if elapsed >= self.max_elapsed {
             return Next::GiveUp;
         }

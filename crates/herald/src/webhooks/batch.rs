@@ -26,12 +26,12 @@ pub(crate) struct Batcher {
 }
 
 impl Batcher {
-    pub fn new(window: Duration, max: usize) -> Self {
+    pub(super) fn new(window: Duration, max: usize) -> Self {
         Batcher { window, max: max.max(1), open: HashMap::new() }
     }
 
     /// Adds an event to `target`'s batch; returns the batch if it is now full.
-    pub fn push(&mut self, target: usize, event: EventObject, now: Instant) -> Option<Vec<EventObject>> {
+    pub(super) fn push(&mut self, target: usize, event: EventObject, now: Instant) -> Option<Vec<EventObject>> {
         let deadline = now + self.window;
         let open = self.open.entry(target).or_insert_with(|| Open { deadline, events: Vec::new() });
         open.events.push(event);
@@ -42,17 +42,17 @@ impl Batcher {
     }
 
     /// Batches whose window has passed.
-    pub fn due(&mut self, now: Instant) -> Vec<(usize, Vec<EventObject>)> {
+    pub(super) fn due(&mut self, now: Instant) -> Vec<(usize, Vec<EventObject>)> {
         let ready: Vec<usize> = self.open.iter().filter(|(_, o)| o.deadline <= now).map(|(t, _)| *t).collect();
         ready.into_iter().filter_map(|t| self.open.remove(&t).map(|o| (t, o.events))).collect()
     }
 
     /// Every open batch, without waiting (shutdown).
-    pub fn drain(&mut self) -> Vec<(usize, Vec<EventObject>)> {
+    pub(super) fn drain(&mut self) -> Vec<(usize, Vec<EventObject>)> {
         self.open.drain().map(|(t, o)| (t, o.events)).collect()
     }
 
-    pub fn next_deadline(&self) -> Option<Instant> {
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
         self.open.values().map(|o| o.deadline).min()
     }
 }

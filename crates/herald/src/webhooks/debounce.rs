@@ -42,12 +42,12 @@ pub(crate) struct Debouncer {
 }
 
 impl Debouncer {
-    pub fn new(delay: Duration) -> Self {
+    pub(super) fn new(delay: Duration) -> Self {
         Debouncer { delay, next_seq: 0, pending: BTreeMap::new(), index: HashMap::new() }
     }
 
     /// Feeds one event of app `app`; returns it if it is to be forwarded now.
-    pub fn on_event(&mut self, app: usize, event: ChannelEvent, now: Instant) -> Option<ChannelEvent> {
+    pub(super) fn on_event(&mut self, app: usize, event: ChannelEvent, now: Instant) -> Option<ChannelEvent> {
         if self.delay.is_zero() {
             return Some(event);
         }
@@ -106,7 +106,7 @@ impl Debouncer {
     }
 
     /// Removals whose delay has passed, oldest first.
-    pub fn due(&mut self, now: Instant) -> Vec<(usize, ChannelEvent)> {
+    pub(super) fn due(&mut self, now: Instant) -> Vec<(usize, ChannelEvent)> {
         let mut out = Vec::new();
         while let Some(entry) = self.pending.first_entry() {
             if entry.get().due > now {
@@ -120,13 +120,13 @@ impl Debouncer {
     }
 
     /// Every pending removal, oldest first, without waiting (shutdown).
-    pub fn drain(&mut self) -> Vec<(usize, ChannelEvent)> {
+    pub(super) fn drain(&mut self) -> Vec<(usize, ChannelEvent)> {
         self.index.clear();
         std::mem::take(&mut self.pending).into_values().map(|p| (p.app, p.event)).collect()
     }
 
     /// When the oldest pending removal is due.
-    pub fn next_deadline(&self) -> Option<Instant> {
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
         self.pending.values().next().map(|p| p.due)
     }
 }

@@ -46,7 +46,7 @@ pub(crate) struct Dispatcher {
 }
 
 impl Dispatcher {
-    pub async fn run(mut self, mut rx: mpsc::Receiver<Queued>, stop: CancellationToken) {
+    pub(super) async fn run(mut self, mut rx: mpsc::Receiver<Queued>, stop: CancellationToken) {
         let mut out: Vec<(usize, Vec<EventObject>)> = Vec::new();
         loop {
             let deadline = [self.debounce.next_deadline(), self.batcher.next_deadline()].into_iter().flatten().min();

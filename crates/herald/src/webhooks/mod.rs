@@ -217,11 +217,6 @@ impl Webhooks {
         self.sink.clone()
     }
 
-    /// Pending deliveries in the outbox.
-    pub fn outbox_depth(&self) -> i64 {
-        self.store.depth()
-    }
-
     /// Shutdown: flush held removals and open batches into the outbox at once, let the
     /// workers deliver for up to `drain`, then stop them; what is left stays in the outbox
     /// for the next start.

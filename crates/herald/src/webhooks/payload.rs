@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 /// One webhook event object. `data` and `user_id` are strings (pusher-http-go decodes them as
 /// such); `subscription_count` is an integer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventObject {
+pub(super) struct EventObject {
     pub name: String,
     pub channel: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -27,7 +27,7 @@ pub struct EventObject {
 
 impl EventObject {
     /// An event with only `name` and `channel`.
-    pub fn simple(name: &str, channel: &str) -> Self {
+    pub(super) fn simple(name: &str, channel: &str) -> Self {
         EventObject {
             name: name.to_owned(),
             channel: channel.to_owned(),
@@ -62,25 +62,25 @@ impl From<&ChannelEvent> for EventObject {
 
 /// The request body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Body {
+pub(super) struct Body {
     /// Unix milliseconds when the batch was created (kept across retries).
     pub time_ms: u64,
     pub events: Vec<EventObject>,
 }
 
 impl Body {
-    pub fn to_json(&self) -> String {
+    pub(super) fn to_json(&self) -> String {
         serde_json::to_string(self).expect("webhook bodies always serialize")
     }
 }
 
 /// `X-Pusher-Signature`: hex HMAC-SHA256(secret, body).
-pub fn signature(secret: &str, body: &[u8]) -> String {
+pub(super) fn signature(secret: &str, body: &[u8]) -> String {
     herald_protocol::auth::hmac_sha256_hex(secret.as_bytes(), body)
 }
 
 /// Now, in Unix milliseconds.
-pub fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 

@@ -26,7 +26,7 @@ pub enum SendError {
 
 /// Where and how to POST: a target's URL, its app's credentials, its extra headers.
 #[derive(Debug, Clone)]
-pub struct Destination {
+pub(super) struct Destination {
     pub url: String,
     pub app_key: String,
     pub app_secret: String,
@@ -35,12 +35,12 @@ pub struct Destination {
 
 /// A shared HTTP client (connection pool) with the webhook timeout.
 #[derive(Debug, Clone)]
-pub struct Sender {
+pub(super) struct Sender {
     client: reqwest::Client,
 }
 
 impl Sender {
-    pub fn new(timeout: Duration) -> Result<Self, SendError> {
+    pub(super) fn new(timeout: Duration) -> Result<Self, SendError> {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
@@ -53,7 +53,7 @@ impl Sender {
     }
 
     /// POSTs `body` to `dest`; `Ok` on any 2xx.
-    pub async fn send(&self, dest: &Destination, body: &str) -> Result<(), SendError> {
+    pub(super) async fn send(&self, dest: &Destination, body: &str) -> Result<(), SendError> {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(HeaderName::from_static("x-pusher-key"), value(&dest.app_key)?);

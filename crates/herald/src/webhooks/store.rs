@@ -26,7 +26,7 @@ const DEAD: TableDefinition<u64, &[u8]> = TableDefinition::new("dead_letters");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 /// The file name inside `data_dir`.
-pub const FILE_NAME: &str = "webhooks.redb";
+pub(super) const FILE_NAME: &str = "webhooks.redb";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -60,7 +60,7 @@ store_err!(
 
 /// One pending delivery.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Record {
+pub(super) struct Record {
     pub app_id: String,
     /// The exact body to POST (signed at send time).
     pub body: String,
@@ -70,7 +70,7 @@ pub struct Record {
 
 /// A delivery that exhausted its retries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeadLetter {
+pub(crate) struct DeadLetter {
     pub id: u64,
     pub app_id: String,
     /// The target key (see `worker::target_key`).
@@ -84,7 +84,7 @@ pub struct DeadLetter {
 }
 
 /// The webhook deliveries on disk: pending ones (the outbox) and dead letters.
-pub struct DeliveryStore {
+pub(super) struct DeliveryStore {
     db: Database,
     /// Number of rows in `outbox`, for the gauge and the shutdown drain. A watch: updated by
     /// the dispatcher, the workers and the admin endpoints (each update under its short lock,
@@ -95,7 +95,7 @@ pub struct DeliveryStore {
 
 impl DeliveryStore {
     /// Opens (creating if needed) `{dir}/webhooks.redb`, creating `dir` too.
-    pub fn open(dir: &Path, gauge: metrics::Gauge) -> Result<DeliveryStore, StoreError> {
+    pub(super) fn open(dir: &Path, gauge: metrics::Gauge) -> Result<DeliveryStore, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|source| StoreError::CreateDir { path: dir.display().to_string(), source })?;
         let db = Database::create(dir.join(FILE_NAME))?;
@@ -111,12 +111,12 @@ impl DeliveryStore {
         Ok(DeliveryStore { db, depth: watch::Sender::new(depth as i64), gauge })
     }
 
-    pub fn depth(&self) -> i64 {
+    pub(super) fn depth(&self) -> i64 {
         *self.depth.borrow()
     }
 
     /// Follows [`DeliveryStore::depth`] (the shutdown drain waits for 0).
-    pub fn watch_depth(&self) -> watch::Receiver<i64> {
+    pub(super) fn watch_depth(&self) -> watch::Receiver<i64> {
         self.depth.subscribe()
     }
 
@@ -128,7 +128,7 @@ impl DeliveryStore {
     }
 
     /// Appends deliveries (target key, record) in one durable transaction.
-    pub fn enqueue(&self, items: &[(String, Record)]) -> Result<(), StoreError> {
+    pub(super) fn enqueue(&self, items: &[(String, Record)]) -> Result<(), StoreError> {
         if items.is_empty() {
             return Ok(());
         }
@@ -149,7 +149,7 @@ impl DeliveryStore {
     }
 
     /// The oldest pending delivery of `target`.
-    pub fn head(&self, target: &str) -> Result<Option<(u64, Record)>, StoreError> {
+    pub(super) fn head(&self, target: &str) -> Result<Option<(u64, Record)>, StoreError> {
         let tx = self.db.begin_read()?;
         let outbox = tx.open_table(OUTBOX)?;
         let mut range = outbox.range((target, 0)..=(target, u64::MAX))?;
@@ -164,7 +164,7 @@ impl DeliveryStore {
 
     /// Removes a delivered entry. Not fsynced on its own (the next durable commit persists
     /// it): after a crash the entry may be delivered again, which at-least-once allows.
-    pub fn remove(&self, target: &str, seq: u64) -> Result<(), StoreError> {
+    pub(super) fn remove(&self, target: &str, seq: u64) -> Result<(), StoreError> {
         let mut tx = self.db.begin_write()?;
         tx.set_durability(Durability::None)?;
         let removed = tx.open_table(OUTBOX)?.remove((target, seq))?.is_some();
@@ -176,7 +176,7 @@ impl DeliveryStore {
     }
 
     /// Moves an outbox entry to the dead letters (one durable transaction); returns its id.
-    pub fn dead_letter(&self, target: &str, seq: u64, mut dl: DeadLetter) -> Result<u64, StoreError> {
+    pub(super) fn dead_letter(&self, target: &str, seq: u64, mut dl: DeadLetter) -> Result<u64, StoreError> {
         let tx = self.db.begin_write()?;
         let removed;
         {
@@ -195,7 +195,7 @@ impl DeliveryStore {
     }
 
     /// Dead letters of `app_id`, oldest first.
-    pub fn dead_letters(&self, app_id: &str) -> Result<Vec<DeadLetter>, StoreError> {
+    pub(super) fn dead_letters(&self, app_id: &str) -> Result<Vec<DeadLetter>, StoreError> {
         let tx = self.db.begin_read()?;
         let dead = tx.open_table(DEAD)?;
         let mut out = Vec::new();
@@ -213,7 +213,7 @@ impl DeliveryStore {
     /// target's queue, with the body rebuilt by `refresh` (a new `time_ms`). Returns the
     /// number moved and the target keys that got work. Letters whose target `known` rejects
     /// are left in place.
-    pub fn resend(
+    pub(super) fn resend(
         &self,
         app_id: &str,
         id: Option<u64>,
@@ -253,7 +253,7 @@ impl DeliveryStore {
     }
 
     /// Target keys with pending entries (used at start to find entries of removed targets).
-    pub fn pending_targets(&self) -> Result<Vec<String>, StoreError> {
+    pub(super) fn pending_targets(&self) -> Result<Vec<String>, StoreError> {
         let tx = self.db.begin_read()?;
         let outbox = tx.open_table(OUTBOX)?;
         let mut out: Vec<String> = Vec::new();

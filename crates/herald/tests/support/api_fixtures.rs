@@ -5,20 +5,20 @@ use serde_json::{json, Value};
 
 use super::{now, raw_http, user_auth, Client, Resp, TestServer, APP_ID};
 
-pub fn events_path() -> String {
+pub(crate) fn events_path() -> String {
     format!("/apps/{APP_ID}/events")
 }
 
-pub fn batch_path() -> String {
+pub(crate) fn batch_path() -> String {
     format!("/apps/{APP_ID}/batch_events")
 }
 
-pub fn channels_path() -> String {
+pub(crate) fn channels_path() -> String {
     format!("/apps/{APP_ID}/channels")
 }
 
 /// A client subscribed to every channel in `channels` (public names only).
-pub async fn subscriber(srv: &TestServer, channels: &[&str]) -> Client {
+pub(crate) async fn subscriber(srv: &TestServer, channels: &[&str]) -> Client {
     let mut c = srv.client().await;
     for ch in channels {
         let r = c.subscribe(ch).await;
@@ -28,7 +28,7 @@ pub async fn subscriber(srv: &TestServer, channels: &[&str]) -> Client {
 }
 
 /// A client in presence channel `channel` as `user_id` (raw JSON for the id, e.g. `"\"1\""`).
-pub async fn presence_member(srv: &TestServer, channel: &str, user_id_json: &str) -> Client {
+pub(crate) async fn presence_member(srv: &TestServer, channel: &str, user_id_json: &str) -> Client {
     let mut c = srv.client().await;
     let cd = format!(r#"{{"user_id":{user_id_json},"user_info":{{"n":1}}}}"#);
     let r = c.subscribe_presence(channel, &cd).await;
@@ -37,7 +37,7 @@ pub async fn presence_member(srv: &TestServer, channel: &str, user_id_json: &str
 }
 
 /// A client signed in as `user_id`.
-pub async fn signed_in(srv: &TestServer, user_id: &str) -> Client {
+pub(crate) async fn signed_in(srv: &TestServer, user_id: &str) -> Client {
     let mut c = srv.client().await;
     let user_data = json!({"id": user_id}).to_string();
     let auth = user_auth(&c.socket_id, &user_data);
@@ -48,16 +48,16 @@ pub async fn signed_in(srv: &TestServer, user_id: &str) -> Client {
 }
 
 /// Round-trips a ping so every earlier frame of this client has been processed by the server.
-pub async fn sync(c: &mut Client) {
+pub(crate) async fn sync(c: &mut Client) {
     c.send(json!({"event": "pusher:ping", "data": {}})).await;
     c.recv_event("pusher:pong").await;
 }
 
-pub async fn post_raw(srv: &TestServer, path: &str, body: &[u8]) -> Resp {
+pub(crate) async fn post_raw(srv: &TestServer, path: &str, body: &[u8]) -> Resp {
     let q = srv.api().signed_query("POST", path, &[], body, now());
     raw_http(srv.addr, "POST", &format!("{path}?{q}"), body).await
 }
 
-pub fn ev(name: &str, ch: &str, data: &str) -> Value {
+pub(crate) fn ev(name: &str, ch: &str, data: &str) -> Value {
     json!({"event": name, "channel": ch, "data": data})
 }

@@ -12,19 +12,19 @@ use herald::config::adapter::AdapterConfig;
 use super::{start_with, test_config, TestServer};
 
 /// A private redis-server, killed on drop.
-pub struct Redis {
+pub(crate) struct Redis {
     port: u16,
     child: Option<Child>,
 }
 
 impl Redis {
-    pub fn start() -> Redis {
+    pub(crate) fn start() -> Redis {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut r = Redis { port, child: None };
         r.spawn();
         r
     }
-    pub fn spawn(&mut self) {
+    pub(crate) fn spawn(&mut self) {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
@@ -40,13 +40,13 @@ impl Redis {
         }
         panic!("redis-server did not start");
     }
-    pub fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
     }
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 }
@@ -57,7 +57,7 @@ impl Drop for Redis {
     }
 }
 
-pub fn node_config(redis: &Redis) -> herald::config::Config {
+pub(crate) fn node_config(redis: &Redis) -> herald::config::Config {
     let mut cfg = test_config();
     cfg.adapter = AdapterConfig::Redis(ClusterConfig {
         url: redis.url(),
@@ -71,7 +71,7 @@ pub fn node_config(redis: &Redis) -> herald::config::Config {
 }
 
 /// Waits until `GET /channels/{channel}/users` on `node` answers `want`.
-pub async fn wait_users(node: &TestServer, channel: &str, want: serde_json::Value) {
+pub(crate) async fn wait_users(node: &TestServer, channel: &str, want: serde_json::Value) {
     let path = format!("/apps/app-id/channels/{channel}/users");
     for _ in 0..100 {
         if node.api().get(&path, &[]).await.json() == want {
@@ -82,7 +82,7 @@ pub async fn wait_users(node: &TestServer, channel: &str, want: serde_json::Valu
     panic!("cluster state never showed {want}");
 }
 
-pub async fn nodes(redis: &Redis, n: usize) -> Vec<TestServer> {
+pub(crate) async fn nodes(redis: &Redis, n: usize) -> Vec<TestServer> {
     let mut out = Vec::new();
     for _ in 0..n {
         out.push(start_with(node_config(redis)).await);
@@ -93,14 +93,14 @@ pub async fn nodes(redis: &Redis, n: usize) -> Vec<TestServer> {
 }
 
 /// A three-shard Redis Cluster of private redis-server processes.
-pub struct RedisCluster {
+pub(crate) struct RedisCluster {
     ports: Vec<u16>,
     children: Vec<Child>,
     dir: std::path::PathBuf,
 }
 
 impl RedisCluster {
-    pub fn start() -> RedisCluster {
+    pub(crate) fn start() -> RedisCluster {
         let dir = std::env::temp_dir().join(format!("herald-redis-cluster-{}-{}", std::process::id(), rand_suffix()));
         std::fs::create_dir_all(&dir).unwrap();
         let ports: Vec<u16> =
@@ -154,7 +154,7 @@ impl RedisCluster {
         RedisCluster { ports, children, dir }
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         let others: Vec<String> = self.ports[1..].iter().map(|p| format!("node=127.0.0.1:{p}")).collect();
         format!("redis-cluster://127.0.0.1:{}?{}", self.ports[0], others.join("&"))
     }

@@ -10,21 +10,21 @@ use super::{hmac_hex, md5_hex, now, WAIT};
 
 /// An HTTP response: status and body.
 #[derive(Debug)]
-pub struct Resp {
+pub(crate) struct Resp {
     pub status: u16,
     pub headers: String,
     pub body: String,
 }
 
 impl Resp {
-    pub fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("JSON body expected ({e}): {}", self.body))
     }
 }
 
 /// Signed HTTP API client (PROTOCOL.md 10.2), implemented independently of herald.
 #[derive(Clone)]
-pub struct Api {
+pub(crate) struct Api {
     pub addr: SocketAddr,
     pub app_id: String,
     pub key: String,
@@ -33,7 +33,7 @@ pub struct Api {
 
 impl Api {
     /// Signed query string for `method path` with extra params and body.
-    pub fn signed_query(
+    pub(crate) fn signed_query(
         &self,
         method: &str,
         path: &str,
@@ -59,24 +59,24 @@ impl Api {
         format!("{canonical}&auth_signature={sig}")
     }
 
-    pub async fn get(&self, path: &str, extra: &[(&str, &str)]) -> Resp {
+    pub(crate) async fn get(&self, path: &str, extra: &[(&str, &str)]) -> Resp {
         let q = self.signed_query("GET", path, extra, b"", now());
         raw_http(self.addr, "GET", &format!("{path}?{q}"), b"").await
     }
 
-    pub async fn post(&self, path: &str, body: &Value) -> Resp {
+    pub(crate) async fn post(&self, path: &str, body: &Value) -> Resp {
         let body = body.to_string().into_bytes();
         let q = self.signed_query("POST", path, &[], &body, now());
         raw_http(self.addr, "POST", &format!("{path}?{q}"), &body).await
     }
 
-    pub async fn trigger(&self, body: Value) -> Resp {
+    pub(crate) async fn trigger(&self, body: Value) -> Resp {
         self.post(&format!("/apps/{}/events", self.app_id), &body).await
     }
 }
 
 /// One HTTP/1.1 request over a fresh TCP connection (`Connection: close`).
-pub async fn raw_http(addr: SocketAddr, method: &str, path_and_query: &str, body: &[u8]) -> Resp {
+pub(crate) async fn raw_http(addr: SocketAddr, method: &str, path_and_query: &str, body: &[u8]) -> Resp {
     let mut s = TcpStream::connect(addr).await.expect("tcp connect");
     let mut req = format!(
         "{method} {path_and_query} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
@@ -90,7 +90,7 @@ pub async fn raw_http(addr: SocketAddr, method: &str, path_and_query: &str, body
     parse_response(&buf)
 }
 
-pub fn parse_response(buf: &[u8]) -> Resp {
+pub(crate) fn parse_response(buf: &[u8]) -> Resp {
     let text = String::from_utf8_lossy(buf).to_string();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status line");

@@ -15,23 +15,23 @@ mod ws_client;
 
 // Each test file uses a different subset, so some of these globs are unused in any one test.
 #[allow(unused_imports)]
-pub use self::{
+pub(crate) use self::{
     api_fixtures::*, cluster::*, http_client::*, raw_ws::*, server::*, signing::*, webhooks::*, ws_client::*,
 };
 
 use std::time::Duration;
 
-pub const APP_ID: &str = "app-id";
-pub const KEY: &str = "app-key";
-pub const SECRET: &str = "app-secret";
+pub(crate) const APP_ID: &str = "app-id";
+pub(crate) const KEY: &str = "app-key";
+pub(crate) const SECRET: &str = "app-secret";
 
 /// How long a test waits for something that should happen.
-pub const WAIT: Duration = Duration::from_secs(5);
+pub(crate) const WAIT: Duration = Duration::from_secs(5);
 /// How long a test waits to be reasonably sure something does NOT happen.
-pub const QUIET: Duration = Duration::from_millis(300);
+pub(crate) const QUIET: Duration = Duration::from_millis(300);
 
 /// Polls `cond` until it holds or `within` elapses; returns whether it held.
-pub async fn eventually(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
+pub(crate) async fn eventually(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = tokio::time::Instant::now() + within;
     while tokio::time::Instant::now() < deadline {
         if cond() {

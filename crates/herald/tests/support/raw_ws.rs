@@ -11,25 +11,25 @@ use super::WAIT;
 
 /// One frame as read by [`RawWs`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct RawFrame {
+pub(crate) struct RawFrame {
     pub opcode: u8,
     pub payload: Vec<u8>,
 }
 
 impl RawFrame {
-    pub const TEXT: u8 = 1;
-    pub const BINARY: u8 = 2;
-    pub const CLOSE: u8 = 8;
-    pub const PING: u8 = 9;
-    pub const PONG: u8 = 10;
+    pub(crate) const TEXT: u8 = 1;
+    pub(crate) const BINARY: u8 = 2;
+    pub(crate) const CLOSE: u8 = 8;
+    pub(crate) const PING: u8 = 9;
+    pub(crate) const PONG: u8 = 10;
 
-    pub fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         assert_eq!(self.opcode, Self::TEXT, "not a text frame: {self:?}");
         serde_json::from_slice(&self.payload).expect("server sent valid JSON")
     }
 
     /// Close code of a close frame.
-    pub fn close_code(&self) -> Option<u16> {
+    pub(crate) fn close_code(&self) -> Option<u16> {
         (self.opcode == Self::CLOSE && self.payload.len() >= 2)
             .then(|| u16::from_be_bytes([self.payload[0], self.payload[1]]))
     }
@@ -37,14 +37,14 @@ impl RawFrame {
 
 /// A minimal WebSocket client over a plain `TcpStream`: unlike tungstenite it never answers
 /// anything by itself (no automatic Pong), and it can send arbitrary frames.
-pub struct RawWs {
+pub(crate) struct RawWs {
     pub stream: TcpStream,
     buf: Vec<u8>,
 }
 
 impl RawWs {
     /// Handshake on `path_and_query`; panics unless the server answers 101.
-    pub async fn connect(addr: SocketAddr, path_and_query: &str) -> RawWs {
+    pub(crate) async fn connect(addr: SocketAddr, path_and_query: &str) -> RawWs {
         let mut stream = TcpStream::connect(addr).await.expect("tcp connect");
         let req = format!(
             "GET {path_and_query} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
@@ -67,7 +67,7 @@ impl RawWs {
     }
 
     /// Next frame; `None` once the server closed the TCP connection. Panics on timeout.
-    pub async fn read_frame(&mut self) -> Option<RawFrame> {
+    pub(crate) async fn read_frame(&mut self) -> Option<RawFrame> {
         loop {
             if let Some((frame, used)) = Self::parse(&self.buf) {
                 self.buf.drain(..used);
@@ -106,7 +106,7 @@ impl RawWs {
     }
 
     /// Sends one masked frame (FIN set).
-    pub async fn send_frame(&mut self, opcode: u8, payload: &[u8]) {
+    pub(crate) async fn send_frame(&mut self, opcode: u8, payload: &[u8]) {
         let mask = [0x12u8, 0x34, 0x56, 0x78];
         let mut out = vec![0x80 | opcode];
         match payload.len() {
@@ -125,7 +125,7 @@ impl RawWs {
         self.stream.write_all(&out).await.expect("raw send");
     }
 
-    pub async fn send_text(&mut self, text: &str) {
+    pub(crate) async fn send_text(&mut self, text: &str) {
         self.send_frame(RawFrame::TEXT, text.as_bytes()).await;
     }
 }

@@ -8,7 +8,7 @@ use herald_core::app::{App, AppLimits};
 
 use super::{raw_http, Api, Client, APP_ID, KEY, SECRET};
 
-pub fn app(id: &str, key: &str, secret: &str) -> App {
+pub(crate) fn app(id: &str, key: &str, secret: &str) -> App {
     App {
         id: id.into(),
         key: key.into(),
@@ -18,7 +18,7 @@ pub fn app(id: &str, key: &str, secret: &str) -> App {
 }
 
 /// A config on 127.0.0.1:0 with the standard test app (client events on).
-pub fn test_config() -> Config {
+pub(crate) fn test_config() -> Config {
     Config {
         host: "127.0.0.1".into(),
         port: 0,
@@ -30,44 +30,44 @@ pub fn test_config() -> Config {
     }
 }
 
-pub struct TestServer {
+pub(crate) struct TestServer {
     pub addr: SocketAddr,
     pub server: herald::RunningServer,
 }
 
-pub async fn start() -> TestServer {
+pub(crate) async fn start() -> TestServer {
     start_with(test_config()).await
 }
 
-pub async fn start_with(config: Config) -> TestServer {
+pub(crate) async fn start_with(config: Config) -> TestServer {
     let server = herald::start(config).await.expect("server starts");
     TestServer { addr: server.local_addr(), server }
 }
 
 impl TestServer {
-    pub fn ws_url(&self, key: &str) -> String {
+    pub(crate) fn ws_url(&self, key: &str) -> String {
         format!("ws://{}/app/{key}?protocol=7&client=js&version=8.4.0&flash=false", self.addr)
     }
 
     /// A connected client that has received `connection_established`.
-    pub async fn client(&self) -> Client {
+    pub(crate) async fn client(&self) -> Client {
         Client::connect_established(&self.ws_url(KEY)).await
     }
 
-    pub fn api(&self) -> Api {
+    pub(crate) fn api(&self) -> Api {
         Api { addr: self.addr, app_id: APP_ID.into(), key: KEY.into(), secret: SECRET.into() }
     }
 }
 
 /// `test_config()` with the standard app's limits adjusted by `f`.
-pub fn config_with_limits(f: impl FnOnce(&mut AppLimits)) -> Config {
+pub(crate) fn config_with_limits(f: impl FnOnce(&mut AppLimits)) -> Config {
     let mut c = test_config();
     f(&mut c.apps[0].limits);
     c
 }
 
 /// Value of an unlabelled metric in `GET /metrics` (0 when not yet exported).
-pub async fn metric(addr: SocketAddr, name: &str) -> f64 {
+pub(crate) async fn metric(addr: SocketAddr, name: &str) -> f64 {
     let resp = raw_http(addr, "GET", "/metrics", b"").await;
     assert_eq!(resp.status, 200, "{}", resp.body);
     resp.body
@@ -77,7 +77,7 @@ pub async fn metric(addr: SocketAddr, name: &str) -> f64 {
 }
 
 /// A fresh, empty temp directory for `data_dir`, unique per process and name.
-pub fn temp_data_dir(name: &str) -> std::path::PathBuf {
+pub(crate) fn temp_data_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("herald-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir

@@ -9,14 +9,14 @@ use sha2::Sha256;
 
 use super::{KEY, SECRET};
 
-pub fn hmac_hex(secret: &str, msg: &str) -> String {
+pub(crate) fn hmac_hex(secret: &str, msg: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(msg.as_bytes());
     hex::encode(mac.finalize().into_bytes())
 }
 
 /// `auth` for a private/presence subscription, signed with the test app's secret.
-pub fn channel_auth(socket_id: &str, channel: &str, channel_data: Option<&str>) -> String {
+pub(crate) fn channel_auth(socket_id: &str, channel: &str, channel_data: Option<&str>) -> String {
     let msg = match channel_data {
         Some(cd) => format!("{socket_id}:{channel}:{cd}"),
         None => format!("{socket_id}:{channel}"),
@@ -24,14 +24,14 @@ pub fn channel_auth(socket_id: &str, channel: &str, channel_data: Option<&str>) 
     format!("{KEY}:{}", hmac_hex(SECRET, &msg))
 }
 
-pub fn user_auth(socket_id: &str, user_data: &str) -> String {
+pub(crate) fn user_auth(socket_id: &str, user_data: &str) -> String {
     format!("{KEY}:{}", hmac_hex(SECRET, &format!("{socket_id}::user::{user_data}")))
 }
 
-pub fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
 }
 
-pub fn md5_hex(body: &[u8]) -> String {
+pub(crate) fn md5_hex(body: &[u8]) -> String {
     hex::encode(Md5::digest(body))
 }

@@ -11,7 +11,7 @@ use super::{eventually, temp_data_dir, test_config, APP_ID};
 
 /// One request received by a [`WebhookReceiver`].
 #[derive(Debug, Clone)]
-pub struct WebhookHit {
+pub(crate) struct WebhookHit {
     /// Header names lower-cased.
     pub headers: std::collections::HashMap<String, String>,
     pub body: String,
@@ -20,7 +20,7 @@ pub struct WebhookHit {
 }
 
 impl WebhookHit {
-    pub fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body).expect("webhook body is JSON")
     }
 }
@@ -35,13 +35,13 @@ struct ReceiverState {
 /// A local webhook endpoint on 127.0.0.1:0 that records every request. Answers `status`
 /// (200 by default) or, with `hang`, never answers.
 #[derive(Clone)]
-pub struct WebhookReceiver {
+pub(crate) struct WebhookReceiver {
     pub addr: SocketAddr,
     state: std::sync::Arc<ReceiverState>,
 }
 
 impl WebhookReceiver {
-    pub async fn start() -> WebhookReceiver {
+    pub(crate) async fn start() -> WebhookReceiver {
         use axum::extract::State;
         use std::sync::atomic::Ordering;
         let state = std::sync::Arc::new(ReceiverState {
@@ -70,35 +70,35 @@ impl WebhookReceiver {
         WebhookReceiver { addr, state }
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}/hook", self.addr)
     }
 
-    pub fn set_status(&self, status: u16) {
+    pub(crate) fn set_status(&self, status: u16) {
         self.state.status.store(status, std::sync::atomic::Ordering::SeqCst);
     }
 
-    pub fn set_hang(&self, hang: bool) {
+    pub(crate) fn set_hang(&self, hang: bool) {
         self.state.hang.store(hang, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Every request so far, including failed ones.
-    pub fn hits(&self) -> Vec<WebhookHit> {
+    pub(crate) fn hits(&self) -> Vec<WebhookHit> {
         self.state.hits.lock().unwrap().clone()
     }
 
     /// Requests answered with a 2xx.
-    pub fn delivered(&self) -> Vec<WebhookHit> {
+    pub(crate) fn delivered(&self) -> Vec<WebhookHit> {
         self.hits().into_iter().filter(|h| (200..300).contains(&h.status)).collect()
     }
 
     /// The events of every delivered request, in arrival order.
-    pub fn events(&self) -> Vec<Value> {
+    pub(crate) fn events(&self) -> Vec<Value> {
         self.delivered().iter().flat_map(|h| h.json()["events"].as_array().cloned().unwrap_or_default()).collect()
     }
 
     /// Waits until `n` events were delivered; returns them. Panics after `within`.
-    pub async fn wait_events(&self, n: usize, within: Duration) -> Vec<Value> {
+    pub(crate) async fn wait_events(&self, n: usize, within: Duration) -> Vec<Value> {
         let ok = eventually(within, || self.events().len() >= n).await;
         let events = self.events();
         assert!(ok, "expected {n} webhook events within {within:?}, got {}: {events:#?}", events.len());
@@ -108,7 +108,7 @@ impl WebhookReceiver {
 
 /// `test_config()` with one webhook target (all `event_types`) on the standard app, short
 /// delays (removal 300 ms, retries from 50 ms) and a temp `data_dir`.
-pub fn webhook_config(url: &str, event_types: &[&str], data_dir: &str) -> Config {
+pub(crate) fn webhook_config(url: &str, event_types: &[&str], data_dir: &str) -> Config {
     use herald::webhooks::config::{AppWebhooks, WebhookTarget};
     use herald_core::events::EventKind;
     let mut c = test_config();
@@ -124,7 +124,7 @@ pub fn webhook_config(url: &str, event_types: &[&str], data_dir: &str) -> Config
 }
 
 /// Names of events, for compact assertions.
-pub fn names(events: &[Value]) -> Vec<String> {
+pub(crate) fn names(events: &[Value]) -> Vec<String> {
     events
         .iter()
         .map(|e| format!("{}:{}", e["name"].as_str().unwrap_or("?"), e["channel"].as_str().unwrap_or("?")))

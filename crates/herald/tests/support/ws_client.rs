@@ -10,23 +10,23 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::{channel_auth, user_auth, QUIET, WAIT};
 
-pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// A raw WebSocket client speaking Pusher JSON frames.
-pub struct Client {
+pub(crate) struct Client {
     pub ws: Ws,
     pub socket_id: String,
 }
 
 /// How a connection ended, as seen by the client.
 #[derive(Debug, PartialEq)]
-pub struct Closed {
+pub(crate) struct Closed {
     pub code: u16,
     pub reason: String,
 }
 
 impl Client {
-    pub async fn connect(url: &str) -> Ws {
+    pub(crate) async fn connect(url: &str) -> Ws {
         let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
             .await
             .expect("connect in time")
@@ -34,7 +34,7 @@ impl Client {
         ws
     }
 
-    pub async fn connect_established(url: &str) -> Client {
+    pub(crate) async fn connect_established(url: &str) -> Client {
         let mut ws = Self::connect(url).await;
         let first = next_json(&mut ws).await.expect("first frame");
         assert_eq!(first["event"], "pusher:connection_established", "first frame: {first}");
@@ -43,21 +43,21 @@ impl Client {
         Client { ws, socket_id }
     }
 
-    pub async fn send(&mut self, v: Value) {
+    pub(crate) async fn send(&mut self, v: Value) {
         self.ws.send(Message::text(v.to_string())).await.expect("send");
     }
 
-    pub async fn send_raw(&mut self, text: &str) {
+    pub(crate) async fn send_raw(&mut self, text: &str) {
         self.ws.send(Message::text(text.to_owned())).await.expect("send");
     }
 
     /// Next JSON frame; panics on timeout or close.
-    pub async fn recv(&mut self) -> Value {
+    pub(crate) async fn recv(&mut self) -> Value {
         next_json(&mut self.ws).await.expect("a frame before timeout/close")
     }
 
     /// Next frame whose `event` is `event`, skipping others.
-    pub async fn recv_event(&mut self, event: &str) -> Value {
+    pub(crate) async fn recv_event(&mut self, event: &str) -> Value {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let v = tokio::time::timeout_at(deadline, next_json(&mut self.ws))
@@ -71,24 +71,24 @@ impl Client {
     }
 
     /// Asserts no frame arrives for a short while.
-    pub async fn expect_silence(&mut self) {
+    pub(crate) async fn expect_silence(&mut self) {
         if let Ok(Some(Ok(msg))) = tokio::time::timeout(QUIET, self.ws.next()).await {
             panic!("expected no frame, got {msg:?}");
         }
     }
 
-    pub async fn subscribe(&mut self, channel: &str) -> Value {
+    pub(crate) async fn subscribe(&mut self, channel: &str) -> Value {
         self.send(json!({"event": "pusher:subscribe", "data": {"auth": "", "channel": channel}})).await;
         self.recv().await
     }
 
-    pub async fn subscribe_private(&mut self, channel: &str) -> Value {
+    pub(crate) async fn subscribe_private(&mut self, channel: &str) -> Value {
         let auth = channel_auth(&self.socket_id, channel, None);
         self.send(json!({"event": "pusher:subscribe", "data": {"auth": auth, "channel": channel}})).await;
         self.recv().await
     }
 
-    pub async fn subscribe_presence(&mut self, channel: &str, channel_data: &str) -> Value {
+    pub(crate) async fn subscribe_presence(&mut self, channel: &str, channel_data: &str) -> Value {
         let auth = channel_auth(&self.socket_id, channel, Some(channel_data));
         self.send(json!({"event": "pusher:subscribe", "data": {"auth": auth, "channel": channel, "channel_data": channel_data}}))
             .await;
@@ -96,33 +96,33 @@ impl Client {
     }
 
     /// Waits for the server to close the connection; returns the close code and reason.
-    pub async fn closed(&mut self) -> Closed {
+    pub(crate) async fn closed(&mut self) -> Closed {
         closed(&mut self.ws).await
     }
 
     /// Proves the connection is open and processing: `pusher:ping` is answered with a pong.
-    pub async fn assert_alive(&mut self) {
+    pub(crate) async fn assert_alive(&mut self) {
         self.send(json!({"event": "pusher:ping", "data": {}})).await;
         let pong = self.recv_event("pusher:pong").await;
         assert_eq!(pong, json!({"event": "pusher:pong", "data": "{}"}));
     }
 
     /// Next frame, asserted to be a `pusher:error`; returns its `data` object.
-    pub async fn recv_error(&mut self) -> Value {
+    pub(crate) async fn recv_error(&mut self) -> Value {
         let f = self.recv().await;
         assert_eq!(f["event"], "pusher:error", "expected pusher:error, got {f}");
         assert!(f.get("channel").is_none(), "pusher:error must not carry a channel: {f}");
         f["data"].clone()
     }
 
-    pub async fn signin(&mut self, user_data: &str) -> Value {
+    pub(crate) async fn signin(&mut self, user_data: &str) -> Value {
         let auth = user_auth(&self.socket_id, user_data);
         self.send(json!({"event": "pusher:signin", "data": {"auth": auth, "user_data": user_data}})).await;
         self.recv().await
     }
 }
 
-pub async fn closed(ws: &mut Ws) -> Closed {
+pub(crate) async fn closed(ws: &mut Ws) -> Closed {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         match tokio::time::timeout_at(deadline, ws.next()).await.expect("close before timeout") {
@@ -140,7 +140,7 @@ pub async fn closed(ws: &mut Ws) -> Closed {
 }
 
 /// Next text frame parsed as JSON (None on close); skips WS ping/pong frames.
-pub async fn next_json(ws: &mut Ws) -> Option<Value> {
+pub(crate) async fn next_json(ws: &mut Ws) -> Option<Value> {
     loop {
         let msg = tokio::time::timeout(WAIT, ws.next()).await.expect("frame before timeout")?;
         match msg.ok()? {
@@ -152,7 +152,7 @@ pub async fn next_json(ws: &mut Ws) -> Option<Value> {
 }
 
 /// Parses a double-encoded `data` field.
-pub fn data_of(frame: &Value) -> Value {
+pub(crate) fn data_of(frame: &Value) -> Value {
     match &frame["data"] {
         Value::String(s) => serde_json::from_str(s).unwrap_or(Value::String(s.clone())),
         other => other.clone(),
@@ -160,7 +160,7 @@ pub fn data_of(frame: &Value) -> Value {
 }
 
 /// WebSocket handshake with extra request headers (e.g. `X-Forwarded-Proto`).
-pub async fn connect_with_headers(url: &str, headers: &[(&'static str, &str)]) -> Ws {
+pub(crate) async fn connect_with_headers(url: &str, headers: &[(&'static str, &str)]) -> Ws {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let mut req = url.into_client_request().expect("valid ws url");
     for (name, value) in headers {
