@@ -5,16 +5,15 @@
 //! what those holders need — the socket id and the outbox — so it stays small. Everything that
 //! only the connection's own task touches lives in [`crate::session::Session`] instead.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use herald_protocol::socket_id::SocketId;
-use parking_lot::Mutex;
 
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, OutboxLimits, Pushed};
 
-/// One live connection as others reach it: its socket id, its outbox and its signed-in user.
+/// One live connection as others reach it: its socket id and its outbox. (Its signed-in user
+/// lives in its session; terminate and server-to-user delivery find connections through
+/// [`crate::users::Users`].)
 #[derive(Debug)]
 pub struct Connection {
     /// The id this node gave it (`{node}.{seq}`); `seq` keys it in channels and its namespace.
@@ -23,21 +22,12 @@ pub struct Connection {
     pub socket_id_str: Box<str>,
     /// Its bounded send queue, drained by the connection's task.
     pub outbox: Outbox,
-    /// The signed-in user id (PROTOCOL.md 8), read by terminate_connections and server-to-user
-    /// delivery. A mutex because sign-in (the connection's task) and lookups (HTTP tasks) race;
-    /// held only to clone the `Arc`, never across an await or another lock.
-    user_id: Mutex<Option<Arc<str>>>,
 }
 
 impl Connection {
-    /// A connection that is not signed in, with an empty outbox of the given bounds.
+    /// A connection with an empty outbox of the given bounds.
     pub fn new(socket_id: SocketId, limits: OutboxLimits) -> Self {
-        Connection {
-            socket_id_str: socket_id.to_string().into_boxed_str(),
-            socket_id,
-            outbox: Outbox::new(limits),
-            user_id: Mutex::new(None),
-        }
+        Connection { socket_id_str: socket_id.to_string().into_boxed_str(), socket_id, outbox: Outbox::new(limits) }
     }
 
     /// Queues a frame for this connection, counting a slow-consumer disconnect if it overflowed.
@@ -45,14 +35,5 @@ impl Connection {
         if self.outbox.push(frame) == Pushed::Overflowed {
             metrics.slow_consumer_disconnects.increment(1);
         }
-    }
-
-    /// The user it signed in as, if it did.
-    pub fn user_id(&self) -> Option<Arc<str>> {
-        self.user_id.lock().clone()
-    }
-
-    pub(crate) fn set_user_id(&self, id: Option<Arc<str>>) {
-        *self.user_id.lock() = id;
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! [`Namespace::publish`] takes a [`Publication`] and, for each of its channels:
 //! 1. encodes the frame once (the same `Bytes` go to every local socket and to the other nodes);
-//! 2. fans it out to this node's subscribers ([`Namespace::deliver`]), keeping it as the
+//! 2. fans it out to this node's subscribers (`Namespace::deliver`), keeping it as the
 //!    channel's cached event on a cache channel in the same step, under the channel's lock;
 //! 3. forwards the frame (and the cached event) to the other nodes when clustered.
 //!

@@ -30,7 +30,7 @@ fn invalid(reason: &str) -> UserDataError {
     UserDataError::Invalid(reason.to_owned())
 }
 
-/// Section 8.1: id required non-empty string matching ^[-a-zA-Z0-9_=@,.;]+$, len <= max_id_len;
+/// Section 8.1: id required non-empty string matching `^[-a-zA-Z0-9_=@,.;]+$`, len <= max_id_len;
 /// watchlist optional array of strings (null treated as absent). The watchlist is returned in
 /// full; truncation to the configured maximum (and the 4302 error) is the caller's decision.
 pub fn parse_user_data(user_data: &str, max_id_len: usize) -> Result<UserData, UserDataError> {

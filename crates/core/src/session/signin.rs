@@ -46,7 +46,6 @@ impl Session {
         let max_watch = self.app.limits.max_watchlist_size;
         let truncated = watchlist.len() > max_watch;
         watchlist.truncate(max_watch);
-        self.conn.set_user_id(Some(id.clone()));
         self.authorized = true;
         self.send(outbound::signin_success(user_data));
         if truncated {

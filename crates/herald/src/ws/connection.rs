@@ -2,7 +2,7 @@
 //!
 //! [`ConnectionTask`] is a hand-written future rather than an `async fn` with a `select!`,
 //! because of its size: it lives for the whole connection, once per socket, and it is most of
-//! herald's memory per idle connection. The `async fn` version compiled to a 2.1 KiB state
+//! herald's memory per idle connection. The `async fn` version compiled to a 2,392-byte state
 //! machine (both timers, every branch's nested future and copies of its arguments side by
 //! side); this struct is about a third of that (see docs/BENCHMARKS.md). It also keeps one
 //! timer for everything, re-armed lazily, instead of one per deadline.
