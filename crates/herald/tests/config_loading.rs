@@ -6,53 +6,12 @@
 //! from the process, so these tests are independent of the machine they run on.
 #![allow(clippy::unwrap_used)] // a test's unwrap is its failure report
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 
-use herald::config::{load_from, Config, ConfigError, LogFormat};
+use herald::config::{Config, ConfigError, LogFormat};
 
-/// A config file in the temp dir, removed on drop. Names are unique per process and test.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(contents: &str) -> Self {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "herald-config-test-{}-{}.toml",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::write(&path, contents).expect("write temp config");
-        TempFile(path)
-    }
-    fn path(&self) -> &str {
-        self.0.to_str().expect("utf-8 temp path")
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-}
-
-fn load(args: &[&str], vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-    let mut full = vec!["herald"];
-    full.extend_from_slice(args);
-    load_from(full, &env(vars))
-}
-
-fn load_err(args: &[&str], vars: &[(&str, &str)]) -> String {
-    match load(args, vars) {
-        Ok(c) => panic!("expected an error, got {c:?}"),
-        Err(e) => e.to_string(),
-    }
-}
+mod config_support;
+use config_support::{load, load_err, TempFile};
 
 const TWO_APPS: &str = r#"
 port = 7000

@@ -1,0 +1,100 @@
+//! Upper bounds of the configuration: every duration and size key refuses a value above its
+//! bound at start-up with a message naming the key (from a file or the environment), and a
+//! value at the bound loads (so no arithmetic on it can overflow later: a huge
+//! `activity_timeout` or `cache_ttl` once panicked on every connection or cache publish).
+#![allow(clippy::unwrap_used)] // a test's unwrap is its failure report
+
+mod config_support;
+use config_support::{load, load_err, TempFile};
+
+/// Node-wide keys, their bound, and their environment variable.
+const NODE_BOUNDS: [(&str, u64); 19] = [
+    ("activity_timeout", 3_600),
+    ("pong_timeout", 3_600),
+    ("authorized_connection_timeout", 3_600),
+    ("max_ws_message_kb", 65_536),
+    ("max_http_body_kb", 65_536),
+    ("api_timestamp_tolerance", 86_400),
+    ("outbound_queue_messages", 1_000_000),
+    ("outbound_queue_kb", 1_048_576),
+    ("shutdown_grace", 3_600),
+    ("shutdown_drain_window_ms", 3_600_000),
+    ("cache_ttl", 2_592_000),
+    ("subscription_count_threshold", 10_000_000),
+    ("subscription_count_throttle", 3_600),
+    ("webhook_removal_delay_ms", 600_000),
+    ("webhook_batch_ms", 60_000),
+    ("webhook_batch_max", 10_000),
+    ("webhook_retry_max_elapsed", 604_800),
+    ("webhook_timeout", 300),
+    ("webhook_queue_size", 10_000_000),
+];
+
+const APP_BOUNDS: [(&str, u64); 9] = [
+    ("max_presence_members_per_channel", 1_000_000),
+    ("max_presence_member_size_in_kb", 1_024),
+    ("max_event_payload_in_kb", 65_536),
+    ("max_event_channels_at_once", 10_000),
+    ("max_event_batch_size", 10_000),
+    ("max_event_name_length", 1_000),
+    ("max_user_id_length", 1_000),
+    ("max_client_events_per_second", 1_000_000),
+    ("max_watchlist_size", 10_000),
+];
+
+const ONE_APP: &str = "[[apps]]\nid = \"one\"\nkey = \"key-one\"\nsecret = \"secret-one\"\n";
+
+fn env_var(key: &str) -> String {
+    format!("HERALD_{}", key.to_uppercase())
+}
+
+#[test]
+fn node_key_above_its_bound_is_refused_naming_the_key() {
+    for (key, max) in NODE_BOUNDS {
+        let f = TempFile::new(&format!("{key} = {}\n", max + 1));
+        let err = load_err(&["--config", f.path()], &[]);
+        assert_eq!(err, format!("{key}: must be at most {max}, got {}", max + 1));
+    }
+}
+
+#[test]
+fn node_key_above_its_bound_from_the_environment_names_the_variable() {
+    for (key, max) in NODE_BOUNDS {
+        let var = env_var(key);
+        let err = load_err(&[], &[(var.as_str(), &(max + 1).to_string())]);
+        assert_eq!(err, format!("{key}: must be at most {max}, got {} (from {var})", max + 1));
+    }
+}
+
+#[test]
+fn largest_u64_timeouts_are_refused_at_start_up() {
+    for key in ["activity_timeout", "cache_ttl", "shutdown_grace"] {
+        let var = env_var(key);
+        let err = load_err(&[], &[(var.as_str(), "18446744073709551615")]);
+        assert!(err.starts_with(&format!("{key}: must be at most ")), "{err}");
+    }
+}
+
+#[test]
+fn node_keys_at_their_bound_load() {
+    let mut file = String::new();
+    for (key, max) in NODE_BOUNDS {
+        // The drain window must also be shorter than shutdown_grace (at most 3,600 s).
+        let v = if key == "shutdown_drain_window_ms" { max - 1 } else { max };
+        file.push_str(&format!("{key} = {v}\n"));
+    }
+    let f = TempFile::new(&file);
+    let c = load(&["--config", f.path()], &[]).unwrap();
+    assert_eq!((c.activity_timeout, c.cache_ttl, c.webhook_queue_size), (3_600, 2_592_000, 10_000_000));
+}
+
+#[test]
+fn app_limit_above_its_bound_is_refused_naming_app_and_key() {
+    for (key, max) in APP_BOUNDS {
+        let f = TempFile::new(&format!("{ONE_APP}{key} = {}\n", max + 1));
+        let err = load_err(&["--config", f.path()], &[]);
+        assert_eq!(err, format!("apps[0].{key}: must be at most {max}, got {}", max + 1));
+        let f = TempFile::new(&format!("{ONE_APP}{key} = {max}\n"));
+        assert!(load(&["--config", f.path()], &[]).is_ok(), "{key} = {max} must load");
+    }
+}
