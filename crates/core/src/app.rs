@@ -43,6 +43,9 @@ pub struct AppLimits {
     pub enable_watchlist_events: bool,
     /// Watchlist entries kept at sign-in; a longer list is truncated and answered with 4302.
     pub max_watchlist_size: usize,
+    /// Channels one connection may be subscribed to at once; a further subscribe is refused
+    /// (the connection stays open), so one socket cannot make the node hold unbounded state.
+    pub max_subscriptions_per_connection: usize,
     /// Whether subscribers receive `pusher_internal:subscription_count` (PROTOCOL.md 9.2).
     pub enable_subscription_count: bool,
     /// Whether a refused subscription is also reported as a channel-scoped
@@ -70,6 +73,7 @@ impl Default for AppLimits {
             require_authorized_connections: false,
             enable_watchlist_events: false,
             max_watchlist_size: 100,
+            max_subscriptions_per_connection: 1000,
             enable_subscription_count: false,
             emit_subscription_error: false,
             force_tls: false,

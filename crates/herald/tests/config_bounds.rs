@@ -30,7 +30,7 @@ const NODE_BOUNDS: [(&str, u64); 19] = [
     ("webhook_queue_size", 10_000_000),
 ];
 
-const APP_BOUNDS: [(&str, u64); 9] = [
+const APP_BOUNDS: [(&str, u64); 10] = [
     ("max_presence_members_per_channel", 1_000_000),
     ("max_presence_member_size_in_kb", 1_024),
     ("max_event_payload_in_kb", 65_536),
@@ -40,6 +40,7 @@ const APP_BOUNDS: [(&str, u64); 9] = [
     ("max_user_id_length", 1_000),
     ("max_client_events_per_second", 1_000_000),
     ("max_watchlist_size", 10_000),
+    ("max_subscriptions_per_connection", 100_000),
 ];
 
 const ONE_APP: &str = "[[apps]]\nid = \"one\"\nkey = \"key-one\"\nsecret = \"secret-one\"\n";

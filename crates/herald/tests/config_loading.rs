@@ -315,6 +315,7 @@ fn zero_limits_rejected() {
         "max_user_id_length",
         "max_client_events_per_second",
         "max_watchlist_size",
+        "max_subscriptions_per_connection",
         "max_connections",
     ] {
         let f = TempFile::new(&format!("{ONE_APP}{key} = 0\n"));

@@ -223,6 +223,29 @@ async fn unsubscribe_gets_no_reply_and_stops_delivery() {
 }
 
 #[tokio::test]
+async fn subscription_over_the_per_connection_limit_is_refused_and_the_connection_kept() {
+    let srv = start_with(config_with_limits(|l| l.max_subscriptions_per_connection = 3)).await;
+    let mut c = srv.client().await;
+    for ch in ["a", "b", "c"] {
+        assert_eq!(c.subscribe(ch).await, succeeded(ch));
+    }
+    let limit = "Subscription limit reached: a connection may be subscribed to at most 3 channels; not subscribed to d";
+    assert_eq!(c.subscribe("d").await, error(limit));
+    // Subscribing again to a channel it already has is not a new subscription.
+    assert_eq!(c.subscribe("a").await, succeeded("a"));
+    // The refused channel receives nothing; the others still do.
+    srv.api().trigger(json!({"name": "e", "channels": ["c", "d"], "data": "x"})).await;
+    assert_eq!(c.recv().await, json!({"event": "e", "channel": "c", "data": "x"}));
+    c.expect_silence().await;
+    // Leaving one frees a place.
+    c.send(json!({"event": "pusher:unsubscribe", "data": {"channel": "b"}})).await;
+    assert_eq!(c.subscribe("d").await, succeeded("d"));
+    c.assert_alive().await;
+    let info = srv.api().get(&format!("/apps/{APP_ID}/channels"), &[]).await;
+    assert_eq!(info.json(), json!({"channels": {"a": {}, "c": {}, "d": {}}}), "{}", info.body);
+}
+
+#[tokio::test]
 async fn unsubscribe_from_unknown_channel_is_ignored() {
     let srv = start().await;
     let mut c = srv.client().await;

@@ -69,6 +69,13 @@ impl Session {
         let limits = &self.app.limits;
         let kind = validate_channel_name(channel, limits.max_channel_name_length)
             .map_err(|_| format!("Invalid channel name: {channel}"))?;
+        let max = limits.max_subscriptions_per_connection;
+        if self.subscriptions.len() >= max && !self.subscriptions.contains_key(channel) {
+            return Err(format!(
+                "Subscription limit reached: a connection may be subscribed to at most {max} channels; \
+                 not subscribed to {channel}"
+            ));
+        }
 
         if kind == ChannelKind::ServerToUser {
             let own = self.user.as_ref().map(|u| format!("#server-to-user-{}", u.id));

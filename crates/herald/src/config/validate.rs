@@ -46,7 +46,7 @@ const UPPER_BOUNDS: [(&str, u64); 19] = [
 
 /// The largest value each per-app limit accepts (`max_channel_name_length`: see above;
 /// `max_connections` has no cap: omitting it means unlimited).
-const APP_UPPER_BOUNDS: [(&str, u64); 9] = [
+const APP_UPPER_BOUNDS: [(&str, u64); 10] = [
     ("max_presence_members_per_channel", 1_000_000),
     ("max_presence_member_size_in_kb", 1_024),
     ("max_event_payload_in_kb", 65_536),
@@ -56,6 +56,7 @@ const APP_UPPER_BOUNDS: [(&str, u64); 9] = [
     ("max_user_id_length", 1_000),
     ("max_client_events_per_second", 1_000_000),
     ("max_watchlist_size", 10_000),
+    ("max_subscriptions_per_connection", 100_000),
 ];
 
 /// The upper bound of `key` in `table`.
@@ -460,12 +461,15 @@ fn app_limits(fa: &FileApp, name: impl Fn(&str) -> String) -> Result<AppLimits, 
         require_authorized_connections: fa.require_authorized_connections.unwrap_or(d.require_authorized_connections),
         enable_watchlist_events: fa.enable_watchlist_events.unwrap_or(d.enable_watchlist_events),
         max_watchlist_size: fa.max_watchlist_size.unwrap_or(d.max_watchlist_size),
+        max_subscriptions_per_connection: fa
+            .max_subscriptions_per_connection
+            .unwrap_or(d.max_subscriptions_per_connection),
         enable_subscription_count: fa.enable_subscription_count.unwrap_or(d.enable_subscription_count),
         emit_subscription_error: fa.emit_subscription_error.unwrap_or(d.emit_subscription_error),
         force_tls: fa.force_tls.unwrap_or(d.force_tls),
     };
 
-    let checks: [(&str, u64); 11] = [
+    let checks: [(&str, u64); 12] = [
         ("max_connections", l.max_connections.unwrap_or(1)),
         ("max_presence_members_per_channel", l.max_presence_members_per_channel as u64),
         ("max_presence_member_size_in_kb", l.max_presence_member_size_in_kb as u64),
@@ -477,6 +481,7 @@ fn app_limits(fa: &FileApp, name: impl Fn(&str) -> String) -> Result<AppLimits, 
         ("max_user_id_length", l.max_user_id_length as u64),
         ("max_client_events_per_second", l.max_client_events_per_second as u64),
         ("max_watchlist_size", l.max_watchlist_size as u64),
+        ("max_subscriptions_per_connection", l.max_subscriptions_per_connection as u64),
     ];
     for (key, v) in checks {
         let max = bound_of(&APP_UPPER_BOUNDS, key);
