@@ -45,7 +45,8 @@ pub(crate) async fn ws_upgrade(
             // Its own task, sized to the connection alone (this one ends here).
             Ok(session) => connection::spawn(ws, session, state),
             Err(refusal) => {
-                tracing::debug!(code = refusal.code.get(), reason = %refusal.message, "connection refused");
+                // `?`: the message can carry client text (the app key of the URL), escaped so it cannot forge a line.
+                tracing::debug!(code = refusal.code.get(), reason = ?refusal.message, "connection refused");
                 state.hub.metrics.closed_by_server(refusal.code);
                 connection::refuse(ws, refusal.code, &refusal.message).await;
             }
