@@ -137,6 +137,8 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
+    // The peer address reaches the handlers (`trusted_proxies` is checked against it).
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     let serve = axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned());
     tasks.spawn(async move {
         if let Err(e) = serve.await {

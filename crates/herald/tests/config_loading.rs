@@ -558,3 +558,20 @@ fn listen_backlog_defaults_to_4096_and_is_bounded() {
     let junk = load_err(&[], &[("HERALD_LISTEN_BACKLOG", "lots")]);
     assert!(junk.contains("HERALD_LISTEN_BACKLOG"), "{junk}");
 }
+
+#[test]
+fn trusted_proxies_take_addresses_and_cidr_ranges_from_file_or_env() {
+    assert!(load(&[], &[]).unwrap().trusted_proxies.is_empty(), "none trusted by default");
+    let f = TempFile::new("trusted_proxies = [\"10.0.0.0/8\", \"192.168.1.7\", \"fd00::/8\"]\n");
+    let c = load(&["--config", f.path()], &[]).unwrap();
+    let shown: Vec<String> = c.trusted_proxies.iter().map(ToString::to_string).collect();
+    assert_eq!(shown, ["10.0.0.0/8", "192.168.1.7/32", "fd00::/8"]);
+    let c = load(&[], &[("HERALD_TRUSTED_PROXIES", "127.0.0.1, 10.1.2.0/24")]).unwrap();
+    assert_eq!(c.trusted_proxies.len(), 2);
+    let err = load_err(&[], &[("HERALD_TRUSTED_PROXIES", "127.0.0.1,proxy.local")]);
+    assert_eq!(
+        err,
+        "trusted_proxies: invalid entry \"proxy.local\" (from HERALD_TRUSTED_PROXIES): expected an IP address or a \
+         CIDR range (10.0.0.0/8)"
+    );
+}

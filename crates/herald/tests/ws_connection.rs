@@ -148,11 +148,27 @@ async fn tls_only_app_refuses_plain_ws_with_4000() {
 }
 
 #[tokio::test]
-async fn tls_only_app_accepts_connection_forwarded_as_https() {
-    let srv = start_with(config_with_limits(|l| l.force_tls = true)).await;
+async fn tls_only_app_accepts_connection_forwarded_as_https_by_a_trusted_proxy() {
+    let mut config = config_with_limits(|l| l.force_tls = true);
+    config.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    let srv = start_with(config).await;
     let mut ws = connect_with_headers(&srv.ws_url(KEY), &[("x-forwarded-proto", "https")]).await;
     let first = next_json(&mut ws).await.unwrap();
     assert_eq!(first["event"], "pusher:connection_established", "{first}");
+}
+
+#[tokio::test]
+async fn forwarded_proto_from_an_untrusted_peer_is_ignored() {
+    // No trusted proxies (the default): a client cannot pass plain ws:// off as TLS.
+    let srv = start_with(config_with_limits(|l| l.force_tls = true)).await;
+    let mut ws = connect_with_headers(&srv.ws_url(KEY), &[("x-forwarded-proto", "https")]).await;
+    assert_eq!(closed(&mut ws).await.code, 4000);
+    // A trusted list that does not contain the peer: the same.
+    let mut config = config_with_limits(|l| l.force_tls = true);
+    config.trusted_proxies = vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+    let srv = start_with(config).await;
+    let mut ws = connect_with_headers(&srv.ws_url(KEY), &[("x-forwarded-proto", "https")]).await;
+    assert_eq!(closed(&mut ws).await.code, 4000);
 }
 
 #[tokio::test]

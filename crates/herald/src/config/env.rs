@@ -47,6 +47,7 @@ const SCALAR_VARS: &[(&str, &str)] = &[
     ("webhook_retry_max_elapsed", "HERALD_WEBHOOK_RETRY_MAX_ELAPSED"),
     ("webhook_timeout", "HERALD_WEBHOOK_TIMEOUT"),
     ("webhook_queue_size", "HERALD_WEBHOOK_QUEUE_SIZE"),
+    ("trusted_proxies", "HERALD_TRUSTED_PROXIES"),
 ];
 
 /// The single-app credential variables, in (id, key, secret) order.
@@ -98,6 +99,11 @@ pub(crate) fn layer(env: &HashMap<String, String>) -> Result<(Layer, Vec<String>
             "webhook_retry_max_elapsed" => l.webhook_retry_max_elapsed = Some(secs(v).map_err(bad)?),
             "webhook_timeout" => l.webhook_timeout = Some(secs(v).map_err(bad)?),
             "webhook_queue_size" => l.webhook_queue_size = Some(size(v).map_err(bad)?),
+            // Comma-separated; each entry is checked by validation, naming the variable.
+            "trusted_proxies" => {
+                l.trusted_proxies =
+                    Some(v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+            }
             _ => unreachable!("SCALAR_VARS and this match list the same keys"),
         }
     }

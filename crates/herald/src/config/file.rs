@@ -53,6 +53,7 @@ pub(crate) struct Layer {
     pub webhook_retry_max_elapsed: Option<u64>,
     pub webhook_timeout: Option<u64>,
     pub webhook_queue_size: Option<usize>,
+    pub trusted_proxies: Option<Vec<String>>,
     /// Only the file has an apps list; env and flags give [`Layer::single_app`] instead.
     pub apps: Option<Vec<FileApp>>,
     /// Env / flag credentials (never read from TOML: `skip`), as `(id, key, secret)`.

@@ -38,6 +38,7 @@ use herald_core::app::{App, AppLimits};
 
 use env::CONFIG_VAR;
 pub use error::ConfigError;
+pub use ipnet::IpNet;
 
 /// Log output format (`log_format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
@@ -132,6 +133,10 @@ pub struct Config {
     /// Events buffered between the socket hot path and the webhook dispatcher (a full queue
     /// drops events). Default 100000, > 0.
     pub webhook_queue_size: usize,
+    /// Peers whose `X-Forwarded-Proto` is believed (addresses or CIDR ranges of the TLS
+    /// proxies in front of herald). Empty by default: the header is ignored, so no client can
+    /// pass a plain connection off as TLS to a `force_tls` app.
+    pub trusted_proxies: Vec<IpNet>,
     /// Single node or cluster (`[adapter]`).
     pub adapter: adapter::AdapterConfig,
     /// Webhook targets per app id (only apps that have at least one target).

@@ -138,6 +138,7 @@ pub(crate) fn resolve(
             webhook_retry_max_elapsed,
             webhook_timeout,
             webhook_queue_size,
+            trusted_proxies,
         );
         if let Some(list) = layer.apps {
             apps = Some((list, None));
@@ -242,6 +243,7 @@ pub(crate) fn resolve(
         webhook_retry_max_elapsed: merged.webhook_retry_max_elapsed.unwrap_or(300),
         webhook_timeout: merged.webhook_timeout.unwrap_or(10),
         webhook_queue_size: merged.webhook_queue_size.unwrap_or(100_000),
+        trusted_proxies: trusted_proxies(merged.trusted_proxies.unwrap_or_default(), &from("trusted_proxies"))?,
         apps: Vec::new(),
         webhooks: HashMap::new(),
         adapter: super::adapter::AdapterConfig::Local,
@@ -355,6 +357,25 @@ pub(crate) fn resolve(
         }
     }
     Ok(config)
+}
+
+/// Parses `trusted_proxies`: IP addresses (one host) or CIDR ranges. `from` names the source.
+fn trusted_proxies(list: Vec<String>, from: &str) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    list.iter()
+        .map(|entry| {
+            let entry = entry.trim();
+            entry
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map(|net| net.trunc())
+                .map_err(|_| {
+                    ConfigError::invalid(
+                        "trusted_proxies",
+                        format!("invalid entry {entry:?}{from}: expected an IP address or a CIDR range (10.0.0.0/8)"),
+                    )
+                })
+        })
+        .collect()
 }
 
 /// Why a `path_prefix` is unacceptable, if it is.

@@ -1,9 +1,10 @@
 //! HTTP → WebSocket upgrade on `{path_prefix}/app/{key}` and connection admission.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::TokioIo;
@@ -18,6 +19,7 @@ use crate::server::ServerState;
 /// the connection or refuses it.
 pub(crate) async fn ws_upgrade(
     State(state): State<Arc<ServerState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(key): Path<String>,
     req: Request,
 ) -> Response {
@@ -27,8 +29,7 @@ pub(crate) async fn ws_upgrade(
     };
     let accept = derive_accept_key(ws_key.as_bytes());
     let protocol = query_param(req.uri().query().unwrap_or(""), "protocol");
-    let secure =
-        headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    let secure = forwarded_as_https(headers, peer, &state.config.trusted_proxies);
     let on_upgrade = hyper::upgrade::on(req);
 
     let sockets = state.sockets.clone();
@@ -105,6 +106,17 @@ fn ws_config(state: &ServerState) -> WebSocketConfig {
         .max_message_size(Some(max))
         .max_frame_size(Some(max))
         .accept_unmasked_frames(false)
+}
+
+/// Whether a TLS proxy in front of herald says the client connected over TLS: the peer must be
+/// one of `trusted` (anyone else could send the header) and say `X-Forwarded-Proto: https`.
+fn forwarded_as_https(headers: &HeaderMap, peer: SocketAddr, trusted: &[ipnet::IpNet]) -> bool {
+    let ip = peer.ip().to_canonical(); // an IPv4 peer on an IPv6 socket is ::ffff:a.b.c.d
+    trusted.iter().any(|net| net.contains(&ip))
+        && headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("https"))
 }
 
 #[cfg(test)]
