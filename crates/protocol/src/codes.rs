@@ -36,6 +36,11 @@ impl CloseCode {
     pub const PONG_NOT_RECEIVED: CloseCode = CloseCode(4201);
     /// Inbound frame larger than the configured limit (RFC 6455).
     pub const MESSAGE_TOO_BIG: CloseCode = CloseCode(1009);
+    /// The client broke the WebSocket framing rules (unmasked frame, reserved opcode or bits,
+    /// fragmented control frame...) (RFC 6455 7.4.1).
+    pub const PROTOCOL_ERROR: CloseCode = CloseCode(1002);
+    /// A text message that is not valid UTF-8 (RFC 6455 7.4.1).
+    pub const INVALID_PAYLOAD: CloseCode = CloseCode(1007);
 
     /// The number on the wire.
     pub const fn get(self) -> u16 {
@@ -89,6 +94,8 @@ mod tests {
             CloseCode::RECONNECT,
             CloseCode::PONG_NOT_RECEIVED,
             CloseCode::MESSAGE_TOO_BIG,
+            CloseCode::PROTOCOL_ERROR,
+            CloseCode::INVALID_PAYLOAD,
         ];
         for code in close {
             assert!(!(4300..4400).contains(&code.get()), "{code} is an error code");

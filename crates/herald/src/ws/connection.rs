@@ -63,8 +63,11 @@ const ROUNDS: usize = 4;
 
 /// Why the connection ended.
 enum End {
-    /// The peer closed or the socket failed: nothing more to send.
+    /// The socket failed: nothing more can be sent.
     Gone,
+    /// The peer sent its close frame: tungstenite queued the reply (echoing its code, or 1002
+    /// for a code a peer may not send), which is flushed before the socket is dropped.
+    PeerClosed,
     /// herald closes with this code, after a `pusher:error` carrying the same code.
     Close(CloseCode, String),
 }
@@ -148,14 +151,22 @@ impl Future for ConnectionTask {
         let mut this = self.project();
         let end = ready!(this.poll_turn(cx));
         let Some(session) = this.session.take() else { return Poll::Ready(()) };
+        let mut peer_closed = None;
         let closing = match (end, this.ws.take()) {
             (End::Close(code, message), Some(ws)) => {
                 Some((ws, code, message, session.connection().socket_id_str.clone()))
+            }
+            (End::PeerClosed, Some(ws)) => {
+                peer_closed = Some(ws);
+                None
             }
             _ => None,
         };
         // Clean up first (presence removals must not wait on a slow close handshake).
         drop(session);
+        if let Some(ws) = peer_closed {
+            this.state.sockets.spawn(answer_close(ws));
+        }
         if let Some((ws, code, message, socket_id)) = closing {
             // Spawned while this task is still tracked, so the tracker never looks empty
             // before the close frame is written.
@@ -226,9 +237,19 @@ impl TaskProj<'_> {
                     // tungstenite queued the Pong; the write step pushes it out.
                     Ok(Message::Ping(_)) => *self.unflushed = true,
                     Ok(Message::Pong(_)) | Ok(Message::Frame(_)) => {}
-                    Ok(Message::Close(_)) => return Poll::Ready(End::Gone),
+                    Ok(Message::Close(_)) => return Poll::Ready(End::PeerClosed),
                     Err(WsError::Capacity(_)) => {
                         return Poll::Ready(End::Close(CloseCode::MESSAGE_TOO_BIG, "Message too big".to_owned()))
+                    }
+                    // RFC 6455 7.4.1: fail the connection with a close frame, not a bare TCP close.
+                    Err(WsError::Protocol(e)) => {
+                        return Poll::Ready(End::Close(CloseCode::PROTOCOL_ERROR, format!("Protocol error: {e}")))
+                    }
+                    Err(WsError::Utf8(_)) => {
+                        return Poll::Ready(End::Close(
+                            CloseCode::INVALID_PAYLOAD,
+                            "Text message is not valid UTF-8".to_owned(),
+                        ))
                     }
                     Err(e) => {
                         tracing::debug!(socket_id = %session.connection().socket_id_str, error = %e, "websocket read error");
@@ -381,6 +402,11 @@ fn poll_write(
         }
     }
     Poll::Ready(Ok(outcome))
+}
+
+/// The peer closed: write the close reply tungstenite queued, within [`WRITE_TIMEOUT`].
+async fn answer_close(mut ws: Ws) {
+    let _ = timeout(WRITE_TIMEOUT, ws.flush()).await;
 }
 
 /// Admission refused: `pusher:error` with the close code, then the close frame (2.2).

@@ -125,6 +125,24 @@ impl RawWs {
         self.stream.write_all(&out).await.expect("raw send");
     }
 
+    /// Writes bytes as they are (frames that break the framing rules).
+    pub(crate) async fn send_bytes(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.expect("raw send");
+    }
+
+    /// Reads frames until the server's close frame and returns its code (`None`: the socket
+    /// was dropped without one). A `pusher:error` text frame before it is allowed.
+    pub(crate) async fn close_code(&mut self) -> Option<u16> {
+        loop {
+            match self.read_frame().await {
+                None => return None,
+                Some(f) if f.opcode == RawFrame::CLOSE => return f.close_code(),
+                Some(f) if f.opcode == RawFrame::TEXT => assert_eq!(f.json()["event"], "pusher:error"),
+                Some(f) => panic!("unexpected frame {f:?}"),
+            }
+        }
+    }
+
     pub(crate) async fn send_text(&mut self, text: &str) {
         self.send_frame(RawFrame::TEXT, text.as_bytes()).await;
     }
