@@ -16,54 +16,6 @@ use super::file::{FileApp, Layer};
 use super::{default_app, Config, ConfigError, LogFormat, Source};
 use crate::webhooks::config::AppWebhooks;
 
-/// Largest accepted `max_channel_name_length`.
-const MAX_CHANNEL_NAME_LENGTH_CAP: usize = 1000;
-
-/// The largest value each node-wide duration and size key accepts. Far above any sensible
-/// setting, low enough that no arithmetic on a value (`Instant + Duration`, seconds to
-/// milliseconds, KiB to bytes) can overflow. docs/OPERATIONS.md lists the same table.
-const UPPER_BOUNDS: [(&str, u64); 19] = [
-    ("activity_timeout", 3_600),
-    ("pong_timeout", 3_600),
-    ("authorized_connection_timeout", 3_600),
-    ("max_ws_message_kb", 65_536),
-    ("max_http_body_kb", 65_536),
-    ("api_timestamp_tolerance", 86_400),
-    ("outbound_queue_messages", 1_000_000),
-    ("outbound_queue_kb", 1_048_576),
-    ("shutdown_grace", 3_600),
-    ("shutdown_drain_window_ms", 3_600_000),
-    ("cache_ttl", 2_592_000),
-    ("subscription_count_threshold", 10_000_000),
-    ("subscription_count_throttle", 3_600),
-    ("webhook_removal_delay_ms", 600_000),
-    ("webhook_batch_ms", 60_000),
-    ("webhook_batch_max", 10_000),
-    ("webhook_retry_max_elapsed", 604_800),
-    ("webhook_timeout", 300),
-    ("webhook_queue_size", 10_000_000),
-];
-
-/// The largest value each per-app limit accepts (`max_channel_name_length`: see above;
-/// `max_connections` has no cap: omitting it means unlimited).
-const APP_UPPER_BOUNDS: [(&str, u64); 10] = [
-    ("max_presence_members_per_channel", 1_000_000),
-    ("max_presence_member_size_in_kb", 1_024),
-    ("max_event_payload_in_kb", 65_536),
-    ("max_event_channels_at_once", 10_000),
-    ("max_event_batch_size", 10_000),
-    ("max_event_name_length", 1_000),
-    ("max_user_id_length", 1_000),
-    ("max_client_events_per_second", 1_000_000),
-    ("max_watchlist_size", 10_000),
-    ("max_subscriptions_per_connection", 100_000),
-];
-
-/// The upper bound of `key` in `table`.
-fn bound_of(table: &[(&str, u64)], key: &str) -> u64 {
-    table.iter().find(|(k, _)| *k == key).map_or(u64::MAX, |(_, max)| *max)
-}
-
 /// Where an app came from, to name its fields in errors.
 #[derive(Clone, Copy)]
 enum AppOrigin {
@@ -254,30 +206,32 @@ pub(crate) fn resolve(
     };
 
     let c = &config;
-    let values: [(&'static str, u64); 19] = [
-        ("activity_timeout", c.activity_timeout),
-        ("pong_timeout", c.pong_timeout),
-        ("authorized_connection_timeout", c.authorized_connection_timeout),
-        ("max_ws_message_kb", c.max_ws_message_kb as u64),
-        ("max_http_body_kb", c.max_http_body_kb as u64),
-        ("api_timestamp_tolerance", c.api_timestamp_tolerance),
-        ("outbound_queue_messages", c.outbound_queue_messages as u64),
-        ("outbound_queue_kb", c.outbound_queue_kb as u64),
-        ("shutdown_grace", c.shutdown_grace),
-        ("shutdown_drain_window_ms", c.shutdown_drain_window_ms),
-        ("cache_ttl", c.cache_ttl),
-        ("subscription_count_threshold", c.subscription_count_threshold as u64),
-        ("subscription_count_throttle", c.subscription_count_throttle),
-        ("webhook_removal_delay_ms", c.webhook_removal_delay_ms),
-        ("webhook_batch_ms", c.webhook_batch_ms),
-        ("webhook_batch_max", c.webhook_batch_max as u64),
-        ("webhook_retry_max_elapsed", c.webhook_retry_max_elapsed),
-        ("webhook_timeout", c.webhook_timeout),
-        ("webhook_queue_size", c.webhook_queue_size as u64),
+    // (key, value, the largest value it accepts): far above any sensible setting, low enough
+    // that no arithmetic on a value (`Instant + Duration`, s → ms, KiB → bytes) can overflow.
+    // docs/OPERATIONS.md lists the same bounds.
+    let bounded: [(&'static str, u64, u64); 19] = [
+        ("activity_timeout", c.activity_timeout, 3_600),
+        ("pong_timeout", c.pong_timeout, 3_600),
+        ("authorized_connection_timeout", c.authorized_connection_timeout, 3_600),
+        ("max_ws_message_kb", c.max_ws_message_kb as u64, 65_536),
+        ("max_http_body_kb", c.max_http_body_kb as u64, 65_536),
+        ("api_timestamp_tolerance", c.api_timestamp_tolerance, 86_400),
+        ("outbound_queue_messages", c.outbound_queue_messages as u64, 1_000_000),
+        ("outbound_queue_kb", c.outbound_queue_kb as u64, 1_048_576),
+        ("shutdown_grace", c.shutdown_grace, 3_600),
+        ("shutdown_drain_window_ms", c.shutdown_drain_window_ms, 3_600_000),
+        ("cache_ttl", c.cache_ttl, 2_592_000),
+        ("subscription_count_threshold", c.subscription_count_threshold as u64, 10_000_000),
+        ("subscription_count_throttle", c.subscription_count_throttle, 3_600),
+        ("webhook_removal_delay_ms", c.webhook_removal_delay_ms, 600_000),
+        ("webhook_batch_ms", c.webhook_batch_ms, 60_000),
+        ("webhook_batch_max", c.webhook_batch_max as u64, 10_000),
+        ("webhook_retry_max_elapsed", c.webhook_retry_max_elapsed, 604_800),
+        ("webhook_timeout", c.webhook_timeout, 300),
+        ("webhook_queue_size", c.webhook_queue_size as u64, 10_000_000),
     ];
     // Upper bounds first: the checks below compute with these values.
-    for (key, v) in values {
-        let max = bound_of(&UPPER_BOUNDS, key);
+    for (key, v, max) in bounded {
         if v > max {
             return Err(ConfigError::invalid(key, format!("must be at most {max}, got {v}{}", from(key))));
         }
@@ -490,22 +444,23 @@ fn app_limits(fa: &FileApp, name: impl Fn(&str) -> String) -> Result<AppLimits, 
         force_tls: fa.force_tls.unwrap_or(d.force_tls),
     };
 
-    let checks: [(&str, u64); 12] = [
-        ("max_connections", l.max_connections.unwrap_or(1)),
-        ("max_presence_members_per_channel", l.max_presence_members_per_channel as u64),
-        ("max_presence_member_size_in_kb", l.max_presence_member_size_in_kb as u64),
-        ("max_event_payload_in_kb", l.max_event_payload_in_kb as u64),
-        ("max_event_channels_at_once", l.max_event_channels_at_once as u64),
-        ("max_event_batch_size", l.max_event_batch_size as u64),
-        ("max_channel_name_length", l.max_channel_name_length as u64),
-        ("max_event_name_length", l.max_event_name_length as u64),
-        ("max_user_id_length", l.max_user_id_length as u64),
-        ("max_client_events_per_second", l.max_client_events_per_second as u64),
-        ("max_watchlist_size", l.max_watchlist_size as u64),
-        ("max_subscriptions_per_connection", l.max_subscriptions_per_connection as u64),
+    // (key, value, the largest value it accepts; `max_connections` has none: omit it for no
+    // cap). docs/OPERATIONS.md lists the same bounds.
+    let checks: [(&str, u64, u64); 12] = [
+        ("max_connections", l.max_connections.unwrap_or(1), u64::MAX),
+        ("max_presence_members_per_channel", l.max_presence_members_per_channel as u64, 1_000_000),
+        ("max_presence_member_size_in_kb", l.max_presence_member_size_in_kb as u64, 1_024),
+        ("max_event_payload_in_kb", l.max_event_payload_in_kb as u64, 65_536),
+        ("max_event_channels_at_once", l.max_event_channels_at_once as u64, 10_000),
+        ("max_event_batch_size", l.max_event_batch_size as u64, 10_000),
+        ("max_channel_name_length", l.max_channel_name_length as u64, 1_000),
+        ("max_event_name_length", l.max_event_name_length as u64, 1_000),
+        ("max_user_id_length", l.max_user_id_length as u64, 1_000),
+        ("max_client_events_per_second", l.max_client_events_per_second as u64, 1_000_000),
+        ("max_watchlist_size", l.max_watchlist_size as u64, 10_000),
+        ("max_subscriptions_per_connection", l.max_subscriptions_per_connection as u64, 100_000),
     ];
-    for (key, v) in checks {
-        let max = bound_of(&APP_UPPER_BOUNDS, key);
+    for (key, v, max) in checks {
         if v > max {
             return Err(ConfigError::invalid(name(key), format!("must be at most {max}, got {v}")));
         }
@@ -517,12 +472,6 @@ fn app_limits(fa: &FileApp, name: impl Fn(&str) -> String) -> Result<AppLimits, 
             };
             return Err(ConfigError::invalid(name(key), format!("must be greater than 0{hint}")));
         }
-    }
-    if l.max_channel_name_length > MAX_CHANNEL_NAME_LENGTH_CAP {
-        return Err(ConfigError::invalid(
-            name("max_channel_name_length"),
-            format!("must be at most {MAX_CHANNEL_NAME_LENGTH_CAP}, got {}", l.max_channel_name_length),
-        ));
     }
     Ok(l)
 }
