@@ -168,8 +168,15 @@ async fn failed_deliveries_retry_until_receiver_recovers_in_order() {
         a.subscribe("ch-a").await;
         a.subscribe("ch-b").await;
         drop(a);
-        // let the removals be released before the next round (no debouncing of the pairs)
-        tokio::time::sleep(Duration::from_millis(450)).await;
+        // wait until this round's two vacated events have left the removal delay and are in
+        // the outbox, so the next round's subscribes cannot cancel them (a reconnect within the
+        // delay is debounced by design); a fixed sleep lost a round on a loaded machine
+        let queued = 4.0 * f64::from(round + 1);
+        let deadline = Instant::now() + WAIT;
+        while metric(server.addr, "herald_webhook_outbox_depth").await < queued {
+            assert!(Instant::now() < deadline, "round {round}: the outbox never held {queued} entries");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         assert!(rx.delivered().is_empty(), "round {round}: nothing accepted yet");
     }
     assert!(rx.hits().len() >= 2, "deliveries were attempted while the receiver failed");
