@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use herald_protocol::channel::ChannelKind;
+use herald_protocol::channel::{ChannelKind, SERVER_TO_USER_PREFIX};
 use herald_protocol::outbound;
 use herald_protocol::socket_id::SocketId;
 
@@ -106,6 +106,10 @@ impl Namespace {
     /// subscriber, so the channel is created if absent); then `frame` is queued to every local
     /// subscriber except `exclude`. Without a cache the channel's read lock suffices, so
     /// publishes on one channel fan out in parallel.
+    ///
+    /// `#server-to-user-{id}` is the exception: its recipients are the connections signed in
+    /// as `id`, subscribed to it yet or not (PROTOCOL.md 8.3), so an event sent right after
+    /// `signin_success` does not race the client's subscribe frame.
     pub(crate) fn deliver(
         &self,
         name: &str,
@@ -115,6 +119,10 @@ impl Namespace {
         metrics: &Metrics,
     ) -> Fanout {
         let exclude = self.local_seq(exclude);
+        if let Some(user_id) = name.strip_prefix(SERVER_TO_USER_PREFIX) {
+            let recipients = self.users.deliver(user_id, frame, exclude, metrics);
+            return Fanout { recipients, needed: recipients > 0 || self.users.is_local(user_id) };
+        }
         let Some(cache) = cache else {
             let Some(channel) = self.channels.get(name).map(|c| c.value().clone()) else {
                 return Fanout::default();

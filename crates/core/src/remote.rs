@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use herald_protocol::channel::SERVER_TO_USER_PREFIX;
 use herald_protocol::outbound;
 use herald_protocol::socket_id::SocketId;
 
@@ -138,18 +139,28 @@ impl Namespace {
         self.channels.get(name).map_or(0, |c| c.state.read().subscribers.len() as u64)
     }
 
-    /// Whether this node currently has local subscribers on `name`.
+    /// Whether this node currently has local subscribers on `name` (for `#server-to-user-{id}`:
+    /// a connection signed in as `id`, its recipients; PROTOCOL.md 8.3).
     pub fn has_local_subscribers(&self, name: &str) -> bool {
+        if let Some(user_id) = name.strip_prefix(SERVER_TO_USER_PREFIX) {
+            return self.users.is_local(user_id);
+        }
         self.channels.get(name).is_some_and(|c| !c.state.read().subscribers.is_empty())
     }
 
-    /// Channels with local subscribers (what this node must listen to in the cluster).
+    /// Channels with local subscribers, and the `#server-to-user-` channel of every user signed
+    /// in here (what this node must listen to in the cluster).
     pub fn locally_subscribed(&self) -> Vec<Arc<str>> {
-        self.channels
+        let mut names: Vec<Arc<str>> = self
+            .channels
             .iter()
+            .filter(|c| !c.key().starts_with(SERVER_TO_USER_PREFIX))
             .filter(|c| !c.value().state.read().subscribers.is_empty())
             .map(|c| c.key().clone())
-            .collect()
+            .collect();
+        let users = self.users.local_users();
+        names.extend(users.iter().map(|u| Arc::from(format!("{SERVER_TO_USER_PREFIX}{u}"))));
+        names
     }
 
     /// Presence members this node holds locally, per channel (to re-register after a Redis

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use herald_protocol::outbound;
 use parking_lot::Mutex;
 
@@ -32,26 +33,36 @@ struct Index {
 #[derive(Debug, Default)]
 pub struct Users {
     /// One mutex per app: sign-in and disconnect of signed-in connections are rare next to
-    /// publishes, which never touch it. Held only for map updates and queueing a few frames
-    /// (outbox pushes never block); never across an `.await`, never while holding a channel lock.
+    /// publishes, and only events sent to a user (`#server-to-user-`) take it. It is what orders
+    /// a sign-in's `signin_success` against such events (see [`Users::sign_in`]). Held only for
+    /// map updates and queueing frames (outbox pushes never block); never across an `.await`,
+    /// never while holding a channel lock.
     index: Mutex<Index>,
 }
 
 impl Users {
-    /// Records that `conn` signed in as `user_id`, watching `watchlist` (already truncated).
-    /// When `watch_events` is on, queues the watchlist's initial state to `conn` and an
+    /// Records that `conn` signed in as `user_id`, watching `watchlist` (already truncated),
+    /// and queues `replies` to it (`pusher:signin_success`, then any warning) in the same step:
+    /// an event sent to the user ([`Users::deliver`]) is queued either before the reply (and
+    /// not to this connection) or after it, so nothing sent after the client saw
+    /// `signin_success` can miss it (PROTOCOL.md 8.3).
+    /// When `watch_events` is on, also queues the watchlist's initial state to `conn` and an
     /// `online` event to the watchers of `user_id` if this is its first connection.
     /// Returns true when this is the user's first connection on this node.
     pub fn sign_in(
         &self,
         conn: &Arc<Connection>,
         user_id: &Arc<str>,
+        replies: impl IntoIterator<Item = Bytes>,
         watchlist: &[String],
         watch_events: bool,
         metrics: &Metrics,
     ) -> bool {
         let seq = conn.socket_id.seq;
         let mut ix = self.index.lock();
+        for frame in replies {
+            conn.send(frame, metrics);
+        }
         unwatch(&mut ix, seq);
         let conns = ix.by_user.entry(user_id.clone()).or_default();
         let first = conns.is_empty();
@@ -128,6 +139,22 @@ impl Users {
     /// Users signed in on this node (to re-register them with the cluster).
     pub fn local_users(&self) -> Vec<Arc<str>> {
         self.index.lock().by_user.keys().cloned().collect()
+    }
+
+    /// Queues `frame` (an event on `#server-to-user-{user_id}`) to every connection signed in
+    /// as `user_id` except `exclude` (a local sequence number), whether or not it has
+    /// subscribed to that channel yet (PROTOCOL.md 8.3). Returns how many it reached.
+    pub fn deliver(&self, user_id: &str, frame: &Bytes, exclude: Option<u64>, metrics: &Metrics) -> usize {
+        let ix = self.index.lock();
+        let Some(conns) = ix.by_user.get(user_id) else { return 0 };
+        let mut reached = 0;
+        for (seq, conn) in conns {
+            if Some(*seq) != exclude {
+                conn.send(frame.clone(), metrics);
+                reached += 1;
+            }
+        }
+        reached
     }
 
     /// Every connection signed in as `user_id`.

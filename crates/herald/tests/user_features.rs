@@ -76,6 +76,31 @@ async fn send_to_user_reaches_every_connection_of_that_user_only() {
 }
 
 #[tokio::test]
+async fn send_to_user_reaches_a_signed_in_connection_before_it_subscribes_to_its_channel() {
+    let srv = start().await;
+    let mut alice = srv.client().await;
+    let mut excluded = srv.client().await;
+    let mut bob = srv.client().await;
+    for (c, id) in [(&mut alice, "alice"), (&mut excluded, "alice"), (&mut bob, "bob")] {
+        assert_eq!(signin(c, &format!(r#"{{"id":"{id}"}}"#)).await["event"], "pusher:signin_success");
+    }
+    // Nobody subscribed to #server-to-user-alice: the signed-in connections are its recipients.
+    let body =
+        json!({"name": "notice", "channels": ["#server-to-user-alice"], "data": "hi", "socket_id": excluded.socket_id});
+    let r = srv.api().trigger(body).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(alice.recv().await, json!({"event": "notice", "channel": "#server-to-user-alice", "data": "hi"}));
+    excluded.expect_silence().await;
+    bob.expect_silence().await;
+    // Subscribing afterwards (as pusher-js does) changes nothing: one copy per connection.
+    assert_eq!(alice.subscribe("#server-to-user-alice").await["event"], "pusher_internal:subscription_succeeded");
+    let r = srv.api().trigger(json!({"name": "again", "channels": ["#server-to-user-alice"], "data": "2"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(alice.recv().await["event"], "again");
+    alice.expect_silence().await;
+}
+
+#[tokio::test]
 async fn server_to_user_channel_of_another_user_is_refused() {
     let srv = start().await;
     let mut c = srv.client().await;

@@ -5,6 +5,7 @@ import { mkdtempSync, writeFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import PusherClient from 'pusher-js';
 import PusherServer from 'pusher';
 
@@ -194,6 +195,33 @@ export function withTimeout(promise, ms, what) {
     promise,
     new Promise((_, reject) => { t = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms); }),
   ]).finally(() => clearTimeout(t));
+}
+
+/**
+ * Keeps `n` worker threads spinning (a busy machine) until the returned function is called:
+ * races that need a loaded machine to show up get one.
+ */
+export function busyCpu(n = 2) {
+  const spin = '(function spin() { const t = Date.now(); while (Date.now() - t < 50); setImmediate(spin); })();';
+  const workers = Array.from({ length: n }, () => new Worker(spin, { eval: true }));
+  return async () => { await Promise.all(workers.map((w) => w.terminate())); };
+}
+
+/**
+ * Signs `c` in and, in the same tick as its `pusher:signin_success` arrives, has `sender` (a
+ * `pusher` server SDK) send `user_id` one `notice` event, as a backend that greets a user the
+ * moment they sign in does. Resolves with the event's data on `c.user`; rejects after `ms`.
+ */
+export function signinThenSendToUser(c, userId, sender, ms = 5000) {
+  const got = next(c.user, 'notice', ms);
+  const onMessage = (m) => {
+    if (m.event !== 'pusher:signin_success') return;
+    c.connection.unbind('message', onMessage);
+    sender.sendToUser(userId, 'notice', { to: userId }).catch(() => {});
+  };
+  c.connection.bind('message', onMessage);
+  c.signin();
+  return got.then(({ data }) => data);
 }
 
 export function sleep(ms) {

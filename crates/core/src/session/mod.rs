@@ -28,7 +28,7 @@ use crate::connection::Connection;
 use crate::hub::Hub;
 use crate::namespace::Namespace;
 
-pub use signin::SignedInUser;
+pub use signin::{PendingSignin, SignedInUser};
 pub use subscribe::PendingSubscribe;
 
 /// Work a frame left to finish once the cluster is ready (see [`Session::handle_text`]).
@@ -36,6 +36,8 @@ pub use subscribe::PendingSubscribe;
 pub enum Pending {
     /// A checked `pusher:subscribe` that joins once the channel is prepared.
     Subscribe(PendingSubscribe),
+    /// A verified `pusher:signin` that completes once the user's channel is prepared.
+    Signin(PendingSignin),
 }
 
 impl Pending {
@@ -43,6 +45,7 @@ impl Pending {
     pub fn channel(&self) -> &str {
         match self {
             Pending::Subscribe(p) => &p.channel,
+            Pending::Signin(p) => &p.channel,
         }
     }
 }
@@ -129,7 +132,7 @@ impl Session {
                 return self.subscribe(&channel, auth.as_deref(), channel_data.as_deref());
             }
             ClientMessage::Unsubscribe { channel } => self.unsubscribe(&channel),
-            ClientMessage::Signin { auth, user_data } => self.signin(&auth, &user_data),
+            ClientMessage::Signin { auth, user_data } => return self.signin(&auth, &user_data),
             ClientMessage::ClientEvent { event, channel, data } => self.client_event(&event, &channel, &data),
         }
         None
@@ -139,6 +142,7 @@ impl Session {
     pub fn finish(&mut self, pending: Pending) {
         match pending {
             Pending::Subscribe(p) => self.finish_subscribe(p),
+            Pending::Signin(p) => self.finish_signin(p),
         }
     }
 

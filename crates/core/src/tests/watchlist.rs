@@ -11,7 +11,7 @@ const WATCHLIST_EVENTS: &str = "pusher_internal:watchlist_events";
 
 fn sign_in(users: &Users, conn: &Arc<Connection>, user_id: &str, watchlist: &[&str]) -> bool {
     let watchlist: Vec<String> = watchlist.iter().map(|s| s.to_string()).collect();
-    users.sign_in(conn, &Arc::from(user_id), &watchlist, true, &metrics())
+    users.sign_in(conn, &Arc::from(user_id), [], &watchlist, true, &metrics())
 }
 
 fn sign_out(users: &Users, conn: &Connection, user_id: &str) -> bool {
@@ -151,9 +151,12 @@ fn without_watchlist_events_nobody_is_told_and_no_initial_state_is_sent() {
     let users = Users::default();
     let watcher = conn(1);
     let list = vec!["alice".to_owned()];
-    users.sign_in(&watcher, &Arc::from("wendy"), &list, false, &metrics());
+    users.sign_in(&watcher, &Arc::from("wendy"), [], &list, false, &metrics());
     let alice = conn(2);
-    assert!(users.sign_in(&alice, &Arc::from("alice"), &[], false, &metrics()), "still reports the first connection");
+    assert!(
+        users.sign_in(&alice, &Arc::from("alice"), [], &[], false, &metrics()),
+        "still reports the first connection"
+    );
     assert!(users.sign_out(alice.socket_id.seq, &Arc::from("alice"), false, &metrics()));
     assert!(take(&watcher).is_empty());
 }
@@ -222,4 +225,22 @@ fn a_watchlist_over_the_apps_limit_is_cut_with_error_4302() {
     assert_eq!(watch_frames(watcher.connection()), [online("b")]);
     drop(b);
     assert_eq!(watch_frames(watcher.connection()), [offline("b")], "closing the session signs it out");
+}
+
+#[test]
+fn an_event_to_a_user_reaches_every_signed_in_connection_after_its_signin_reply() {
+    let users = Users::default();
+    let (a1, a2, b) = (conn(1), conn(2), conn(3));
+    let reply = || bytes::Bytes::from_static(br#"{"event":"pusher:signin_success","data":{}}"#);
+    for (c, id) in [(&a1, "alice"), (&a2, "alice"), (&b, "bob")] {
+        users.sign_in(c, &Arc::from(id), [reply()], &[], false, &metrics());
+    }
+    let frame = bytes::Bytes::from_static(br##"{"event":"notice","channel":"#server-to-user-alice","data":"1"}"##);
+    assert_eq!(users.deliver("alice", &frame, Some(2), &metrics()), 1, "the excluded connection is skipped");
+    assert_eq!(take_events(&a1), ["pusher:signin_success", "notice"], "the reply first, then the event");
+    assert_eq!(take_events(&a2), ["pusher:signin_success"]);
+    assert_eq!(take_events(&b), ["pusher:signin_success"]);
+    sign_out(&users, &a1, "alice");
+    sign_out(&users, &a2, "alice");
+    assert_eq!(users.deliver("alice", &frame, None, &metrics()), 0, "nobody signed in as alice any more");
 }

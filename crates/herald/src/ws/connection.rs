@@ -110,7 +110,7 @@ pin_project! {
         auth_deadline: Option<Instant>,
         // Set while a write or flush cannot make progress.
         write_deadline: Option<Instant>,
-        // A subscription waiting for the cluster before it completes.
+        // A subscription or sign-in waiting for the cluster before it completes.
         preparing: Option<Box<(Pending, BoxFuture<()>)>>,
         // Frames were handed to tungstenite since the last completed flush.
         unflushed: bool,
