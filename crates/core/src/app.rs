@@ -46,6 +46,9 @@ pub struct AppLimits {
     /// Channels one connection may be subscribed to at once; a further subscribe is refused
     /// (the connection stays open), so one socket cannot make the node hold unbounded state.
     pub max_subscriptions_per_connection: usize,
+    /// Occupied channels (with a subscriber on this node) the app may have at once; a
+    /// subscribe that would occupy one more is refused. `None`: no cap.
+    pub max_channels: Option<u64>,
     /// Whether subscribers receive `pusher_internal:subscription_count` (PROTOCOL.md 9.2).
     pub enable_subscription_count: bool,
     /// Whether a refused subscription is also reported as a channel-scoped
@@ -74,6 +77,7 @@ impl Default for AppLimits {
             enable_watchlist_events: false,
             max_watchlist_size: 100,
             max_subscriptions_per_connection: 1000,
+            max_channels: None,
             enable_subscription_count: false,
             emit_subscription_error: false,
             force_tls: false,

@@ -252,6 +252,12 @@ impl Hub {
         }
     }
 
+    /// Connections, subscriptions and channels held on this node, summed over the apps (see
+    /// [`Namespace::footprint`]).
+    pub fn footprint(&self) -> u64 {
+        self.namespaces.iter().map(|ns| ns.footprint()).sum()
+    }
+
     /// Asks every connection on this node to close with `code` (graceful shutdown).
     pub fn close_all(&self, code: CloseCode, message: &str) {
         for ns in self.namespaces.iter() {

@@ -5,7 +5,7 @@
 //! changes reported by other nodes in [`crate::remote`]. There is no global lock: channels sit in a sharded map, and each
 //! channel has its own lock (see [`crate::channel`] for the lock order).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -28,6 +28,8 @@ pub struct SubscribePolicy {
     pub max_members: usize,
     /// How the channel's subscription count is announced.
     pub count: CountPolicy,
+    /// Occupied channels the app may have on this node (`max_channels`); `None`: no cap.
+    pub max_channels: Option<u64>,
 }
 
 /// A presence member as supplied by a subscribing connection.
@@ -73,6 +75,14 @@ pub enum SubscribeError {
         /// Its member limit.
         limit: usize,
     },
+    /// Joining would occupy one channel more than the app's `max_channels`.
+    #[error("Channel limit reached: the app may have at most {limit} channels in use; not subscribed to {channel}")]
+    ChannelLimit {
+        /// The channel that would have been occupied.
+        channel: String,
+        /// The app's limit.
+        limit: u64,
+    },
 }
 
 /// Counts reported for one channel by the HTTP API.
@@ -95,6 +105,13 @@ pub struct Namespace {
     connections: DashMap<u64, Arc<Connection>>,
     /// Exact number of admitted connections; checked and bumped atomically for quotas.
     connection_count: AtomicUsize,
+    /// Channels with at least one local subscriber (`max_channels`): raised, under the
+    /// channel's write lock, by the subscribe that occupies a channel (checked and bumped in one
+    /// atomic step), lowered by the unsubscribe that vacates it.
+    occupied_count: AtomicU64,
+    /// Local subscriptions (connection, channel) of the app: what the memory trim watches with
+    /// the connection and channel counts.
+    subscription_count: AtomicU64,
     /// Signed-in users and watchlists.
     pub users: Users,
     /// Where channel lifecycle events (webhooks) go, tagged with this app's id.
@@ -195,6 +212,13 @@ impl Namespace {
         }
 
         let occupied = st.subscribers.is_empty();
+        if occupied && !self.occupy(policy.max_channels) {
+            drop(st);
+            drop(entry);
+            self.remove_if_empty(name);
+            let limit = policy.max_channels.unwrap_or(u64::MAX);
+            return Err(SubscribeError::ChannelLimit { channel: name.to_owned(), limit });
+        }
         let mut new_member = false;
         let mut first_here = false;
         if let Some(member) = &join_as {
@@ -252,6 +276,7 @@ impl Namespace {
         }
         channel.count_changed(&mut st, policy.count, &self.events, metrics);
         metrics.subscriptions.increment(1.0);
+        self.subscription_count.fetch_add(1, Ordering::Relaxed);
         if occupied {
             metrics.channels.increment(1.0);
         }
@@ -296,11 +321,30 @@ impl Namespace {
         channel.count_changed(&mut st, count, &self.events, metrics);
         drop(st);
         metrics.subscriptions.decrement(1.0);
+        self.subscription_count.fetch_sub(1, Ordering::Relaxed);
         if vacated {
+            self.occupied_count.fetch_sub(1, Ordering::AcqRel);
             metrics.channels.decrement(1.0);
             self.remove_if_empty(name);
         }
         Some(Left { vacated, member_removed })
+    }
+
+    /// Counts one more occupied channel unless that would exceed `max`; false when full.
+    fn occupy(&self, max: Option<u64>) -> bool {
+        let max = max.unwrap_or(u64::MAX);
+        self.occupied_count.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1)).is_ok()
+    }
+
+    /// What this app holds on the node, in units the memory trim compares: connections +
+    /// subscriptions + channel entries (occupied or holding a cached event).
+    pub fn footprint(&self) -> u64 {
+        self.connection_count() as u64 + self.subscription_count.load(Ordering::Relaxed) + self.channels.len() as u64
+    }
+
+    /// Channels with a local subscriber (what `max_channels` caps).
+    pub fn occupied_channels(&self) -> u64 {
+        self.occupied_count.load(Ordering::Acquire)
     }
 
     /// Drops the channel from the map if it is (still) empty. Takes the shard write lock, then

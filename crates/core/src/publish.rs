@@ -173,6 +173,7 @@ mod tests {
     const POLICY: SubscribePolicy = SubscribePolicy {
         max_members: 100,
         count: CountPolicy { enabled: false, threshold: 100, interval: Duration::from_secs(5) },
+        max_channels: None,
     };
 
     /// A cluster adapter that records what it is asked to forward.

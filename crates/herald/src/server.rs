@@ -130,7 +130,8 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
     });
 
     let (stop, tasks) = (CancellationToken::new(), TaskTracker::new());
-    tasks.spawn(sweep(Arc::downgrade(&state.hub), tasks.clone(), stop.clone()));
+    let trims = memory::trims_counter(recorder.as_ref());
+    tasks.spawn(sweep(Arc::downgrade(&state.hub), trims, tasks.clone(), stop.clone()));
     let app = router(state.clone());
     // TCP_NODELAY: small frames must not wait for the peer's delayed ACK (Nagle); measured
     // in docs/BENCHMARKS.md (client-event p99 33 ms → 3 ms).
@@ -196,9 +197,10 @@ async fn drain(hub: &Hub, window: Duration) {
 }
 
 /// Every minute, drops empty channels whose cached event expired; every 10 s, checks whether a
-/// wave of disconnects left freed memory to give back to the OS (see `memory.rs`; sampled
-/// often enough to see the peak of a short spike; the trim runs on `tasks`). Ends at `stop`.
-async fn sweep(hub: Weak<Hub>, tasks: TaskTracker, stop: CancellationToken) {
+/// wave of disconnects or unsubscribes left freed memory to give back to the OS (see
+/// `memory.rs`; sampled often enough to see the peak of a short spike; the trim runs on `tasks`
+/// and is counted in `trims`). Ends at `stop`.
+async fn sweep(hub: Weak<Hub>, trims: metrics::Counter, tasks: TaskTracker, stop: CancellationToken) {
     let mut sweep = tokio::time::interval(Duration::from_secs(60));
     let mut memory_check = tokio::time::interval(Duration::from_secs(10));
     let mut trimmer = Trimmer::default();
@@ -210,7 +212,8 @@ async fn sweep(hub: Weak<Hub>, tasks: TaskTracker, stop: CancellationToken) {
             },
             _ = memory_check.tick() => match hub.upgrade() {
                 Some(hub) => {
-                    if trimmer.observe(hub.connection_count()) {
+                    if trimmer.observe(hub.footprint()) {
+                        trims.increment(1);
                         tasks.spawn_blocking(memory::trim);
                     }
                 }

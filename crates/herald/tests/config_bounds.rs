@@ -99,3 +99,14 @@ fn app_limit_above_its_bound_is_refused_naming_app_and_key() {
         assert!(load(&["--config", f.path()], &[]).is_ok(), "{key} = {max} must load");
     }
 }
+
+#[test]
+fn app_channel_cap_of_zero_is_refused_and_omitting_it_means_no_cap() {
+    let f = TempFile::new(&format!("{ONE_APP}max_channels = 0\n"));
+    let err = load_err(&["--config", f.path()], &[]);
+    assert_eq!(err, "apps[0].max_channels: must be greater than 0 (omit it for no cap)");
+    let f = TempFile::new(&format!("{ONE_APP}max_channels = 5\n"));
+    assert_eq!(load(&["--config", f.path()], &[]).unwrap().apps[0].limits.max_channels, Some(5));
+    let f = TempFile::new(ONE_APP);
+    assert_eq!(load(&["--config", f.path()], &[]).unwrap().apps[0].limits.max_channels, None);
+}

@@ -246,6 +246,52 @@ async fn subscription_over_the_per_connection_limit_is_refused_and_the_connectio
 }
 
 #[tokio::test]
+async fn subscription_that_would_exceed_the_apps_channel_cap_is_refused_across_connections() {
+    let srv = start_with(config_with_limits(|l| l.max_channels = Some(2))).await;
+    let mut a = srv.client().await;
+    let mut b = srv.client().await;
+    assert_eq!(a.subscribe("one").await, succeeded("one"));
+    assert_eq!(b.subscribe("two").await, succeeded("two"));
+    let limit = "Channel limit reached: the app may have at most 2 channels in use; not subscribed to three";
+    assert_eq!(a.subscribe("three").await, error(limit), "the cap is the app's, not the connection's");
+    // Joining a channel already in use occupies nothing new.
+    assert_eq!(a.subscribe("two").await, succeeded("two"));
+    a.assert_alive().await;
+    // The refused channel was not kept; vacating one frees a place.
+    b.send(json!({"event": "pusher:unsubscribe", "data": {"channel": "two"}})).await;
+    a.send(json!({"event": "pusher:unsubscribe", "data": {"channel": "two"}})).await;
+    sync(&mut a).await;
+    sync(&mut b).await;
+    assert_eq!(b.subscribe("three").await, succeeded("three"));
+    let info = srv.api().get(&format!("/apps/{APP_ID}/channels"), &[]).await;
+    assert_eq!(info.json(), json!({"channels": {"one": {}, "three": {}}}), "{}", info.body);
+}
+
+#[tokio::test]
+async fn memory_is_trimmed_after_a_connection_with_many_subscriptions_leaves() {
+    // The trim watches connections + subscriptions + channels, sampled every 10 s: one
+    // connection holding 1,500 subscriptions is worth a trim when it goes (memory.rs).
+    let srv = start_with(config_with_limits(|l| l.max_subscriptions_per_connection = 2_000)).await;
+    let mut c = srv.client().await;
+    for i in 0..1_500 {
+        c.send(json!({"event": "pusher:subscribe", "data": {"channel": format!("many-{i}")}})).await;
+    }
+    for _ in 0..1_500 {
+        c.recv_event("pusher_internal:subscription_succeeded").await;
+    }
+    // Held across at least one sample, so the peak is seen.
+    tokio::time::sleep(std::time::Duration::from_secs(15)).await;
+    assert_eq!(metric(srv.addr, "herald_memory_trims_total").await, 0.0, "nothing freed yet");
+    drop(c);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while metric(srv.addr, "herald_memory_trims_total").await < 1.0 {
+        assert!(std::time::Instant::now() < deadline, "no trim within 30 s of 1,500 subscriptions going");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(metric(srv.addr, "herald_subscriptions").await, 0.0);
+}
+
+#[tokio::test]
 async fn unsubscribe_from_unknown_channel_is_ignored() {
     let srv = start().await;
     let mut c = srv.client().await;

@@ -48,6 +48,7 @@ impl Session {
         let policy = SubscribePolicy {
             max_members: self.app.limits.max_presence_members_per_channel,
             count: self.hub.count_policy(&self.app),
+            max_channels: self.app.limits.max_channels,
         };
         match self.ns.subscribe(&self.conn, &p.channel, p.kind, p.join_as, policy, &self.hub.metrics) {
             Ok(_) => {

@@ -293,7 +293,7 @@ pub(crate) fn counts_on(threshold: usize, interval: Duration) -> CountPolicy {
 
 /// Subscribes `conn` to a non-presence channel.
 pub(crate) fn subscribe(ns: &Namespace, conn: &Arc<Connection>, channel: &str, count: CountPolicy) -> Joined {
-    let policy = SubscribePolicy { max_members: 100, count };
+    let policy = SubscribePolicy { max_members: 100, count, max_channels: None };
     let kind = herald_protocol::channel::ChannelKind::of(channel);
     ns.subscribe(conn, channel, kind, None, policy, &metrics()).expect("only presence subscriptions can be refused")
 }
@@ -308,7 +308,7 @@ pub(crate) fn join_limited(
     info: Option<&str>,
     max_members: usize,
 ) -> Result<Joined, SubscribeError> {
-    let policy = SubscribePolicy { max_members, count: NO_COUNTS };
+    let policy = SubscribePolicy { max_members, count: NO_COUNTS, max_channels: None };
     let join_as = JoinAs { user_id: Arc::from(user_id), user_info: info.map(Arc::from) };
     let kind = herald_protocol::channel::ChannelKind::of(channel);
     assert!(kind.is_presence(), "{channel} is not a presence channel");

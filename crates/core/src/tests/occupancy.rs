@@ -2,6 +2,8 @@
 //! channel dropped once empty, and `#server-to-user-` channels kept out of webhooks and listings
 //! (PROTOCOL.md 10.5).
 
+use herald_protocol::channel::ChannelKind;
+
 use super::*;
 
 #[test]
@@ -88,4 +90,22 @@ fn a_publish_skips_the_excluded_connection() {
     let frames = take(&b);
     assert_eq!(frames.len(), 1);
     assert_eq!(frames[0].data, serde_json::json!({ "x": 1 }));
+}
+
+#[test]
+fn max_channels_caps_occupied_channels_and_a_vacated_one_frees_a_place() {
+    let (ns, _) = namespace();
+    let (a, b) = (conn(1), conn(2));
+    let capped = SubscribePolicy { max_members: 100, count: NO_COUNTS, max_channels: Some(2) };
+    let join = |c: &Arc<Connection>, ch: &str| ns.subscribe(c, ch, ChannelKind::Public, None, capped, &metrics());
+    assert!(join(&a, "one").is_ok());
+    assert!(join(&a, "two").is_ok());
+    assert_eq!(join(&b, "three"), Err(SubscribeError::ChannelLimit { channel: "three".to_owned(), limit: 2 }));
+    assert!(!ns.has_channel("three"), "a refused channel is not kept");
+    assert!(join(&b, "two").is_ok(), "an occupied channel takes more subscribers");
+    assert_eq!(ns.occupied_channels(), 2);
+    leave(&ns, &a, "one");
+    assert_eq!(ns.occupied_channels(), 1);
+    assert!(join(&b, "three").is_ok());
+    assert_eq!(ns.occupied_channels(), 2);
 }

@@ -89,6 +89,7 @@ pub(crate) struct FileApp {
     pub enable_watchlist_events: Option<bool>,
     pub max_watchlist_size: Option<usize>,
     pub max_subscriptions_per_connection: Option<usize>,
+    pub max_channels: Option<u64>,
     pub enable_subscription_count: Option<bool>,
     pub emit_subscription_error: Option<bool>,
     pub force_tls: Option<bool>,
