@@ -8,7 +8,7 @@ mod config_support;
 use config_support::{load, load_err, TempFile};
 
 /// Node-wide keys, their bound, and their environment variable.
-const NODE_BOUNDS: [(&str, u64); 19] = [
+const NODE_BOUNDS: [(&str, u64); 23] = [
     ("activity_timeout", 3_600),
     ("pong_timeout", 3_600),
     ("authorized_connection_timeout", 3_600),
@@ -28,6 +28,17 @@ const NODE_BOUNDS: [(&str, u64); 19] = [
     ("webhook_retry_max_elapsed", 604_800),
     ("webhook_timeout", 300),
     ("webhook_queue_size", 10_000_000),
+    ("webhook_max_pending", 10_000_000),
+    ("webhook_dead_letters_max", 1_000_000),
+    ("webhook_dead_letter_max_age", 31_536_000),
+    ("webhook_cache_miss_dedup_max", 1_000_000),
+];
+
+/// Per-app overrides of node-wide webhook caps: the same bounds.
+const APP_WEBHOOK_BOUNDS: [(&str, u64); 3] = [
+    ("webhook_max_pending", 10_000_000),
+    ("webhook_dead_letters_max", 1_000_000),
+    ("webhook_dead_letter_max_age", 31_536_000),
 ];
 
 const APP_BOUNDS: [(&str, u64); 10] = [
@@ -109,4 +120,43 @@ fn app_channel_cap_of_zero_is_refused_and_omitting_it_means_no_cap() {
     assert_eq!(load(&["--config", f.path()], &[]).unwrap().apps[0].limits.max_channels, Some(5));
     let f = TempFile::new(ONE_APP);
     assert_eq!(load(&["--config", f.path()], &[]).unwrap().apps[0].limits.max_channels, None);
+}
+
+#[test]
+fn app_webhook_cap_out_of_bounds_is_refused_naming_app_and_key() {
+    for (key, max) in APP_WEBHOOK_BOUNDS {
+        let f = TempFile::new(&format!("{ONE_APP}{key} = {}\n", max + 1));
+        let err = load_err(&["--config", f.path()], &[]);
+        assert_eq!(err, format!("apps[0].{key}: must be at most {max}, got {}", max + 1));
+        let f = TempFile::new(&format!("{ONE_APP}{key} = 0\n"));
+        assert_eq!(load_err(&["--config", f.path()], &[]), format!("apps[0].{key}: must be greater than 0"));
+        let f = TempFile::new(&format!("{ONE_APP}{key} = {max}\n"));
+        assert!(load(&["--config", f.path()], &[]).is_ok(), "{key} = {max} must load");
+    }
+}
+
+#[test]
+fn app_webhook_caps_override_the_node_keys() {
+    let hooks = "[[apps.webhooks]]\nurl = \"http://127.0.0.1:9/h\"\nevent_types = [\"channel_occupied\"]\n";
+    let text =
+        format!("webhook_max_pending = 70\n{ONE_APP}webhook_max_pending = 7\nwebhook_dead_letter_max_age = 9\n{hooks}");
+    let f = TempFile::new(&text);
+    let c = load(&["--config", f.path()], &[]).unwrap();
+    assert_eq!(c.webhook_max_pending, 70);
+    let w = &c.webhooks["one"];
+    assert_eq!((w.max_pending, w.dead_letters_max, w.dead_letter_max_age), (Some(7), None, Some(9)));
+}
+
+#[test]
+fn webhook_caps_of_zero_are_refused() {
+    for key in [
+        "webhook_max_pending",
+        "webhook_dead_letters_max",
+        "webhook_dead_letter_max_age",
+        "webhook_cache_miss_dedup_max",
+    ] {
+        let var = env_var(key);
+        let err = load_err(&[], &[(var.as_str(), "0")]);
+        assert_eq!(err, format!("{key}: must be greater than 0 (from {var})"));
+    }
 }

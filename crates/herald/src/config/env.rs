@@ -47,6 +47,10 @@ const SCALAR_VARS: &[(&str, &str)] = &[
     ("webhook_retry_max_elapsed", "HERALD_WEBHOOK_RETRY_MAX_ELAPSED"),
     ("webhook_timeout", "HERALD_WEBHOOK_TIMEOUT"),
     ("webhook_queue_size", "HERALD_WEBHOOK_QUEUE_SIZE"),
+    ("webhook_max_pending", "HERALD_WEBHOOK_MAX_PENDING"),
+    ("webhook_dead_letters_max", "HERALD_WEBHOOK_DEAD_LETTERS_MAX"),
+    ("webhook_dead_letter_max_age", "HERALD_WEBHOOK_DEAD_LETTER_MAX_AGE"),
+    ("webhook_cache_miss_dedup_max", "HERALD_WEBHOOK_CACHE_MISS_DEDUP_MAX"),
     ("trusted_proxies", "HERALD_TRUSTED_PROXIES"),
 ];
 
@@ -99,6 +103,10 @@ pub(crate) fn layer(env: &HashMap<String, String>) -> Result<(Layer, Vec<String>
             "webhook_retry_max_elapsed" => l.webhook_retry_max_elapsed = Some(secs(v).map_err(bad)?),
             "webhook_timeout" => l.webhook_timeout = Some(secs(v).map_err(bad)?),
             "webhook_queue_size" => l.webhook_queue_size = Some(size(v).map_err(bad)?),
+            "webhook_max_pending" => l.webhook_max_pending = Some(size(v).map_err(bad)? as u64),
+            "webhook_dead_letters_max" => l.webhook_dead_letters_max = Some(size(v).map_err(bad)? as u64),
+            "webhook_dead_letter_max_age" => l.webhook_dead_letter_max_age = Some(secs(v).map_err(bad)?),
+            "webhook_cache_miss_dedup_max" => l.webhook_cache_miss_dedup_max = Some(size(v).map_err(bad)?),
             // Comma-separated; each entry is checked by validation, naming the variable.
             "trusted_proxies" => {
                 l.trusted_proxies =

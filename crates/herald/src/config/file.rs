@@ -53,6 +53,10 @@ pub(crate) struct Layer {
     pub webhook_retry_max_elapsed: Option<u64>,
     pub webhook_timeout: Option<u64>,
     pub webhook_queue_size: Option<usize>,
+    pub webhook_max_pending: Option<u64>,
+    pub webhook_dead_letters_max: Option<u64>,
+    pub webhook_dead_letter_max_age: Option<u64>,
+    pub webhook_cache_miss_dedup_max: Option<usize>,
     pub trusted_proxies: Option<Vec<String>>,
     /// Only the file has an apps list; env and flags give [`Layer::single_app`] instead.
     pub apps: Option<Vec<FileApp>>,
@@ -94,6 +98,9 @@ pub(crate) struct FileApp {
     pub emit_subscription_error: Option<bool>,
     pub force_tls: Option<bool>,
     pub batch_webhooks: Option<bool>,
+    pub webhook_max_pending: Option<u64>,
+    pub webhook_dead_letters_max: Option<u64>,
+    pub webhook_dead_letter_max_age: Option<u64>,
     pub webhooks: Option<Vec<FileWebhook>>,
 }
 

@@ -130,9 +130,21 @@ pub struct Config {
     pub webhook_retry_max_elapsed: u64,
     /// Seconds before a webhook request counts as failed. Default 10, > 0.
     pub webhook_timeout: u64,
-    /// Events buffered between the socket hot path and the webhook dispatcher (a full queue
-    /// drops events). Default 100000, > 0.
+    /// Events buffered per app between the socket hot path and the webhook dispatcher (a full
+    /// queue drops that app's events). Default 100000, > 0.
     pub webhook_queue_size: usize,
+    /// Webhook deliveries per app the outbox holds at most; more are refused (counted).
+    /// Default 50000, 1..=10000000; `apps[].webhook_max_pending` overrides it.
+    pub webhook_max_pending: u64,
+    /// Dead letters kept per app; the oldest are pruned beyond it. Default 10000,
+    /// 1..=1000000; `apps[].webhook_dead_letters_max` overrides it.
+    pub webhook_dead_letters_max: u64,
+    /// Seconds a dead letter is kept. Default 604800 (7 days), 1..=31536000;
+    /// `apps[].webhook_dead_letter_max_age` overrides it.
+    pub webhook_dead_letter_max_age: u64,
+    /// Channels per app remembered by the cache_miss de-duplication. Default 10000,
+    /// 1..=1000000.
+    pub webhook_cache_miss_dedup_max: usize,
     /// Peers whose `X-Forwarded-Proto` is believed (addresses or CIDR ranges of the TLS
     /// proxies in front of herald). Empty by default: the header is ignored, so no client can
     /// pass a plain connection off as TLS to a `force_tls` app.

@@ -90,6 +90,10 @@ pub(crate) fn resolve(
             webhook_retry_max_elapsed,
             webhook_timeout,
             webhook_queue_size,
+            webhook_max_pending,
+            webhook_dead_letters_max,
+            webhook_dead_letter_max_age,
+            webhook_cache_miss_dedup_max,
             trusted_proxies,
         );
         if let Some(list) = layer.apps {
@@ -195,6 +199,10 @@ pub(crate) fn resolve(
         webhook_retry_max_elapsed: merged.webhook_retry_max_elapsed.unwrap_or(300),
         webhook_timeout: merged.webhook_timeout.unwrap_or(10),
         webhook_queue_size: merged.webhook_queue_size.unwrap_or(100_000),
+        webhook_max_pending: merged.webhook_max_pending.unwrap_or(50_000),
+        webhook_dead_letters_max: merged.webhook_dead_letters_max.unwrap_or(10_000),
+        webhook_dead_letter_max_age: merged.webhook_dead_letter_max_age.unwrap_or(604_800),
+        webhook_cache_miss_dedup_max: merged.webhook_cache_miss_dedup_max.unwrap_or(10_000),
         trusted_proxies: trusted_proxies(merged.trusted_proxies.unwrap_or_default(), &from("trusted_proxies"))?,
         apps: Vec::new(),
         webhooks: HashMap::new(),
@@ -209,7 +217,7 @@ pub(crate) fn resolve(
     // (key, value, the largest value it accepts): far above any sensible setting, low enough
     // that no arithmetic on a value (`Instant + Duration`, s → ms, KiB → bytes) can overflow.
     // docs/OPERATIONS.md lists the same bounds.
-    let bounded: [(&'static str, u64, u64); 19] = [
+    let bounded: [(&'static str, u64, u64); 23] = [
         ("activity_timeout", c.activity_timeout, 3_600),
         ("pong_timeout", c.pong_timeout, 3_600),
         ("authorized_connection_timeout", c.authorized_connection_timeout, 3_600),
@@ -229,6 +237,10 @@ pub(crate) fn resolve(
         ("webhook_retry_max_elapsed", c.webhook_retry_max_elapsed, 604_800),
         ("webhook_timeout", c.webhook_timeout, 300),
         ("webhook_queue_size", c.webhook_queue_size as u64, 10_000_000),
+        ("webhook_max_pending", c.webhook_max_pending, 10_000_000),
+        ("webhook_dead_letters_max", c.webhook_dead_letters_max, 1_000_000),
+        ("webhook_dead_letter_max_age", c.webhook_dead_letter_max_age, 31_536_000),
+        ("webhook_cache_miss_dedup_max", c.webhook_cache_miss_dedup_max as u64, 1_000_000),
     ];
     // Upper bounds first: the checks below compute with these values.
     for (key, v, max) in bounded {
@@ -269,6 +281,10 @@ pub(crate) fn resolve(
     positive("webhook_retry_max_elapsed", config.webhook_retry_max_elapsed)?;
     positive("webhook_timeout", config.webhook_timeout)?;
     positive("webhook_queue_size", config.webhook_queue_size as u64)?;
+    positive("webhook_max_pending", config.webhook_max_pending)?;
+    positive("webhook_dead_letters_max", config.webhook_dead_letters_max)?;
+    positive("webhook_dead_letter_max_age", config.webhook_dead_letter_max_age)?;
+    positive("webhook_cache_miss_dedup_max", config.webhook_cache_miss_dedup_max as u64)?;
     if config.webhook_retry_initial_ms > 60_000 {
         return Err(ConfigError::invalid(
             "webhook_retry_initial_ms",
@@ -406,7 +422,7 @@ fn build_apps(
         }
 
         let limits = app_limits(&fa, |name| format!("apps[{i}].{name}"))?;
-        let hooks = super::webhooks::app_webhooks(&format!("apps[{i}]"), fa.batch_webhooks, fa.webhooks)?;
+        let hooks = super::webhooks::app_webhooks(&format!("apps[{i}]"), &fa)?;
         if !hooks.targets.is_empty() {
             webhooks.insert(id.clone(), hooks);
         }

@@ -1,4 +1,6 @@
-//! Validation of the per-app webhook keys (`batch_webhooks`, `[[apps.webhooks]]`).
+//! Validation of the per-app webhook keys (`batch_webhooks`, the per-app overrides of the
+//! webhook caps `webhook_max_pending` / `webhook_dead_letters_max` /
+//! `webhook_dead_letter_max_age`, and `[[apps.webhooks]]`).
 //!
 //! Owns the conversion of the file's [`FileWebhook`] tables into [`AppWebhooks`]. Every
 //! problem is a [`ConfigError::Invalid`] naming the exact key, e.g.
@@ -8,21 +10,38 @@ use herald_core::events::{EventKind, EventKinds};
 
 use crate::webhooks::config::{AppWebhooks, ChannelFilter, WebhookTarget};
 
-use super::file::FileWebhook;
+use super::file::{FileApp, FileWebhook};
 use super::ConfigError;
 
 /// Validates one app's webhook keys. `app` is the key prefix, e.g. `apps[0]`.
-pub(crate) fn app_webhooks(
-    app: &str,
-    batch: Option<bool>,
-    list: Option<Vec<FileWebhook>>,
-) -> Result<AppWebhooks, ConfigError> {
+pub(crate) fn app_webhooks(app: &str, fa: &FileApp) -> Result<AppWebhooks, ConfigError> {
     let mut targets = Vec::new();
-    for (i, w) in list.unwrap_or_default().into_iter().enumerate() {
+    for (i, w) in fa.webhooks.clone().unwrap_or_default().into_iter().enumerate() {
         let key = |name: &str| format!("{app}.webhooks[{i}].{name}");
         targets.push(target(w, key)?);
     }
-    Ok(AppWebhooks { batch: batch.unwrap_or(false), targets })
+    // (key, value, the largest value it accepts): the same bounds as the node-wide keys.
+    let caps = [
+        ("webhook_max_pending", fa.webhook_max_pending, 10_000_000),
+        ("webhook_dead_letters_max", fa.webhook_dead_letters_max, 1_000_000),
+        ("webhook_dead_letter_max_age", fa.webhook_dead_letter_max_age, 31_536_000),
+    ];
+    for (key, v, max) in caps {
+        match v {
+            Some(v) if v > max => {
+                return Err(ConfigError::invalid(format!("{app}.{key}"), format!("must be at most {max}, got {v}")))
+            }
+            Some(0) => return Err(ConfigError::invalid(format!("{app}.{key}"), "must be greater than 0")),
+            _ => {}
+        }
+    }
+    Ok(AppWebhooks {
+        batch: fa.batch_webhooks.unwrap_or(false),
+        targets,
+        max_pending: fa.webhook_max_pending,
+        dead_letters_max: fa.webhook_dead_letters_max,
+        dead_letter_max_age: fa.webhook_dead_letter_max_age,
+    })
 }
 
 fn target(w: FileWebhook, key: impl Fn(&str) -> String) -> Result<WebhookTarget, ConfigError> {

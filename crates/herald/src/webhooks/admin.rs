@@ -1,6 +1,8 @@
 //! Dead-letter admin endpoints, signed like the rest of the HTTP API (PROTOCOL.md 10.2):
 //!
-//! * `GET  /apps/{id}/webhooks/dead_letters` → JSON array of dead letters, oldest first;
+//! * `GET  /apps/{id}/webhooks/dead_letters?limit=&after=` → one page of dead letters, oldest
+//!   first: `{"dead_letters": [...], "next": <id or null>}`; `limit` defaults to
+//!   [`DEFAULT_PAGE`] and may be at most [`MAX_PAGE`]; pass `next` as `after` for the next page;
 //! * `POST /apps/{id}/webhooks/dead_letters/{dl_id}/resend` → `{"resent": 1}` (404 if unknown);
 //! * `POST /apps/{id}/webhooks/dead_letters/resend_all` → `{"resent": n}`.
 //!
@@ -13,23 +15,47 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
-use super::store::{DeadLetter, StoreError};
+use super::store::{DeadLetter, Page, StoreError};
 use crate::http::{authenticate, json_ok, ApiError};
 use crate::server::ServerState;
+
+/// Dead letters per page when `limit` is not given.
+pub(crate) const DEFAULT_PAGE: usize = 100;
+/// The largest `limit` accepted.
+pub(crate) const MAX_PAGE: usize = 1000;
 
 pub(crate) async fn list(State(state): State<Arc<ServerState>>, Path(app_id): Path<String>, req: Request) -> Response {
     let authed = match authenticate(&state, Some(&app_id), req).await {
         Ok(a) => a,
         Err(e) => return e.into_response(),
     };
-    let letters = match &state.webhooks {
-        None => Vec::new(),
-        Some(w) => match w.dead_letters(&authed.app.id).await {
-            Ok(l) => l,
+    let limit = match authed.params.get("limit") {
+        None => DEFAULT_PAGE,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
+            _ => return ApiError::bad_request(format!("limit must be 1 to {MAX_PAGE}, got {v:?}")).into_response(),
+        },
+    };
+    let after = match authed.params.get("after") {
+        None => None,
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                return ApiError::bad_request(format!("after must be a dead-letter id, got {v:?}")).into_response()
+            }
+        },
+    };
+    let page = match &state.webhooks {
+        None => Page { letters: Vec::new(), next: None },
+        Some(w) => match w.dead_letters(&authed.app.id, after, limit).await {
+            Ok(p) => p,
             Err(e) => return store_error(&e),
         },
     };
-    json_ok(&Value::Array(letters.iter().map(letter_json).collect()))
+    json_ok(&json!({
+        "dead_letters": page.letters.iter().map(letter_json).collect::<Vec<Value>>(),
+        "next": page.next,
+    }))
 }
 
 pub(crate) async fn resend_one(

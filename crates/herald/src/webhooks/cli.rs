@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! herald dead-letters list       --url http://127.0.0.1:6001 --app-id ID --key KEY --secret SECRET
+//! herald dead-letters list --limit 50 --after 42 --url …   (one page; `next` is the next `--after`)
 //! herald dead-letters resend 42  --url … --app-id … --key … --secret …
 //! herald dead-letters resend-all --url … --app-id … --key … --secret …
 //! ```
@@ -37,8 +38,15 @@ pub struct DeadLettersCli {
 
 #[derive(Debug, Subcommand)]
 enum Action {
-    /// Print the app's dead letters (JSON array).
-    List,
+    /// Print one page of the app's dead letters (JSON: `dead_letters` and the `next` cursor).
+    List {
+        /// Dead letters per page (server default 100, at most 1000).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Start after this dead-letter id (the previous page's `next`).
+        #[arg(long)]
+        after: Option<u64>,
+    },
     /// Put one dead letter back into the delivery queue.
     Resend {
         /// The dead letter's id (from `list`).
@@ -72,14 +80,23 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
         cli.key.unwrap_or_default(),
         cli.secret.unwrap_or_default(),
     );
+    let mut extra: Vec<(&str, String)> = Vec::new();
     let (method, path) = match cli.command {
-        Action::List => ("GET", format!("/apps/{app_id}/webhooks/dead_letters")),
+        Action::List { limit, after } => {
+            if let Some(a) = after {
+                extra.push(("after", a.to_string()));
+            }
+            if let Some(l) = limit {
+                extra.push(("limit", l.to_string()));
+            }
+            ("GET", format!("/apps/{app_id}/webhooks/dead_letters"))
+        }
         Action::Resend { id } => ("POST", format!("/apps/{app_id}/webhooks/dead_letters/{id}/resend")),
         Action::ResendAll => ("POST", format!("/apps/{app_id}/webhooks/dead_letters/resend_all")),
     };
     let base = url.trim_end_matches('/');
     // A path prefix in the URL is not signed (SDKs do not sign it either).
-    let query = signed_query(method, &path, &key, &secret, now());
+    let query = signed_query(method, &path, &extra, &key, &secret, now());
     let full = format!("{base}{path}?{query}");
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -116,9 +133,15 @@ fn now() -> u64 {
 }
 
 /// The signed query string of a body-less request (PROTOCOL.md 10.2; no body, so no
-/// `body_md5`).
-fn signed_query(method: &str, path: &str, key: &str, secret: &str, timestamp: u64) -> String {
-    let canonical = format!("auth_key={key}&auth_timestamp={timestamp}&auth_version=1.0");
+/// `body_md5`). `extra` values must need no escaping (they are numbers); all parameters are
+/// sorted by name, as the signature requires.
+fn signed_query(method: &str, path: &str, extra: &[(&str, String)], key: &str, secret: &str, timestamp: u64) -> String {
+    let mut params: Vec<String> = extra.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    params.push(format!("auth_key={key}"));
+    params.push(format!("auth_timestamp={timestamp}"));
+    params.push("auth_version=1.0".to_owned());
+    params.sort();
+    let canonical = params.join("&");
     let signature = hmac_sha256_hex(secret.as_bytes(), format!("{method}\n{path}\n{canonical}").as_bytes());
     format!("{canonical}&auth_signature={signature}")
 }

@@ -50,6 +50,12 @@ pub struct AppWebhooks {
     /// `batch_webhooks`: several events per request (within `webhook_batch_ms`).
     pub batch: bool,
     pub targets: Vec<WebhookTarget>,
+    /// `apps[].webhook_max_pending`: overrides the node's `webhook_max_pending`.
+    pub max_pending: Option<u64>,
+    /// `apps[].webhook_dead_letters_max`: overrides the node's `webhook_dead_letters_max`.
+    pub dead_letters_max: Option<u64>,
+    /// `apps[].webhook_dead_letter_max_age` (seconds): overrides the node's key.
+    pub dead_letter_max_age: Option<u64>,
 }
 
 /// Node-wide webhook tunables (top-level config keys `webhook_*`).
@@ -67,8 +73,16 @@ pub struct WebhookSettings {
     pub retry_max_elapsed: Duration,
     /// `webhook_timeout`: per-request timeout.
     pub timeout: Duration,
-    /// `webhook_queue_size`: events buffered between the hot path and the dispatcher.
+    /// `webhook_queue_size`: events buffered per app between the hot path and the dispatcher.
     pub queue_size: usize,
+    /// `webhook_max_pending`: deliveries per app the outbox holds at most.
+    pub max_pending: u64,
+    /// `webhook_dead_letters_max`: dead letters kept per app at most.
+    pub dead_letters_max: u64,
+    /// `webhook_dead_letter_max_age`: dead letters older than this are pruned.
+    pub dead_letter_max_age: Duration,
+    /// `webhook_cache_miss_dedup_max`: channels per app the cache_miss de-duplication holds.
+    pub cache_miss_dedup_max: usize,
 }
 
 impl WebhookSettings {
@@ -81,6 +95,10 @@ impl WebhookSettings {
             retry_max_elapsed: Duration::from_secs(c.webhook_retry_max_elapsed),
             timeout: Duration::from_secs(c.webhook_timeout),
             queue_size: c.webhook_queue_size,
+            max_pending: c.webhook_max_pending,
+            dead_letters_max: c.webhook_dead_letters_max,
+            dead_letter_max_age: Duration::from_secs(c.webhook_dead_letter_max_age),
+            cache_miss_dedup_max: c.webhook_cache_miss_dedup_max,
         }
     }
 }

@@ -1,35 +1,37 @@
 //! The dispatcher task: turns the queue of channel events into durable deliveries.
 //!
-//! Single task, owning all of its state (no locks): for each event it
-//! 1. drops a `cache_miss` seen for the same channel less than 5 s ago;
+//! Single task, owning all of its state (no locks). It takes events from the per-app queues
+//! round-robin (`queues.rs`), and for each event it
+//! 1. drops a `cache_miss` seen for the same channel less than 5 s ago (`dedup.rs`);
 //! 2. holds removals back / cancels reload pairs ([`Debouncer`]);
 //! 3. routes it to every target of the app that subscribed to its type and whose channel
 //!    filter matches;
 //! 4. with `batch_webhooks`, collects it into the target's batch ([`Batcher`]); without, makes
 //!    it a delivery of its own;
 //! 5. writes the deliveries made by one pass (up to 1024 queued events) to the outbox in one
-//!    durable transaction, then wakes the targets' workers.
+//!    durable transaction, then wakes the targets' workers. An app already holding
+//!    `webhook_max_pending` deliveries gets none written (refused, counted per app).
 //!
 //! On stop it drains the queue, releases every held removal and open batch at once, writes
 //! them, and ends.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use herald_core::events::ChannelEvent;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::batch::Batcher;
 use super::debounce::Debouncer;
+use super::dedup::CacheMissDedup;
 use super::payload::{now_ms, Body, EventObject};
+use super::per_app::{Kind, PerApp};
+use super::queues::Inbox;
 use super::store::{DeliveryStore, Record};
 use super::worker::Target;
-use super::{Queued, WebhookMetrics};
+use super::WebhookMetrics;
 
-/// `cache_miss` de-duplication window (PROTOCOL.md 9.1).
-const CACHE_MISS_WINDOW: Duration = Duration::from_secs(5);
 /// Events handled per pass (and per outbox transaction) at most.
 const PASS: usize = 1024;
 
@@ -41,37 +43,29 @@ pub(crate) struct Dispatcher {
     pub batcher: Batcher,
     pub store: Arc<DeliveryStore>,
     pub metrics: WebhookMetrics,
-    /// Last cache_miss sent per (app, channel).
-    pub cache_seen: HashMap<(usize, Arc<str>), Instant>,
+    /// Per app index: limits and counters.
+    pub per_app: Arc<Vec<PerApp>>,
+    /// Per app index: the cache_miss de-duplication table.
+    pub cache_seen: Vec<CacheMissDedup>,
 }
 
 impl Dispatcher {
-    pub(super) async fn run(mut self, mut rx: mpsc::Receiver<Queued>, stop: CancellationToken) {
+    pub(super) async fn run(mut self, mut inbox: Inbox, stop: CancellationToken) {
         let mut out: Vec<(usize, Vec<EventObject>)> = Vec::new();
         loop {
             let deadline = [self.debounce.next_deadline(), self.batcher.next_deadline()].into_iter().flatten().min();
-            let mut stopping = false;
-            tokio::select! {
-                biased;
-                () = stop.cancelled() => stopping = true,
-                first = rx.recv() => match first {
-                    Some(q) => {
-                        self.handle(q, &mut out);
-                        for _ in 1..PASS {
-                            match rx.try_recv() {
-                                Ok(q) => self.handle(q, &mut out),
-                                Err(_) => break,
-                            }
-                        }
-                    }
-                    None => stopping = true,
-                },
-                () = sleep_until(deadline) => {}
+            let mut stopping = stop.is_cancelled();
+            if !stopping && inbox.drain(PASS, |app, ev| self.handle(app, ev, &mut out)) == 0 {
+                let ready = inbox.ready.clone();
+                tokio::select! {
+                    biased;
+                    () = stop.cancelled() => stopping = true,
+                    () = ready.notified() => continue,
+                    () = sleep_until(deadline) => {}
+                }
             }
             if stopping {
-                while let Ok(q) = rx.try_recv() {
-                    self.handle(q, &mut out);
-                }
+                while inbox.drain(PASS, |app, ev| self.handle(app, ev, &mut out)) > 0 {}
                 for (app, ev) in self.debounce.drain() {
                     self.route(app, &ev, Instant::now(), &mut out);
                 }
@@ -84,21 +78,18 @@ impl Dispatcher {
                 self.route(app, &ev, now, &mut out);
             }
             out.extend(self.batcher.due(now));
+            let entries: usize = self.cache_seen.iter().map(CacheMissDedup::len).sum();
+            self.metrics.cache_miss_dedup_entries.set(entries as f64);
             self.commit(std::mem::take(&mut out)).await;
         }
     }
 
-    fn handle(&mut self, (app, event): Queued, out: &mut Vec<(usize, Vec<EventObject>)>) {
+    fn handle(&mut self, app: usize, event: ChannelEvent, out: &mut Vec<(usize, Vec<EventObject>)>) {
         let now = Instant::now();
         if let ChannelEvent::CacheMiss { channel } = &event {
-            let key = (app, channel.clone());
-            if self.cache_seen.get(&key).is_some_and(|t| now.duration_since(*t) < CACHE_MISS_WINDOW) {
+            if self.cache_seen.get_mut(app).is_some_and(|d| !d.admit(channel, now)) {
                 return;
             }
-            if self.cache_seen.len() >= 10_000 {
-                self.cache_seen.retain(|_, t| now.duration_since(*t) < CACHE_MISS_WINDOW);
-            }
-            self.cache_seen.insert(key, now);
         }
         if let Some(ev) = self.debounce.on_event(app, event, now) {
             self.route(app, &ev, now, out);
@@ -131,17 +122,34 @@ impl Dispatcher {
         }
         let created = now_ms();
         let mut touched: Vec<usize> = Vec::new();
-        let items: Vec<(String, Record)> = deliveries
-            .into_iter()
-            .map(|(t, events)| {
-                if !touched.contains(&t) {
-                    touched.push(t);
-                }
-                let target = &self.targets[t];
-                let body = Body { time_ms: created, events }.to_json();
-                (target.key.clone(), Record { app_id: target.app_id.clone(), body, created_ms: created })
-            })
-            .collect();
+        // Room left per app index under its `webhook_max_pending` (this task is the only one
+        // adding deliveries apart from a dead-letter resend, so the count cannot be overtaken).
+        let mut room: HashMap<usize, u64> = HashMap::new();
+        let mut refused: HashMap<usize, u64> = HashMap::new();
+        let mut items: Vec<(String, Record)> = Vec::with_capacity(deliveries.len());
+        for (t, events) in deliveries {
+            let target = &self.targets[t];
+            let app = &self.per_app[target.app_index];
+            let left = room
+                .entry(target.app_index)
+                .or_insert_with(|| app.max_pending.saturating_sub(self.store.counts(&app.app_id).pending));
+            if *left == 0 {
+                *refused.entry(target.app_index).or_default() += 1;
+                continue;
+            }
+            *left -= 1;
+            if !touched.contains(&t) {
+                touched.push(t);
+            }
+            let body = Body { time_ms: created, events }.to_json();
+            items.push((target.key.clone(), Record { app_id: target.app_id.clone(), body, created_ms: created }));
+        }
+        for (app, n) in refused {
+            self.per_app[app].note(Kind::Refused, n);
+        }
+        if items.is_empty() {
+            return;
+        }
         let n = items.len() as u64;
         let store = self.store.clone();
         match tokio::task::spawn_blocking(move || store.enqueue(&items)).await {
@@ -152,7 +160,7 @@ impl Dispatcher {
                 }
             }
             Ok(Err(e)) => {
-                self.metrics.dropped.increment(n);
+                self.metrics.store_failed.increment(n);
                 tracing::error!(error = %e, deliveries = n, "cannot write webhook deliveries to the outbox; dropped");
             }
             Err(e) => tracing::error!(error = %e, "webhook outbox task failed"),

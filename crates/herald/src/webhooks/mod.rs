@@ -2,15 +2,19 @@
 //!
 //! The path of an event:
 //! 1. the core calls [`WebhookSink::emit`] (under a channel lock, on the socket hot path): a
-//!    non-blocking `try_send` into a bounded queue; a full queue drops the event and counts
-//!    it (`herald_webhook_events_dropped_total`) — sending webhooks never slows sockets;
-//! 2. the dispatcher task (`dispatcher.rs`) de-duplicates cache misses, holds removals back
-//!    (`debounce.rs`), routes to targets, batches (`batch.rs`) and writes each delivery to
-//!    the durable outbox (`store.rs`, redb in `data_dir`) before anything is sent;
+//!    non-blocking `try_send` into the app's own bounded queue (`queues.rs`); a full queue
+//!    drops the event for that app only and counts it (`herald_webhook_events_dropped_total
+//!    {app_id}`) — sending webhooks never slows sockets, and one app cannot drop another's;
+//! 2. the dispatcher task (`dispatcher.rs`) drains the app queues round-robin, de-duplicates
+//!    cache misses (`dedup.rs`), holds removals back (`debounce.rs`), routes to targets,
+//!    batches (`batch.rs`) and writes each delivery to the durable outbox (`store/`, redb in
+//!    `data_dir`) before anything is sent, up to `webhook_max_pending` per app;
 //! 3. one worker per target (`worker.rs`) POSTs its deliveries in order (`sender.rs`),
 //!    retrying with a jittered exponential backoff (`backoff.rs`); what fails for the whole
-//!    retry window goes to the dead letters, listed and re-sent through `admin.rs` (HTTP)
-//!    and `cli.rs` (`herald dead-letters`).
+//!    retry window goes to the dead letters (capped per app by count and age), listed a page
+//!    at a time and re-sent through `admin.rs` (HTTP) and `cli.rs` (`herald dead-letters`);
+//! 4. the housekeeping task (`housekeeping.rs`) prunes aged dead letters and writes the
+//!    aggregated per-app warnings (`per_app.rs`).
 //!
 //! [`Webhooks`] wires these together and runs the shutdown flush.
 
@@ -20,14 +24,17 @@ mod batch;
 pub mod cli;
 pub mod config;
 mod debounce;
+mod dedup;
 mod dispatcher;
+mod housekeeping;
 mod payload;
+mod per_app;
+mod queues;
 mod sender;
 mod store;
 mod worker;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,19 +42,16 @@ use herald_core::app::App;
 use herald_core::events::{ChannelEvent, EventKind, EventKinds, EventSink};
 use metrics::{Counter, Gauge, Key, Level, Metadata, Recorder};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use self::backoff::Backoff;
 use self::config::WebhookSettings;
+use self::per_app::{Kind, PerApp};
 use self::sender::{Destination, Sender};
-use self::store::{DeadLetter, DeliveryStore, StoreError};
+use self::store::{DeliveryStore, Page, StoreError};
 use self::worker::{Target, WorkerEnv};
 use crate::config::Config;
-
-/// What the sink queues: (app index, event).
-pub(crate) type Queued = (usize, ChannelEvent);
 
 /// Why webhooks could not start.
 #[derive(Debug, thiserror::Error)]
@@ -61,44 +65,47 @@ pub enum WebhookError {
     Sender(#[from] sender::SendError),
 }
 
-static METADATA: Metadata<'static> = Metadata::new("herald::webhooks", Level::INFO, Some(module_path!()));
+pub(crate) static METADATA: Metadata<'static> = Metadata::new("herald::webhooks", Level::INFO, Some(module_path!()));
 
 /// Webhook metric handles (registered once against the server's recorder).
 #[derive(Clone)]
 pub(crate) struct WebhookMetrics {
     /// Deliveries written to the outbox.
     pub queued: Counter,
-    /// Events dropped because the queue was full (or the outbox could not be written).
-    pub dropped: Counter,
+    /// Deliveries lost because the outbox could not be written.
+    pub store_failed: Counter,
     pub delivered: Counter,
     pub failed_attempts: Counter,
     pub dead_lettered: Counter,
     pub outbox_depth: Gauge,
+    /// Entries in the cache_miss de-duplication tables (all apps).
+    pub cache_miss_dedup_entries: Gauge,
 }
 
 impl WebhookMetrics {
     fn new(r: &dyn Recorder) -> Self {
         let c = |n: &'static str| r.register_counter(&Key::from_static_name(n), &METADATA);
+        let g = |n: &'static str| r.register_gauge(&Key::from_static_name(n), &METADATA);
         WebhookMetrics {
             queued: c("herald_webhook_deliveries_queued_total"),
-            dropped: c("herald_webhook_events_dropped_total"),
+            store_failed: c("herald_webhook_deliveries_lost_total"),
             delivered: c("herald_webhook_deliveries_delivered_total"),
             failed_attempts: c("herald_webhook_failed_attempts_total"),
             dead_lettered: c("herald_webhook_dead_lettered_total"),
-            outbox_depth: r.register_gauge(&Key::from_static_name("herald_webhook_outbox_depth"), &METADATA),
+            outbox_depth: g("herald_webhook_outbox_depth"),
+            cache_miss_dedup_entries: g("herald_webhook_cache_miss_dedup_entries"),
         }
     }
 }
 
-/// The core's [`EventSink`]: filters by what the app's targets want, then `try_send`s.
+/// The core's [`EventSink`]: filters by what the app's targets want, then `try_send`s into
+/// the app's queue.
 pub struct WebhookSink {
     /// app id → (app index, event kinds wanted). Immutable after start: no lock.
     apps: HashMap<String, (usize, EventKinds)>,
-    tx: mpsc::Sender<Queued>,
-    metrics: WebhookMetrics,
-    /// Unix ms of the last "queue full" warning, to log at most one per 10 s. Atomic: emit
-    /// runs concurrently on every connection thread.
-    last_warn_ms: AtomicU64,
+    queues: queues::Senders,
+    /// Counts drops per app (metric and the aggregated warning).
+    per_app: Arc<Vec<PerApp>>,
 }
 
 impl EventSink for WebhookSink {
@@ -107,18 +114,10 @@ impl EventSink for WebhookSink {
     }
 
     fn emit(&self, app_id: &str, event: ChannelEvent) {
-        let Some((idx, _)) = self.apps.get(app_id) else { return };
-        if self.tx.try_send((*idx, event)).is_err() {
-            self.metrics.dropped.increment(1);
-            let now = payload::now_ms();
-            let last = self.last_warn_ms.load(Ordering::Relaxed);
-            if now.saturating_sub(last) >= 10_000
-                && self.last_warn_ms.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
-            {
-                tracing::warn!(
-                    "webhook queue full (webhook_queue_size): dropping webhook events; \
-                     see herald_webhook_events_dropped_total"
-                );
+        let Some(&(idx, _)) = self.apps.get(app_id) else { return };
+        if !self.queues.try_send(idx, event) {
+            if let Some(app) = self.per_app.get(idx) {
+                app.note(Kind::Dropped, 1);
             }
         }
     }
@@ -142,7 +141,8 @@ pub struct Webhooks {
     /// The dispatcher task, ended by `stop_dispatcher` (it writes what it holds first).
     dispatcher: TaskTracker,
     stop_dispatcher: CancellationToken,
-    /// One task per target, ended by `stop_workers` once the shutdown drain is over.
+    /// One task per target and the housekeeping task, ended by `stop_workers` once the
+    /// shutdown drain is over.
     workers: TaskTracker,
     stop_workers: CancellationToken,
 }
@@ -162,9 +162,9 @@ impl Webhooks {
 
         let (apps, targets, sink_apps) = build_targets(config);
         let targets = Arc::new(targets);
-        let (tx, rx) = mpsc::channel(settings.queue_size);
-        let sink =
-            Arc::new(WebhookSink { apps: sink_apps, tx, metrics: metrics.clone(), last_warn_ms: AtomicU64::new(0) });
+        let per_app = Arc::new(PerApp::for_config(config, &settings, recorder));
+        let (senders, inbox) = queues::per_app(config.apps.len(), settings.queue_size);
+        let sink = Arc::new(WebhookSink { apps: sink_apps, queues: senders, per_app: per_app.clone() });
 
         let known: Vec<&str> = targets.iter().map(|t| t.key.as_str()).collect();
         match store.pending_targets() {
@@ -185,11 +185,18 @@ impl Webhooks {
             sender: Sender::new(settings.timeout)?,
             backoff: Backoff::webhooks(settings.retry_initial, settings.retry_max_elapsed)?,
             metrics: metrics.clone(),
+            per_app: per_app.clone(),
         };
         let workers = TaskTracker::new();
         for t in targets.iter() {
             workers.spawn(worker::run(t.clone(), env.clone(), stop_workers.clone()));
         }
+        workers.spawn(housekeeping::run(
+            store.clone(),
+            per_app.clone(),
+            settings.dead_letter_max_age,
+            stop_workers.clone(),
+        ));
         let dispatcher = dispatcher::Dispatcher {
             apps,
             targets: targets.clone(),
@@ -197,10 +204,13 @@ impl Webhooks {
             batcher: batch::Batcher::new(settings.batch_window, settings.batch_max),
             store: store.clone(),
             metrics,
-            cache_seen: HashMap::new(),
+            per_app,
+            cache_seen: (0..config.apps.len())
+                .map(|_| dedup::CacheMissDedup::new(settings.cache_miss_dedup_max))
+                .collect(),
         };
         let dispatcher_task = TaskTracker::new();
-        dispatcher_task.spawn(dispatcher.run(rx, stop_dispatcher.clone()));
+        dispatcher_task.spawn(dispatcher.run(inbox, stop_dispatcher.clone()));
         Ok(Some(Arc::new(Webhooks {
             sink,
             store,
@@ -233,10 +243,15 @@ impl Webhooks {
         self.workers.wait().await;
     }
 
-    /// Dead letters of an app, oldest first.
-    pub(crate) async fn dead_letters(&self, app_id: &str) -> Result<Vec<DeadLetter>, StoreError> {
+    /// Up to `limit` dead letters of an app with an id above `after`, oldest first.
+    pub(crate) async fn dead_letters(
+        &self,
+        app_id: &str,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
         let app = app_id.to_owned();
-        self.blocking(move |o| o.dead_letters(&app)).await
+        self.blocking(move |o| o.dead_letters_page(&app, after, limit)).await
     }
 
     /// Puts dead letters of an app (`id`, or all) back into the outbox with a fresh `time_ms`;
@@ -289,6 +304,7 @@ fn build_targets(config: &Config) -> Built {
             targets.push(Arc::new(Target {
                 key: worker::target_key(&app.id, &spec.url, nth),
                 app_id: app.id.clone(),
+                app_index: idx,
                 dest: destination(app, &spec),
                 spec,
                 notify: tokio::sync::Notify::new(),
@@ -318,25 +334,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn full_queue_drops_and_counts_without_blocking() {
+    fn full_queue_drops_and_counts_per_app_without_blocking() {
         let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
-        let metrics = WebhookMetrics::new(&recorder);
-        let (tx, mut rx) = mpsc::channel(1);
+        let config = Config::default();
+        let per_app = Arc::new(PerApp::for_config(&config, &WebhookSettings::from_config(&config), &recorder));
+        let (senders, mut inbox) = queues::per_app(1, 1);
         let mask = EventKinds::of(&[EventKind::Occupied]);
         let sink = WebhookSink {
-            apps: HashMap::from([("a".to_string(), (0, wanted(mask)))]),
-            tx,
-            metrics,
-            last_warn_ms: AtomicU64::new(0),
+            apps: HashMap::from([("app-id".to_string(), (0, wanted(mask)))]),
+            queues: senders,
+            per_app: per_app.clone(),
         };
-        assert!(sink.wants("a", EventKind::Occupied) && sink.wants("a", EventKind::Vacated), "pairs wanted together");
-        assert!(!sink.wants("a", EventKind::ClientEvent) && !sink.wants("b", EventKind::Occupied));
+        assert!(sink.wants("app-id", EventKind::Occupied) && sink.wants("app-id", EventKind::Vacated), "pairs");
+        assert!(!sink.wants("app-id", EventKind::ClientEvent) && !sink.wants("b", EventKind::Occupied));
         for c in ["x", "y", "z"] {
-            sink.emit("a", ChannelEvent::Occupied { channel: c.into() });
+            sink.emit("app-id", ChannelEvent::Occupied { channel: c.into() });
         }
-        assert_eq!(rx.try_recv().unwrap().1, ChannelEvent::Occupied { channel: "x".into() });
-        assert!(rx.try_recv().is_err());
+        let mut got = Vec::new();
+        inbox.drain(10, |app, ev| got.push((app, ev)));
+        assert_eq!(got, [(0, ChannelEvent::Occupied { channel: "x".into() })]);
         let text = recorder.handle().render();
-        assert!(text.contains("herald_webhook_events_dropped_total 2"), "{text}");
+        assert!(text.contains(r#"herald_webhook_events_dropped_total{app_id="app-id"} 2"#), "{text}");
+        assert!(per_app[0].report()[0].starts_with("2 webhook events dropped for app app-id"));
     }
 }

@@ -5,7 +5,8 @@
 //! delivery's creation, also across restarts) is spent (then moves it to the dead letters).
 //! Only then does it look at the next entry, so a target receives its deliveries in the order
 //! they were created, which keeps the per-channel order. A failing or hanging receiver only
-//! delays its own queue: the socket hot path never waits for a worker.
+//! delays its own queue: the socket hot path never waits for a worker. A dead letter is logged
+//! at debug level; the warning is the per-app summary of `per_app.rs`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::backoff::{Backoff, Next};
 use super::config::WebhookTarget;
 use super::payload::now_ms;
+use super::per_app::{Kind, PerApp};
 use super::sender::{Destination, Sender};
 use super::store::{DeadLetter, DeliveryStore, Record};
 use super::WebhookMetrics;
@@ -27,6 +29,8 @@ pub(crate) struct Target {
     /// same URL in one app. Survives restarts as long as the config keeps the target.
     pub key: String,
     pub app_id: String,
+    /// The app's position in `config.apps` (indexes the per-app limits and queues).
+    pub app_index: usize,
     pub spec: WebhookTarget,
     pub dest: Destination,
     /// Wakes the worker after the dispatcher (or a dead-letter resend) enqueued work. A
@@ -50,6 +54,8 @@ pub(crate) struct WorkerEnv {
     pub sender: Sender,
     pub backoff: Backoff,
     pub metrics: WebhookMetrics,
+    /// Per app index: the dead-letter cap, and where dead letters are counted.
+    pub per_app: Arc<Vec<PerApp>>,
 }
 
 /// Runs until `stop` is cancelled. An attempt in flight then is abandoned (the entry stays in
@@ -114,7 +120,7 @@ async fn deliver(target: &Target, env: &WorkerEnv, seq: u64, record: Record, sto
                 }
             }
             Next::GiveUp => {
-                tracing::warn!(
+                tracing::debug!(
                     target = %target.key, attempts = attempt, error = %error,
                     "webhook delivery failed for the whole retry window; moved to the dead letters"
                 );
@@ -130,7 +136,11 @@ async fn deliver(target: &Target, env: &WorkerEnv, seq: u64, record: Record, sto
                     last_error: error.to_string(),
                 };
                 env.metrics.dead_lettered.increment(1);
-                blocking(env, move |o, key| o.dead_letter(&key, seq, dl).map(|_| ()), &target.key).await;
+                let Some(app) = env.per_app.get(target.app_index) else { return true };
+                app.note(Kind::DeadLettered, 1);
+                let max = app.dead_letters_max;
+                let pruned = blocking(env, move |o, key| o.dead_letter(&key, seq, dl, max).map(|r| r.1), &target.key);
+                app.note_pruned(pruned.await.unwrap_or(0), false);
                 return true;
             }
         }
@@ -138,16 +148,22 @@ async fn deliver(target: &Target, env: &WorkerEnv, seq: u64, record: Record, sto
 }
 
 /// Runs an outbox write off the async threads; logs a failure (the entry then stays in the
-/// outbox and is attempted again: at-least-once).
-async fn blocking(
+/// outbox and is attempted again: at-least-once) and returns `None` then.
+async fn blocking<T: Send + 'static>(
     env: &WorkerEnv,
-    f: impl FnOnce(&DeliveryStore, String) -> Result<(), super::store::StoreError> + Send + 'static,
+    f: impl FnOnce(&DeliveryStore, String) -> Result<T, super::store::StoreError> + Send + 'static,
     key: &str,
-) {
+) -> Option<T> {
     let (store, key) = (env.store.clone(), key.to_owned());
     match tokio::task::spawn_blocking(move || f(&store, key)).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::error!(error = %e, "cannot update the webhook outbox"),
-        Err(e) => tracing::error!(error = %e, "webhook outbox task failed"),
+        Ok(Ok(v)) => Some(v),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "cannot update the webhook outbox");
+            None
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "webhook outbox task failed");
+            None
+        }
     }
 }

@@ -115,7 +115,7 @@ pub(crate) fn webhook_config(url: &str, event_types: &[&str], data_dir: &str) ->
     let mask = event_types.iter().map(|t| EventKind::parse(t).unwrap_or_else(|| panic!("unknown event type {t}")));
     let mask = mask.collect();
     let target = WebhookTarget { url: url.to_owned(), event_types: mask, filter: Default::default(), headers: vec![] };
-    c.webhooks.insert(APP_ID.to_owned(), AppWebhooks { batch: false, targets: vec![target] });
+    c.webhooks.insert(APP_ID.to_owned(), AppWebhooks { batch: false, targets: vec![target], ..Default::default() });
     c.data_dir = temp_data_dir(data_dir);
     c.webhook_removal_delay_ms = 300;
     c.webhook_retry_initial_ms = 50;

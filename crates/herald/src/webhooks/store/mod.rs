@@ -8,21 +8,35 @@
 //!
 //! * `outbox`: `(target key, seq)` → [`Record`] (JSON). The tuple key keeps each target's
 //!   deliveries in creation order, so a worker's head is simply the first key in its range.
-//! * `dead_letters`: `id` → [`DeadLetter`] (JSON): deliveries that failed for the whole retry
-//!   window; listed and re-sent through the admin endpoints.
+//! * `dead_letters_by_app`: `(app id, id)` → [`DeadLetter`] (JSON): deliveries that failed for
+//!   the whole retry window; listed (a page at a time), re-sent and pruned per app, oldest
+//!   first (`dead.rs`). Files written before it existed kept them in `dead_letters` (`id` →
+//!   JSON); [`DeliveryStore::open`] moves those rows over.
 //! * `meta`: the next `seq` and dead-letter `id` (allocated inside the write transaction, so
 //!   the single-writer rule of redb orders them without a lock of ours).
 //!
+//! Per app the store also counts, in memory, the pending deliveries and the dead letters
+//! (rebuilt by a scan at open), so the dispatcher can enforce `webhook_max_pending` and the
+//! dead-letter cap without reading the file.
+//!
 //! All methods block on disk I/O: async callers run them with `spawn_blocking`.
 
+mod dead;
+
+pub(crate) use dead::Page;
+
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Mutex;
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 const OUTBOX: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("outbox");
-const DEAD: TableDefinition<u64, &[u8]> = TableDefinition::new("dead_letters");
+const DEAD: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("dead_letters_by_app");
+/// The dead-letter table of files written before `dead_letters_by_app`; migrated at open.
+const DEAD_V1: TableDefinition<u64, &[u8]> = TableDefinition::new("dead_letters");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 /// The file name inside `data_dir`.
@@ -91,6 +105,22 @@ pub(super) struct DeliveryStore {
     /// so concurrent ones add up), and waited on by the shutdown drain until it reaches 0.
     depth: watch::Sender<i64>,
     gauge: metrics::Gauge,
+    /// Per app id: pending deliveries and dead letters on disk. A std mutex: updated after
+    /// each commit by the dispatcher, the workers and the admin endpoints, read by the
+    /// dispatcher before it enqueues; held only for the map update, never across disk I/O.
+    counts: Mutex<HashMap<String, AppCounts>>,
+}
+
+/// What one app has on disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct AppCounts {
+    pub pending: u64,
+    pub dead: u64,
+}
+
+/// The app id of a target key (`{app_id} {url}`; app ids contain no space).
+pub(super) fn app_of(target: &str) -> &str {
+    target.split_once(' ').map_or(target, |(app, _)| app)
 }
 
 impl DeliveryStore {
@@ -100,15 +130,49 @@ impl DeliveryStore {
             .map_err(|source| StoreError::CreateDir { path: dir.display().to_string(), source })?;
         let db = Database::create(dir.join(FILE_NAME))?;
         let tx = db.begin_write()?;
+        let mut counts: HashMap<String, AppCounts> = HashMap::new();
         let depth = {
             let outbox = tx.open_table(OUTBOX)?;
-            tx.open_table(DEAD)?;
             tx.open_table(META)?;
+            dead::migrate_v1(&tx)?;
+            for row in outbox.iter()? {
+                let (k, _) = row?;
+                counts.entry(app_of(k.value().0).to_owned()).or_default().pending += 1;
+            }
+            for row in tx.open_table(DEAD)?.iter()? {
+                let (k, _) = row?;
+                counts.entry(k.value().0.to_owned()).or_default().dead += 1;
+            }
             outbox.len()?
         };
         tx.commit()?;
         gauge.set(depth as f64);
-        Ok(DeliveryStore { db, depth: watch::Sender::new(depth as i64), gauge })
+        Ok(DeliveryStore { db, depth: watch::Sender::new(depth as i64), gauge, counts: Mutex::new(counts) })
+    }
+
+    /// What `app_id` has on disk.
+    pub(super) fn counts(&self, app_id: &str) -> AppCounts {
+        self.counts.lock().map(|c| c.get(app_id).copied().unwrap_or_default()).unwrap_or_default()
+    }
+
+    /// App ids with dead letters (the age pruning visits each).
+    pub(super) fn apps_with_dead_letters(&self) -> Vec<String> {
+        self.counts
+            .lock()
+            .map(|c| c.iter().filter(|(_, n)| n.dead > 0).map(|(a, _)| a.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Applies a committed change of `app_id`'s counts (pending, dead letters).
+    fn add_counts(&self, app_id: &str, pending: i64, dead: i64) {
+        if pending != 0 {
+            self.add_depth(pending);
+        }
+        if let Ok(mut c) = self.counts.lock() {
+            let e = c.entry(app_id.to_owned()).or_default();
+            e.pending = e.pending.saturating_add_signed(pending);
+            e.dead = e.dead.saturating_add_signed(dead);
+        }
     }
 
     pub(super) fn depth(&self) -> i64 {
@@ -144,7 +208,13 @@ impl DeliveryStore {
             meta.insert("next_seq", seq)?;
         }
         tx.commit()?;
-        self.add_depth(items.len() as i64);
+        let mut per_app: HashMap<&str, i64> = HashMap::new();
+        for (target, _) in items {
+            *per_app.entry(app_of(target)).or_default() += 1;
+        }
+        for (app, n) in per_app {
+            self.add_counts(app, n, 0);
+        }
         Ok(())
     }
 
@@ -170,86 +240,9 @@ impl DeliveryStore {
         let removed = tx.open_table(OUTBOX)?.remove((target, seq))?.is_some();
         tx.commit()?;
         if removed {
-            self.add_depth(-1);
+            self.add_counts(app_of(target), -1, 0);
         }
         Ok(())
-    }
-
-    /// Moves an outbox entry to the dead letters (one durable transaction); returns its id.
-    pub(super) fn dead_letter(&self, target: &str, seq: u64, mut dl: DeadLetter) -> Result<u64, StoreError> {
-        let tx = self.db.begin_write()?;
-        let removed;
-        {
-            let mut meta = tx.open_table(META)?;
-            let id = meta.get("next_dead")?.map_or(1, |v| v.value());
-            meta.insert("next_dead", id + 1)?;
-            dl.id = id;
-            tx.open_table(DEAD)?.insert(id, serde_json::to_vec(&dl)?.as_slice())?;
-            removed = tx.open_table(OUTBOX)?.remove((target, seq))?.is_some();
-        }
-        tx.commit()?;
-        if removed {
-            self.add_depth(-1);
-        }
-        Ok(dl.id)
-    }
-
-    /// Dead letters of `app_id`, oldest first.
-    pub(super) fn dead_letters(&self, app_id: &str) -> Result<Vec<DeadLetter>, StoreError> {
-        let tx = self.db.begin_read()?;
-        let dead = tx.open_table(DEAD)?;
-        let mut out = Vec::new();
-        for row in dead.iter()? {
-            let (_, v) = row?;
-            let dl: DeadLetter = serde_json::from_slice(v.value())?;
-            if dl.app_id == app_id {
-                out.push(dl);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Moves dead letters of `app_id` (`id`, or all when `None`) back to the end of their
-    /// target's queue, with the body rebuilt by `refresh` (a new `time_ms`). Returns the
-    /// number moved and the target keys that got work. Letters whose target `known` rejects
-    /// are left in place.
-    pub(super) fn resend(
-        &self,
-        app_id: &str,
-        id: Option<u64>,
-        known: impl Fn(&str) -> bool,
-        refresh: impl Fn(&str) -> Result<String, serde_json::Error>,
-    ) -> Result<(usize, Vec<String>), StoreError> {
-        let letters: Vec<DeadLetter> = match id {
-            Some(id) => self.dead_letters(app_id)?.into_iter().filter(|d| d.id == id).collect(),
-            None => self.dead_letters(app_id)?,
-        };
-        let letters: Vec<DeadLetter> = letters.into_iter().filter(|d| known(&d.target)).collect();
-        if letters.is_empty() {
-            return Ok((0, Vec::new()));
-        }
-        let now = super::payload::now_ms();
-        let tx = self.db.begin_write()?;
-        let mut targets = Vec::new();
-        {
-            let mut meta = tx.open_table(META)?;
-            let mut seq = meta.get("next_seq")?.map_or(1, |v| v.value());
-            let mut outbox = tx.open_table(OUTBOX)?;
-            let mut dead = tx.open_table(DEAD)?;
-            for dl in &letters {
-                let record = Record { app_id: dl.app_id.clone(), body: refresh(&dl.body)?, created_ms: now };
-                outbox.insert((dl.target.as_str(), seq), serde_json::to_vec(&record)?.as_slice())?;
-                seq += 1;
-                dead.remove(dl.id)?;
-                if !targets.contains(&dl.target) {
-                    targets.push(dl.target.clone());
-                }
-            }
-            meta.insert("next_seq", seq)?;
-        }
-        tx.commit()?;
-        self.add_depth(letters.len() as i64);
-        Ok((letters.len(), targets))
     }
 
     /// Target keys with pending entries (used at start to find entries of removed targets).
@@ -282,41 +275,96 @@ mod tests {
         Record { app_id: "a".into(), body: body.into(), created_ms: 1 }
     }
 
+    fn letter(app: &str, target: &str, failed_ms: u64) -> DeadLetter {
+        DeadLetter {
+            id: 0,
+            app_id: app.into(),
+            target: target.into(),
+            url: "http://x".into(),
+            body: "{}".into(),
+            created_ms: 1,
+            failed_ms,
+            attempts: 3,
+            last_error: "HTTP 500".into(),
+        }
+    }
+
     #[test]
     fn fifo_per_target_survives_reopen_and_dead_letters_resend() {
         let dir = temp_dir("fifo");
         {
             let o = DeliveryStore::open(&dir, metrics::Gauge::noop()).unwrap();
-            o.enqueue(&[("t1".into(), rec("1")), ("t2".into(), rec("x")), ("t1".into(), rec("2"))]).unwrap();
-            let (seq, r) = o.head("t1").unwrap().unwrap();
+            o.enqueue(&[("a t1".into(), rec("1")), ("a t2".into(), rec("x")), ("a t1".into(), rec("2"))]).unwrap();
+            let (seq, r) = o.head("a t1").unwrap().unwrap();
             assert_eq!(r.body, "1");
-            o.remove("t1", seq).unwrap();
+            o.remove("a t1", seq).unwrap();
             assert_eq!(o.depth(), 2);
         }
         let o = DeliveryStore::open(&dir, metrics::Gauge::noop()).unwrap();
         assert_eq!(o.depth(), 2);
-        assert_eq!(o.pending_targets().unwrap(), ["t1", "t2"]);
-        let (seq, r) = o.head("t1").unwrap().unwrap();
+        assert_eq!(o.counts("a"), AppCounts { pending: 2, dead: 0 });
+        assert_eq!(o.pending_targets().unwrap(), ["a t1", "a t2"]);
+        let (seq, r) = o.head("a t1").unwrap().unwrap();
         assert_eq!(r.body, "2");
-        let dl = DeadLetter {
-            id: 0,
-            app_id: "a".into(),
-            target: "t1".into(),
-            url: "http://x".into(),
-            body: r.body,
-            created_ms: 1,
-            failed_ms: 2,
-            attempts: 3,
-            last_error: "HTTP 500".into(),
-        };
-        let id = o.dead_letter("t1", seq, dl).unwrap();
-        assert!(o.head("t1").unwrap().is_none());
-        assert_eq!(o.dead_letters("a").unwrap().len(), 1);
-        assert!(o.dead_letters("b").unwrap().is_empty());
+        let dl = DeadLetter { body: r.body, ..letter("a", "a t1", 2) };
+        let (id, pruned) = o.dead_letter("a t1", seq, dl, 10).unwrap();
+        assert_eq!(pruned, 0);
+        assert!(o.head("a t1").unwrap().is_none());
+        assert_eq!(o.counts("a"), AppCounts { pending: 1, dead: 1 });
+        assert_eq!(o.dead_letters_page("a", None, 10).unwrap().letters.len(), 1);
+        assert!(o.dead_letters_page("b", None, 10).unwrap().letters.is_empty());
         let t = o.resend("a", Some(id), |_| true, |b| Ok(format!("{b}!"))).unwrap();
-        assert_eq!(t, (1, vec!["t1".to_string()]));
-        assert_eq!(o.head("t1").unwrap().unwrap().1.body, "2!");
-        assert!(o.dead_letters("a").unwrap().is_empty());
+        assert_eq!(t, (1, vec!["a t1".to_string()]));
+        assert_eq!(o.head("a t1").unwrap().unwrap().1.body, "2!");
+        assert!(o.dead_letters_page("a", None, 10).unwrap().letters.is_empty());
+        assert_eq!(o.counts("a"), AppCounts { pending: 2, dead: 0 });
+        drop(o);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn dead_letters_are_capped_per_app_oldest_first_and_paged() {
+        let dir = temp_dir("dead-cap");
+        let o = DeliveryStore::open(&dir, metrics::Gauge::noop()).unwrap();
+        for i in 0..5 {
+            assert_eq!(o.dead_letter("a t", 0, letter("a", "a t", i), 3).unwrap().1, u64::from(i >= 3));
+        }
+        o.dead_letter("b t", 0, letter("b", "b t", 0), 3).unwrap();
+        assert_eq!(o.counts("a").dead, 3);
+        assert_eq!(o.counts("b").dead, 1);
+        let first = o.dead_letters_page("a", None, 2).unwrap();
+        let failed: Vec<u64> = first.letters.iter().map(|d| d.failed_ms).collect();
+        assert_eq!(failed, [2, 3], "the two oldest were pruned");
+        let second = o.dead_letters_page("a", first.next, 2).unwrap();
+        assert_eq!(second.letters.iter().map(|d| d.failed_ms).collect::<Vec<_>>(), [4]);
+        assert_eq!(second.next, None);
+
+        assert_eq!(o.prune_older_than("a", 4).unwrap(), 2);
+        assert_eq!(o.prune_older_than("a", 4).unwrap(), 0);
+        assert_eq!(o.counts("a").dead, 1);
+        drop(o);
+        let o = DeliveryStore::open(&dir, metrics::Gauge::noop()).unwrap();
+        assert_eq!(o.counts("a"), AppCounts { pending: 0, dead: 1 });
+        assert_eq!(o.apps_with_dead_letters().len(), 2);
+        drop(o);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn dead_letters_of_an_older_file_are_migrated_at_open() {
+        let dir = temp_dir("dead-v1");
+        std::fs::create_dir_all(&dir).unwrap();
+        {
+            let db = Database::create(dir.join(FILE_NAME)).unwrap();
+            let tx = db.begin_write().unwrap();
+            let dl = DeadLetter { id: 7, ..letter("a", "a t", 5) };
+            tx.open_table(DEAD_V1).unwrap().insert(7, serde_json::to_vec(&dl).unwrap().as_slice()).unwrap();
+            tx.commit().unwrap();
+        }
+        let o = DeliveryStore::open(&dir, metrics::Gauge::noop()).unwrap();
+        let page = o.dead_letters_page("a", None, 10).unwrap();
+        assert_eq!(page.letters.iter().map(|d| d.id).collect::<Vec<_>>(), [7]);
+        assert_eq!(o.counts("a").dead, 1);
         drop(o);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -1,0 +1,184 @@
+//! Per-app webhook limits and what happened to an app's webhooks: the metrics labelled
+//! `app_id`, and the aggregated warnings (one line per app and kind per [`REPORT_INTERVAL`]
+//! with a count, instead of one line per dropped event or dead letter: a flood must not flood
+//! the log too).
+//!
+//! [`PerApp`] is shared by the sink (socket hot path), the dispatcher, the workers and the
+//! housekeeping task; everything in it is either immutable or an atomic / metric handle, so no
+//! caller ever waits for another.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use metrics::{Counter, Key, Label, Recorder};
+
+use super::config::WebhookSettings;
+use super::METADATA;
+use crate::config::Config;
+
+/// How often the aggregated warnings are written.
+pub(crate) const REPORT_INTERVAL: Duration = Duration::from_secs(10);
+
+/// What is counted per app and reported in the aggregated warnings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// An event dropped because the app's queue was full.
+    Dropped,
+    /// A delivery not written because the app's outbox was at `webhook_max_pending`.
+    Refused,
+    /// A delivery moved to the dead letters.
+    DeadLettered,
+    /// Dead letters removed by the count cap or the age limit.
+    Pruned,
+}
+
+const KINDS: [Kind; 4] = [Kind::Dropped, Kind::Refused, Kind::DeadLettered, Kind::Pruned];
+
+impl Kind {
+    fn sentence(self, n: u64, app: &str) -> String {
+        let secs = REPORT_INTERVAL.as_secs();
+        match self {
+            Kind::Dropped => format!(
+                "{n} webhook events dropped for app {app} in the last {secs} s: its queue was full \
+                 (webhook_queue_size; see herald_webhook_events_dropped_total)"
+            ),
+            Kind::Refused => format!(
+                "{n} webhook deliveries refused for app {app} in the last {secs} s: its outbox was full \
+                 (webhook_max_pending; see herald_webhook_deliveries_refused_total)"
+            ),
+            Kind::DeadLettered => format!(
+                "{n} webhook deliveries dead-lettered for app {app} in the last {secs} s \
+                 (failed for the whole retry window)"
+            ),
+            Kind::Pruned => format!(
+                "{n} webhook dead letters pruned for app {app} in the last {secs} s \
+                 (webhook_dead_letters_max / webhook_dead_letter_max_age)"
+            ),
+        }
+    }
+}
+
+/// One app's limits and counters (index = position in `config.apps`).
+#[derive(Debug)]
+pub(crate) struct PerApp {
+    pub app_id: String,
+    /// Deliveries of the app the outbox holds at most (`webhook_max_pending`).
+    pub max_pending: u64,
+    /// Dead letters of the app kept at most (`webhook_dead_letters_max`).
+    pub dead_letters_max: u64,
+    /// Dead letters older than this are pruned (`webhook_dead_letter_max_age`).
+    pub dead_letter_max_age: Duration,
+    dropped: Counter,
+    refused: Counter,
+    pruned_count: Counter,
+    pruned_age: Counter,
+    /// Counts since the last report, by [`KINDS`] position; swapped to 0 by [`PerApp::report`].
+    window: [AtomicU64; 4],
+}
+
+impl PerApp {
+    /// One entry per configured app, with the app's overrides applied to the node settings.
+    pub(crate) fn for_config(config: &Config, settings: &WebhookSettings, r: &dyn Recorder) -> Vec<PerApp> {
+        config
+            .apps
+            .iter()
+            .map(|app| {
+                let hooks = config.webhooks.get(&app.id);
+                let labelled = |name: &'static str, extra: Option<(&'static str, &'static str)>| {
+                    let mut labels = vec![Label::new("app_id", app.id.clone())];
+                    if let Some((k, v)) = extra {
+                        labels.push(Label::new(k, v));
+                    }
+                    r.register_counter(&Key::from_parts(name, labels), &METADATA)
+                };
+                PerApp {
+                    app_id: app.id.clone(),
+                    max_pending: hooks.and_then(|h| h.max_pending).unwrap_or(settings.max_pending),
+                    dead_letters_max: hooks.and_then(|h| h.dead_letters_max).unwrap_or(settings.dead_letters_max),
+                    dead_letter_max_age: hooks
+                        .and_then(|h| h.dead_letter_max_age)
+                        .map_or(settings.dead_letter_max_age, Duration::from_secs),
+                    dropped: labelled("herald_webhook_events_dropped_total", None),
+                    refused: labelled("herald_webhook_deliveries_refused_total", None),
+                    pruned_count: labelled("herald_webhook_dead_letters_pruned_total", Some(("reason", "count"))),
+                    pruned_age: labelled("herald_webhook_dead_letters_pruned_total", Some(("reason", "age"))),
+                    window: Default::default(),
+                }
+            })
+            .collect()
+    }
+
+    /// Counts `n` occurrences of `kind` (metric and the next report).
+    pub(crate) fn note(&self, kind: Kind, n: u64) {
+        if n == 0 {
+            return;
+        }
+        match kind {
+            Kind::Dropped => self.dropped.increment(n),
+            Kind::Refused => self.refused.increment(n),
+            // Counted in the unlabelled herald_webhook_dead_lettered_total by the worker.
+            Kind::DeadLettered => {}
+            // Counted by reason in `note_pruned`.
+            Kind::Pruned => {}
+        }
+        self.window[kind as usize].fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts dead letters pruned by the count cap (`by_age` false) or the age limit.
+    pub(crate) fn note_pruned(&self, n: u64, by_age: bool) {
+        if n == 0 {
+            return;
+        }
+        if by_age {
+            self.pruned_age.increment(n);
+        } else {
+            self.pruned_count.increment(n);
+        }
+        self.note(Kind::Pruned, n);
+    }
+
+    /// The warning lines for what was counted since the last call, and resets the counts.
+    pub(crate) fn report(&self) -> Vec<String> {
+        KINDS
+            .iter()
+            .filter_map(|&k| {
+                let n = self.window[k as usize].swap(0, Ordering::Relaxed);
+                (n > 0).then(|| k.sentence(n, &self.app_id))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_aggregates_counts_per_kind_and_resets() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let mut config = Config::default();
+        config.webhooks.insert(
+            config.apps[0].id.clone(),
+            crate::webhooks::config::AppWebhooks { max_pending: Some(7), ..Default::default() },
+        );
+        let settings = WebhookSettings::from_config(&config);
+        let apps = PerApp::for_config(&config, &settings, &recorder);
+        let a = &apps[0];
+        assert_eq!(a.max_pending, 7, "the app's override");
+        assert_eq!(a.dead_letters_max, settings.dead_letters_max, "the node default");
+        for _ in 0..1000 {
+            a.note(Kind::DeadLettered, 1);
+        }
+        a.note(Kind::Dropped, 5);
+        a.note_pruned(2, true);
+        let lines = a.report();
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert!(lines[0].starts_with("5 webhook events dropped for app app-id in the last 10 s"), "{lines:?}");
+        assert!(lines[1].starts_with("1000 webhook deliveries dead-lettered for app app-id"), "{lines:?}");
+        assert!(lines[2].starts_with("2 webhook dead letters pruned"), "{lines:?}");
+        assert!(a.report().is_empty());
+        let text = recorder.handle().render();
+        assert!(text.contains(r#"herald_webhook_events_dropped_total{app_id="app-id"} 5"#), "{text}");
+        assert!(text.contains(r#"herald_webhook_dead_letters_pruned_total{app_id="app-id",reason="age"} 2"#), "{text}");
+    }
+}
