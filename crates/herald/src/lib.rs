@@ -13,6 +13,7 @@
 pub mod cluster;
 pub mod config;
 mod http;
+mod log_limit;
 mod memory;
 mod ops;
 mod server;

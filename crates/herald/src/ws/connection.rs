@@ -26,7 +26,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
@@ -48,6 +48,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Frame, Utf8Byt
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
+use crate::log_limit::LogLimit;
 use crate::server::ServerState;
 
 type Ws = WebSocketStream<TokioIo<Upgraded>>;
@@ -85,7 +86,16 @@ pub(crate) fn spawn(ws: Ws, session: Session, state: Arc<ServerState>) {
 async fn close_connection(mut ws: Ws, code: CloseCode, message: String, state: Arc<ServerState>, socket_id: Box<str>) {
     state.hub.metrics.closed_by_server(code);
     if code == CloseCode::OVER_CAPACITY {
-        tracing::info!(%socket_id, "slow consumer disconnected");
+        // Any client can become a slow consumer on purpose: one line per 10 s with a count.
+        static SLOW: LazyLock<LogLimit> = LazyLock::new(|| LogLimit::new(Duration::from_secs(10)));
+        match SLOW.admit() {
+            Some(0) => tracing::info!(%socket_id, "slow consumer disconnected"),
+            Some(more) => tracing::info!(
+                %socket_id,
+                "slow consumer disconnected ({more} more since the previous line; herald_slow_consumer_disconnects_total counts all)"
+            ),
+            None => tracing::debug!(%socket_id, "slow consumer disconnected"),
+        }
     }
     close_with(&mut ws, code, &message).await;
 }
