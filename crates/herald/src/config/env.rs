@@ -48,6 +48,14 @@ const SCALAR_VARS: &[(&str, &str)] = &[
     ("webhook_timeout", "HERALD_WEBHOOK_TIMEOUT"),
     ("webhook_queue_size", "HERALD_WEBHOOK_QUEUE_SIZE"),
     ("trusted_proxies", "HERALD_TRUSTED_PROXIES"),
+    ("http_header_read_timeout", "HERALD_HTTP_HEADER_READ_TIMEOUT"),
+    ("http_keep_alive_timeout", "HERALD_HTTP_KEEP_ALIVE_TIMEOUT"),
+    ("http_body_read_timeout", "HERALD_HTTP_BODY_READ_TIMEOUT"),
+    ("max_pending_connections", "HERALD_MAX_PENDING_CONNECTIONS"),
+    ("ws_connect_rate_per_ip", "HERALD_WS_CONNECT_RATE_PER_IP"),
+    ("ws_connect_burst_per_ip", "HERALD_WS_CONNECT_BURST_PER_IP"),
+    ("fd_reserve", "HERALD_FD_RESERVE"),
+    ("ops_port", "HERALD_OPS_PORT"),
 ];
 
 /// The single-app credential variables, in (id, key, secret) order.
@@ -99,6 +107,18 @@ pub(crate) fn layer(env: &HashMap<String, String>) -> Result<(Layer, Vec<String>
             "webhook_retry_max_elapsed" => l.webhook_retry_max_elapsed = Some(secs(v).map_err(bad)?),
             "webhook_timeout" => l.webhook_timeout = Some(secs(v).map_err(bad)?),
             "webhook_queue_size" => l.webhook_queue_size = Some(size(v).map_err(bad)?),
+            "http_header_read_timeout" => l.http_header_read_timeout = Some(secs(v).map_err(bad)?),
+            "http_keep_alive_timeout" => l.http_keep_alive_timeout = Some(secs(v).map_err(bad)?),
+            "http_body_read_timeout" => l.http_body_read_timeout = Some(secs(v).map_err(bad)?),
+            "max_pending_connections" => l.max_pending_connections = Some(size(v).map_err(bad)?),
+            "ws_connect_rate_per_ip" => {
+                l.ws_connect_rate_per_ip = Some(num(v).map_err(|_| bad("expected a whole number"))?)
+            }
+            "ws_connect_burst_per_ip" => {
+                l.ws_connect_burst_per_ip = Some(num(v).map_err(|_| bad("expected a whole number"))?)
+            }
+            "fd_reserve" => l.fd_reserve = Some(size(v).map_err(bad)?),
+            "ops_port" => l.ops_port = Some(num(v).map_err(|_| bad("expected an integer 0-65535"))?),
             // Comma-separated; each entry is checked by validation, naming the variable.
             "trusted_proxies" => {
                 l.trusted_proxies =
