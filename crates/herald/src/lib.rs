@@ -3,7 +3,8 @@
 //! The binary (`main.rs`) only loads the config, sets up logging and calls [`start`]; tests
 //! call [`start`] directly with a config on port 0. Layout:
 //! - [`config`]: defaults < file < env < flags, validated.
-//! - `server.rs`: router, listener, graceful shutdown.
+//! - `server.rs`: router, listeners, graceful shutdown.
+//! - `serve/`: the accept loops and per-connection HTTP serving (timeouts, caps, fd reserve).
 //! - `ws/`: upgrade + per-connection task.
 //! - `http/`: the signed Pusher HTTP API.
 //! - `ops.rs`: `/metrics`, `/up`, `/ready`.
@@ -16,6 +17,7 @@ mod http;
 mod log_limit;
 mod memory;
 mod ops;
+mod serve;
 mod server;
 pub mod webhooks;
 mod ws;

@@ -50,7 +50,7 @@ async fn serve(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    banner.print(server.local_addr());
+    banner.print(server.local_addr(), server.ops_addr());
     wait_for_signal().await;
     tracing::info!("shutdown requested; draining connections");
     server.shutdown().await;
@@ -77,7 +77,7 @@ impl Banner {
 
     /// Writes the banner to stdout. A closed stdout (the reader went away) must never take the
     /// server down, so write errors are ignored rather than panicking like `println!`.
-    fn print(&self, addr: std::net::SocketAddr) {
+    fn print(&self, addr: std::net::SocketAddr, ops: Option<std::net::SocketAddr>) {
         use std::io::Write;
         let mut text = String::new();
         // Tests and scripts parse this first line.
@@ -87,6 +87,10 @@ impl Banner {
             self.prefix, self.prefix
         ));
         text.push_str(&format!("  metrics: http://{addr}/metrics   liveness: /up   readiness: /ready\n"));
+        if let Some(ops) = ops {
+            // Tests parse this line too.
+            text.push_str(&format!("  ops listener on http://{ops} (/up, /ready, /metrics)\n"));
+        }
         match &self.default_app {
             Some((id, key, secret)) => {
                 text.push_str(&format!("  default app: id={id} key={key} secret={secret}\n"));

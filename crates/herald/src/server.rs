@@ -4,8 +4,9 @@
 //! Who owns which task:
 //! - `ServerState::sockets` ([`TaskTracker`]): every task that holds a client socket — the
 //!   upgrade and admission task, the connection task, the close handshake;
-//! - `RunningServer::tasks`, ended by `RunningServer::stop` ([`CancellationToken`]): the HTTP
-//!   server and the sweeper;
+//! - `RunningServer::tasks`, ended by `RunningServer::stop` ([`CancellationToken`]): the accept
+//!   loops (`serve/`), each HTTP connection until it is upgraded or ends, the sweeper and the
+//!   fd sampler;
 //! - the cluster adapter and the webhooks own theirs the same way and end them in
 //!   `RedisAdapter::leave` and `Webhooks::shutdown`.
 //!
@@ -29,7 +30,6 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::Router;
 use herald_core::adapter::{Adapter, LocalAdapter};
 use herald_core::app::StaticAppStore;
@@ -46,7 +46,10 @@ use crate::cluster::{ClusterConfig, RedisAdapter};
 use crate::config::adapter::AdapterConfig;
 use crate::config::Config;
 use crate::memory::{self, Trimmer};
+use crate::serve::fds::FdBudget;
+use crate::serve::{self, ServeMetrics, Timeouts};
 use crate::webhooks::Webhooks;
+use crate::ws::ConnectLimiter;
 use crate::{http, ops, ws};
 
 /// Shared by every handler and connection task.
@@ -63,6 +66,8 @@ pub(crate) struct ServerState {
     /// in between). Shutdown waits for it to empty, so the process does not exit before the
     /// 4200 close frames are out.
     pub sockets: TaskTracker,
+    /// The per-IP limit on new WebSocket connections; `None` when off.
+    pub connect_limiter: Option<ConnectLimiter>,
 }
 
 /// How long shutdown lets webhook workers deliver before leaving the rest in the outbox.
@@ -73,10 +78,13 @@ const HTTP_STOP: Duration = Duration::from_secs(5);
 /// A started server.
 pub struct RunningServer {
     addr: SocketAddr,
+    ops_addr: Option<SocketAddr>,
     state: Arc<ServerState>,
-    /// Cancelled by the last shutdown step: ends the HTTP server and the sweeper.
+    /// Cancelled by the last shutdown step: ends the accept loops, asks every HTTP connection
+    /// to finish (graceful), ends the sweeper and the fd sampler.
     stop: CancellationToken,
-    /// The HTTP server task and the sweeper.
+    /// The accept loops, every HTTP connection task (until its upgrade or its end), the
+    /// sweeper and the fd sampler.
     tasks: TaskTracker,
 }
 
@@ -99,6 +107,11 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
     };
     let listener = bind(&config.host, config.port, config.listen_backlog).await?;
     let addr = listener.local_addr()?;
+    let ops_listener = match config.ops_port {
+        Some(port) => Some(bind(&config.host, port, 128).await?),
+        None => None,
+    };
+    let ops_addr = ops_listener.as_ref().map(TcpListener::local_addr).transpose()?;
     // Webhooks before the hub: the hub gets the sink. Only opens the outbox (in data_dir)
     // when some app has webhook targets.
     let webhooks = Webhooks::start(&config, recorder.as_ref()).map_err(std::io::Error::other)?;
@@ -120,7 +133,14 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
     if let Some(redis) = &cluster {
         redis.attach(&hub);
     }
+    let connect_limiter = ConnectLimiter::new(
+        config.ws_connect_rate_per_ip,
+        config.ws_connect_burst_per_ip,
+        hub.metrics.counter("herald_ws_rate_limited_total"),
+        hub.metrics.counter("herald_ws_rate_limit_untracked_total"),
+    );
     let state = Arc::new(ServerState {
+        connect_limiter,
         hub,
         config: Arc::new(config),
         prometheus,
@@ -132,21 +152,54 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
     let (stop, tasks) = (CancellationToken::new(), TaskTracker::new());
     let trims = memory::trims_counter(recorder.as_ref());
     tasks.spawn(sweep(Arc::downgrade(&state.hub), trims, tasks.clone(), stop.clone()));
-    let app = router(state.clone());
-    // TCP_NODELAY: small frames must not wait for the peer's delayed ACK (Nagle); measured
-    // in docs/BENCHMARKS.md (client-event p99 33 ms → 3 ms).
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    // The peer address reaches the handlers (`trusted_proxies` is checked against it).
-    let app = app.into_make_service_with_connect_info::<SocketAddr>();
-    let serve = axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned());
-    tasks.spawn(async move {
-        if let Err(e) = serve.await {
-            tracing::error!(error = %e, "HTTP server ended with an error");
-        }
-    });
-    Ok(RunningServer { addr, state, stop, tasks })
+    let budget = FdBudget::new(state.config.fd_reserve);
+    tasks.spawn(budget.clone().run_sampler(stop.clone()));
+    let timeouts = Timeouts {
+        header_read: Duration::from_secs(state.config.http_header_read_timeout),
+        keep_alive: Duration::from_secs(state.config.http_keep_alive_timeout),
+    };
+    let metrics = &state.hub.metrics;
+    let serve_metrics = |listener: &'static str| ServeMetrics {
+        refused: metrics.labelled_counter("herald_http_connections_refused_total", "listener", listener),
+        header_timeouts: metrics.counter("herald_http_header_timeouts_total"),
+        accept_errors: metrics.counter("herald_accept_errors_total"),
+        paused: metrics.counter("herald_accept_paused_total"),
+    };
+    if let Some(ops) = ops_listener {
+        let options = serve::Options {
+            timeouts,
+            max_pending: serve::OPS_MAX_CONNECTIONS,
+            hold_permit: true,
+            respect_fd_reserve: false,
+        };
+        let accept = serve::accept_loop(
+            ops,
+            ops_router(state.clone()),
+            options,
+            budget.clone(),
+            serve_metrics("ops"),
+            tasks.clone(),
+            stop.clone(),
+        );
+        tasks.spawn(accept);
+    }
+    let options = serve::Options {
+        timeouts,
+        max_pending: state.config.max_pending_connections,
+        hold_permit: false,
+        respect_fd_reserve: true,
+    };
+    let accept = serve::accept_loop(
+        listener,
+        router(state.clone()),
+        options,
+        budget,
+        serve_metrics("main"),
+        tasks.clone(),
+        stop.clone(),
+    );
+    tasks.spawn(accept);
+    Ok(RunningServer { addr, ops_addr, state, stop, tasks })
 }
 
 /// Binds the first address `host` resolves to with an accept queue of `backlog` (tokio's
@@ -236,10 +289,25 @@ fn router(state: Arc<ServerState>) -> Router {
         .with_state(state)
 }
 
+/// The ops listener's routes: `/up`, `/ready`, `/metrics` only.
+fn ops_router(state: Arc<ServerState>) -> Router {
+    Router::new()
+        .route("/metrics", get(ops::metrics))
+        .route("/up", get(ops::up))
+        .route("/ready", get(ops::ready))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "Not found\n") })
+        .with_state(state)
+}
+
 impl RunningServer {
     /// The bound address (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The ops listener's address, when `ops_port` is set.
+    pub fn ops_addr(&self) -> Option<SocketAddr> {
+        self.ops_addr
     }
 
     /// The node's state (tests inspect counts through it).

@@ -8,7 +8,7 @@ mod config_support;
 use config_support::{load, load_err, TempFile};
 
 /// Node-wide keys, their bound, and their environment variable.
-const NODE_BOUNDS: [(&str, u64); 23] = [
+const NODE_BOUNDS: [(&str, u64); 30] = [
     ("activity_timeout", 3_600),
     ("pong_timeout", 3_600),
     ("authorized_connection_timeout", 3_600),
@@ -32,6 +32,13 @@ const NODE_BOUNDS: [(&str, u64); 23] = [
     ("webhook_dead_letters_max", 1_000_000),
     ("webhook_dead_letter_max_age", 31_536_000),
     ("webhook_cache_miss_dedup_max", 1_000_000),
+    ("http_header_read_timeout", 300),
+    ("http_keep_alive_timeout", 300),
+    ("http_body_read_timeout", 3_600),
+    ("max_pending_connections", 1_000_000),
+    ("ws_connect_rate_per_ip", 1_000_000),
+    ("ws_connect_burst_per_ip", 1_000_000),
+    ("fd_reserve", 65_536),
 ];
 
 /// Per-app overrides of node-wide webhook caps: the same bounds.
@@ -148,15 +155,54 @@ fn app_webhook_caps_override_the_node_keys() {
 }
 
 #[test]
-fn webhook_caps_of_zero_are_refused() {
+fn node_caps_of_zero_are_refused_naming_the_key() {
     for key in [
         "webhook_max_pending",
         "webhook_dead_letters_max",
         "webhook_dead_letter_max_age",
         "webhook_cache_miss_dedup_max",
+        "http_header_read_timeout",
+        "http_keep_alive_timeout",
+        "http_body_read_timeout",
+        "max_pending_connections",
+        "ws_connect_burst_per_ip",
     ] {
         let var = env_var(key);
         let err = load_err(&[], &[(var.as_str(), "0")]);
         assert_eq!(err, format!("{key}: must be greater than 0 (from {var})"));
     }
+    // 0 is meaningful for these two: the limit is off.
+    let c = load(&[], &[("HERALD_WS_CONNECT_RATE_PER_IP", "0"), ("HERALD_FD_RESERVE", "0")]).unwrap();
+    assert_eq!((c.ws_connect_rate_per_ip, c.fd_reserve), (0, 0));
+}
+
+#[test]
+fn keep_alive_longer_than_the_header_read_timeout_is_refused() {
+    let f = TempFile::new("http_header_read_timeout = 10\nhttp_keep_alive_timeout = 11\n");
+    let err = load_err(&["--config", f.path()], &[]);
+    assert_eq!(err, "http_keep_alive_timeout: must not be longer than http_header_read_timeout (10 s), got 11");
+}
+
+#[test]
+fn ops_port_equal_to_the_main_port_is_refused() {
+    let err = load_err(&[], &[("HERALD_PORT", "7000"), ("HERALD_OPS_PORT", "7000")]);
+    assert_eq!(err, "ops_port: must differ from port (7000) (from HERALD_OPS_PORT)");
+    let c = load(&[], &[("HERALD_OPS_PORT", "7001")]).unwrap();
+    assert_eq!(c.ops_port, Some(7001));
+}
+
+#[test]
+fn connection_bounds_have_their_documented_defaults() {
+    let c = load(&[], &[]).unwrap();
+    let got = (
+        c.http_header_read_timeout,
+        c.http_keep_alive_timeout,
+        c.http_body_read_timeout,
+        c.max_pending_connections,
+        c.ws_connect_rate_per_ip,
+        c.ws_connect_burst_per_ip,
+        c.fd_reserve,
+        c.ops_port,
+    );
+    assert_eq!(got, (10, 10, 30, 4096, 0, 50, 64, None));
 }

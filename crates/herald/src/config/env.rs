@@ -52,6 +52,14 @@ const SCALAR_VARS: &[(&str, &str)] = &[
     ("webhook_dead_letter_max_age", "HERALD_WEBHOOK_DEAD_LETTER_MAX_AGE"),
     ("webhook_cache_miss_dedup_max", "HERALD_WEBHOOK_CACHE_MISS_DEDUP_MAX"),
     ("trusted_proxies", "HERALD_TRUSTED_PROXIES"),
+    ("http_header_read_timeout", "HERALD_HTTP_HEADER_READ_TIMEOUT"),
+    ("http_keep_alive_timeout", "HERALD_HTTP_KEEP_ALIVE_TIMEOUT"),
+    ("http_body_read_timeout", "HERALD_HTTP_BODY_READ_TIMEOUT"),
+    ("max_pending_connections", "HERALD_MAX_PENDING_CONNECTIONS"),
+    ("ws_connect_rate_per_ip", "HERALD_WS_CONNECT_RATE_PER_IP"),
+    ("ws_connect_burst_per_ip", "HERALD_WS_CONNECT_BURST_PER_IP"),
+    ("fd_reserve", "HERALD_FD_RESERVE"),
+    ("ops_port", "HERALD_OPS_PORT"),
 ];
 
 /// The single-app credential variables, in (id, key, secret) order.
@@ -107,6 +115,18 @@ pub(crate) fn layer(env: &HashMap<String, String>) -> Result<(Layer, Vec<String>
             "webhook_dead_letters_max" => l.webhook_dead_letters_max = Some(size(v).map_err(bad)? as u64),
             "webhook_dead_letter_max_age" => l.webhook_dead_letter_max_age = Some(secs(v).map_err(bad)?),
             "webhook_cache_miss_dedup_max" => l.webhook_cache_miss_dedup_max = Some(size(v).map_err(bad)?),
+            "http_header_read_timeout" => l.http_header_read_timeout = Some(secs(v).map_err(bad)?),
+            "http_keep_alive_timeout" => l.http_keep_alive_timeout = Some(secs(v).map_err(bad)?),
+            "http_body_read_timeout" => l.http_body_read_timeout = Some(secs(v).map_err(bad)?),
+            "max_pending_connections" => l.max_pending_connections = Some(size(v).map_err(bad)?),
+            "ws_connect_rate_per_ip" => {
+                l.ws_connect_rate_per_ip = Some(num(v).map_err(|_| bad("expected a whole number"))?)
+            }
+            "ws_connect_burst_per_ip" => {
+                l.ws_connect_burst_per_ip = Some(num(v).map_err(|_| bad("expected a whole number"))?)
+            }
+            "fd_reserve" => l.fd_reserve = Some(size(v).map_err(bad)?),
+            "ops_port" => l.ops_port = Some(num(v).map_err(|_| bad("expected an integer 0-65535"))?),
             // Comma-separated; each entry is checked by validation, naming the variable.
             "trusted_proxies" => {
                 l.trusted_proxies =

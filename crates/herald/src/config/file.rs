@@ -58,6 +58,14 @@ pub(crate) struct Layer {
     pub webhook_dead_letter_max_age: Option<u64>,
     pub webhook_cache_miss_dedup_max: Option<usize>,
     pub trusted_proxies: Option<Vec<String>>,
+    pub http_header_read_timeout: Option<u64>,
+    pub http_keep_alive_timeout: Option<u64>,
+    pub http_body_read_timeout: Option<u64>,
+    pub max_pending_connections: Option<usize>,
+    pub ws_connect_rate_per_ip: Option<u64>,
+    pub ws_connect_burst_per_ip: Option<u64>,
+    pub fd_reserve: Option<usize>,
+    pub ops_port: Option<u16>,
     /// Only the file has an apps list; env and flags give [`Layer::single_app`] instead.
     pub apps: Option<Vec<FileApp>>,
     /// Env / flag credentials (never read from TOML: `skip`), as `(id, key, secret)`.

@@ -149,6 +149,31 @@ pub struct Config {
     /// proxies in front of herald). Empty by default: the header is ignored, so no client can
     /// pass a plain connection off as TLS to a `force_tls` app.
     pub trusted_proxies: Vec<IpNet>,
+    /// Seconds a connection has to deliver a complete request head, counted from its accept or
+    /// from its previous response (slowloris bound). Default 10, 1..=300.
+    pub http_header_read_timeout: u64,
+    /// Seconds an HTTP connection may sit with no request in progress (kept alive after a
+    /// response, or new and silent) before it is closed. Default 5, 1..=`http_header_read_timeout`.
+    pub http_keep_alive_timeout: u64,
+    /// Seconds an HTTP API request body has to arrive in full after its head (else 408 and
+    /// the connection is closed). Default 30, 1..=3600.
+    pub http_body_read_timeout: u64,
+    /// Connections accepted but not yet answered once (no HTTP response and no WebSocket
+    /// handshake yet); over it a new connection gets 503 and is closed. Default 4096.
+    pub max_pending_connections: usize,
+    /// New WebSocket connections per second allowed per client IP (IPv6: per /64), refilling
+    /// a bucket of `ws_connect_burst_per_ip`; over it the upgrade gets 429. 0 (the default)
+    /// turns the limit off.
+    pub ws_connect_rate_per_ip: u64,
+    /// Bucket size of `ws_connect_rate_per_ip`: connections one IP may open at once. Default 50.
+    pub ws_connect_burst_per_ip: u64,
+    /// File descriptors kept free: the main listener stops accepting while the open fds are
+    /// within this many of `RLIMIT_NOFILE`, leaving them to the ops listener, Redis, webhooks
+    /// and the outbox. Default 64; 0 turns it off.
+    pub fd_reserve: usize,
+    /// A second listener (on `host`) serving only `/up`, `/ready` and `/metrics`, answered
+    /// from the fd reserve while the main port is saturated. `None` (the default): none.
+    pub ops_port: Option<u16>,
     /// Single node or cluster (`[adapter]`).
     pub adapter: adapter::AdapterConfig,
     /// Webhook targets per app id (only apps that have at least one target).

@@ -95,6 +95,14 @@ pub(crate) fn resolve(
             webhook_dead_letter_max_age,
             webhook_cache_miss_dedup_max,
             trusted_proxies,
+            http_header_read_timeout,
+            http_keep_alive_timeout,
+            http_body_read_timeout,
+            max_pending_connections,
+            ws_connect_rate_per_ip,
+            ws_connect_burst_per_ip,
+            fd_reserve,
+            ops_port,
         );
         if let Some(list) = layer.apps {
             apps = Some((list, None));
@@ -204,6 +212,14 @@ pub(crate) fn resolve(
         webhook_dead_letter_max_age: merged.webhook_dead_letter_max_age.unwrap_or(604_800),
         webhook_cache_miss_dedup_max: merged.webhook_cache_miss_dedup_max.unwrap_or(10_000),
         trusted_proxies: trusted_proxies(merged.trusted_proxies.unwrap_or_default(), &from("trusted_proxies"))?,
+        http_header_read_timeout: merged.http_header_read_timeout.unwrap_or(10),
+        http_keep_alive_timeout: merged.http_keep_alive_timeout.unwrap_or(10),
+        http_body_read_timeout: merged.http_body_read_timeout.unwrap_or(30),
+        max_pending_connections: merged.max_pending_connections.unwrap_or(4096),
+        ws_connect_rate_per_ip: merged.ws_connect_rate_per_ip.unwrap_or(0),
+        ws_connect_burst_per_ip: merged.ws_connect_burst_per_ip.unwrap_or(50),
+        fd_reserve: merged.fd_reserve.unwrap_or(64),
+        ops_port: merged.ops_port,
         apps: Vec::new(),
         webhooks: HashMap::new(),
         adapter: super::adapter::AdapterConfig::Local,
@@ -217,7 +233,7 @@ pub(crate) fn resolve(
     // (key, value, the largest value it accepts): far above any sensible setting, low enough
     // that no arithmetic on a value (`Instant + Duration`, s → ms, KiB → bytes) can overflow.
     // docs/OPERATIONS.md lists the same bounds.
-    let bounded: [(&'static str, u64, u64); 23] = [
+    let bounded: [(&'static str, u64, u64); 30] = [
         ("activity_timeout", c.activity_timeout, 3_600),
         ("pong_timeout", c.pong_timeout, 3_600),
         ("authorized_connection_timeout", c.authorized_connection_timeout, 3_600),
@@ -241,6 +257,13 @@ pub(crate) fn resolve(
         ("webhook_dead_letters_max", c.webhook_dead_letters_max, 1_000_000),
         ("webhook_dead_letter_max_age", c.webhook_dead_letter_max_age, 31_536_000),
         ("webhook_cache_miss_dedup_max", c.webhook_cache_miss_dedup_max as u64, 1_000_000),
+        ("http_header_read_timeout", c.http_header_read_timeout, 300),
+        ("http_keep_alive_timeout", c.http_keep_alive_timeout, 300),
+        ("http_body_read_timeout", c.http_body_read_timeout, 3_600),
+        ("max_pending_connections", c.max_pending_connections as u64, 1_000_000),
+        ("ws_connect_rate_per_ip", c.ws_connect_rate_per_ip, 1_000_000),
+        ("ws_connect_burst_per_ip", c.ws_connect_burst_per_ip, 1_000_000),
+        ("fd_reserve", c.fd_reserve as u64, 65_536),
     ];
     // Upper bounds first: the checks below compute with these values.
     for (key, v, max) in bounded {
@@ -257,6 +280,30 @@ pub(crate) fn resolve(
     positive("outbound_queue_kb", config.outbound_queue_kb as u64)?;
     positive("cache_ttl", config.cache_ttl)?;
     positive("listen_backlog", config.listen_backlog)?;
+    positive("http_header_read_timeout", config.http_header_read_timeout)?;
+    positive("http_keep_alive_timeout", config.http_keep_alive_timeout)?;
+    positive("http_body_read_timeout", config.http_body_read_timeout)?;
+    positive("max_pending_connections", config.max_pending_connections as u64)?;
+    positive("ws_connect_burst_per_ip", config.ws_connect_burst_per_ip)?;
+    // Waiting for the next request's head counts toward the header-read timeout too
+    // (`serve/conn.rs`), so a longer keep-alive would never take effect.
+    if config.http_keep_alive_timeout > config.http_header_read_timeout {
+        return Err(ConfigError::invalid(
+            "http_keep_alive_timeout",
+            format!(
+                "must not be longer than http_header_read_timeout ({} s), got {}{}",
+                config.http_header_read_timeout,
+                config.http_keep_alive_timeout,
+                from("http_keep_alive_timeout")
+            ),
+        ));
+    }
+    if config.ops_port.is_some_and(|p| p != 0 && p == config.port) {
+        return Err(ConfigError::invalid(
+            "ops_port",
+            format!("must differ from port ({}){}", config.port, from("ops_port")),
+        ));
+    }
     if config.listen_backlog > 65_535 {
         return Err(ConfigError::Invalid {
             key: "listen_backlog".to_owned(),

@@ -1,6 +1,7 @@
 //! Request authentication for the HTTP API (PROTOCOL.md 10.2).
 //!
-//! Order: unknown app → 404; body over `max_http_body_kb` → 413; every signature check → 401
+//! Order: unknown app → 404; body not in within `http_body_read_timeout` → 408 (and the
+//! connection is closed); body over `max_http_body_kb` → 413; every signature check → 401
 //! (done before the body is parsed); app disabled → 403. The configured path prefix is not part
 //! of the signed path (SDKs such as PHP's `path` option do not sign it); the router strips it.
 
@@ -35,8 +36,10 @@ pub(crate) async fn authenticate(state: &ServerState, app_id: Option<&str>, req:
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
     let limit = state.config.max_http_body_kb * 1024;
-    let body = to_bytes(req.into_body(), limit)
+    let deadline = std::time::Duration::from_secs(state.config.http_body_read_timeout);
+    let body = tokio::time::timeout(deadline, to_bytes(req.into_body(), limit))
         .await
+        .map_err(|_| ApiError::Timeout(format!("Request body not received within {} s", deadline.as_secs())))?
         .map_err(|_| ApiError::TooLarge(format!("Request body larger than {limit} bytes")))?;
 
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);

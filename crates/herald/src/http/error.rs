@@ -19,6 +19,10 @@ pub(crate) enum ApiError {
     /// 404: unknown app or path.
     #[error("{0}")]
     NotFound(String),
+    /// 408: the request body did not arrive within `http_body_read_timeout`; the connection
+    /// is closed after the answer (the rest of the body is never read).
+    #[error("{0}")]
+    Timeout(String),
     /// 413: event data or request body over the limit.
     #[error("{0}")]
     TooLarge(String),
@@ -38,6 +42,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -47,7 +52,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = format!("{self}\n");
-        (self.status(), [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+        let mut response = (self.status(), [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response();
+        if matches!(self, ApiError::Timeout(_)) {
+            response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+        }
+        response
     }
 }
 

@@ -12,10 +12,12 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
 
+use super::client_ip::client_ip;
 use super::connection;
+use super::rate::Verdict;
 use crate::server::ServerState;
 
-/// Answers the upgrade request and spawns (on the server's socket tracker) the task that admits
+/// Answers the upgrade request (429 over the per-IP rate limit) and spawns (on the server's socket tracker) the task that admits
 /// the connection or refuses it.
 pub(crate) async fn ws_upgrade(
     State(state): State<Arc<ServerState>>,
@@ -27,6 +29,18 @@ pub(crate) async fn ws_upgrade(
     let Some(ws_key) = websocket_key(headers) else {
         return (StatusCode::BAD_REQUEST, "Expected a WebSocket upgrade request (protocol 7)\n").into_response();
     };
+    if let Some(limiter) = &state.connect_limiter {
+        let ip = client_ip(headers, peer, &state.config.trusted_proxies);
+        if limiter.check(ip) == Verdict::Limited {
+            let retry = limiter.retry_after_secs().to_string();
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, retry)],
+                "Too many new connections from your address; retry later\n",
+            )
+                .into_response();
+        }
+    }
     let accept = derive_accept_key(ws_key.as_bytes());
     let protocol = query_param(req.uri().query().unwrap_or(""), "protocol");
     let secure = forwarded_as_https(headers, peer, &state.config.trusted_proxies);
