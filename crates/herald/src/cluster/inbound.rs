@@ -37,7 +37,7 @@ pub(crate) fn prepare(inner: &Arc<Inner>, app: &str, channel: &str) -> Option<on
             return Some(rx);
         }
         None => {
-            map.insert(key.clone(), Interest::Pending { buffered: Vec::new(), waiters: vec![tx] });
+            map.insert(key.clone(), Interest::Pending { buffered: Vec::new(), bytes: 0, waiters: vec![tx] });
         }
     }
     drop(map);
@@ -85,7 +85,7 @@ async fn listen(inner: Arc<Inner>, key: (Arc<str>, Arc<str>), replace: bool) {
             map.remove(&key)
         }
     };
-    if let Some(Interest::Pending { buffered, waiters }) = pending {
+    if let Some(Interest::Pending { buffered, waiters, .. }) = pending {
         for raw in buffered {
             apply(&inner, &hub, app, channel, &raw);
         }
@@ -236,13 +236,26 @@ pub(crate) async fn run(inner: Arc<Inner>) {
     }
 }
 
+/// Messages of one channel held while its snapshot loads (which times out after 3 s): enough
+/// for thousands of events per second on one channel, and a bound on what a flood of
+/// publishes can make a joining node hold. Beyond it messages are dropped and counted in
+/// `herald_cluster_buffer_overflow_total`.
+pub(crate) const MAX_BUFFERED: usize = 10_000;
+/// The same buffer's bound in bytes (frames can be up to `max_event_payload_in_kb`).
+pub(crate) const MAX_BUFFERED_BYTES: usize = 16 * 1024 * 1024;
+
 /// Buffers the message while the channel's snapshot loads, applies it otherwise.
 fn route(inner: &Arc<Inner>, hub: &Arc<Hub>, app: &str, channel: &str, raw: Bytes) {
     {
         let mut map = inner.interest.lock();
         match map.get_mut(&(Arc::from(app), Arc::from(channel))) {
-            Some(Interest::Pending { buffered, .. }) => {
-                buffered.push(raw);
+            Some(Interest::Pending { buffered, bytes, .. }) => {
+                if buffered.len() < MAX_BUFFERED && *bytes + raw.len() <= MAX_BUFFERED_BYTES {
+                    *bytes += raw.len();
+                    buffered.push(raw);
+                } else if let Some(m) = inner.metrics() {
+                    m.buffer_overflow.increment(1);
+                }
                 return;
             }
             Some(Interest::Active { .. } | Interest::Dropping { .. }) => {}
@@ -350,7 +363,7 @@ async fn reconcile(inner: &Arc<Inner>, hub: &Arc<Hub>) {
                     if waiters.is_empty() && !hub.namespace(&key.0).has_local_subscribers(&key.1) {
                         dropped.push(key);
                     } else {
-                        map.insert(key.clone(), Interest::Pending { buffered: Vec::new(), waiters });
+                        map.insert(key.clone(), Interest::Pending { buffered: Vec::new(), bytes: 0, waiters });
                         relisten.push(key);
                     }
                 }

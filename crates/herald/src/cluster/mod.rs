@@ -102,8 +102,10 @@ pub(crate) type ChannelKey = (Arc<str>, Arc<str>);
 
 /// A channel this node listens to (or is about to).
 enum Interest {
-    /// SUBSCRIBE sent, snapshot loading: messages are buffered, joins wait.
-    Pending { buffered: Vec<bytes::Bytes>, waiters: Vec<oneshot::Sender<()>> },
+    /// SUBSCRIBE sent, snapshot loading: messages are buffered (at most
+    /// `inbound::MAX_BUFFERED` messages and `inbound::MAX_BUFFERED_BYTES` bytes, `bytes` so far;
+    /// the rest is dropped and counted), joins wait.
+    Pending { buffered: Vec<bytes::Bytes>, bytes: usize, waiters: Vec<oneshot::Sender<()>> },
     /// Listening. `resync`: the snapshot could not be loaded (Redis error), so the replica
     /// lacks what happened before; the next reconcile reloads it.
     Active { resync: bool },
@@ -123,6 +125,8 @@ pub(crate) struct ClusterMetrics {
     pub failed: Counter,
     /// Operations dropped because the queue to the worker was full.
     pub dropped: Counter,
+    /// Messages dropped because a channel's buffer (snapshot loading) was full.
+    pub buffer_overflow: Counter,
     pub reaped_nodes: Counter,
     /// Redis errors of the adapter's other steps, by step.
     pub errors: RedisErrors,
@@ -267,6 +271,7 @@ impl RedisAdapter {
             received: m.counter("herald_cluster_messages_received_total"),
             failed: m.counter("herald_cluster_redis_failures_total"),
             dropped: m.counter("herald_cluster_ops_dropped_total"),
+            buffer_overflow: m.counter("herald_cluster_buffer_overflow_total"),
             reaped_nodes: m.counter("herald_cluster_reaped_nodes_total"),
             errors: RedisErrors::new(m),
         });
