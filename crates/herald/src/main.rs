@@ -50,7 +50,7 @@ async fn serve(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    banner.print(server.local_addr(), server.ops_addr());
+    banner.print(server.local_addr(), server.metrics_addr());
     wait_for_signal().await;
     tracing::info!("shutdown requested; draining connections");
     server.shutdown().await;
@@ -89,7 +89,7 @@ impl Banner {
         text.push_str(&format!("  metrics: http://{addr}/metrics   liveness: /up   readiness: /ready\n"));
         if let Some(ops) = ops {
             // Tests parse this line too.
-            text.push_str(&format!("  ops listener on http://{ops} (/up, /ready, /metrics)\n"));
+            text.push_str(&format!("  metrics listener on http://{ops} (/up, /ready, /metrics)\n"));
         }
         match &self.default_app {
             Some((id, key, secret)) => {

@@ -78,7 +78,7 @@ const HTTP_STOP: Duration = Duration::from_secs(5);
 /// A started server.
 pub struct RunningServer {
     addr: SocketAddr,
-    ops_addr: Option<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
     state: Arc<ServerState>,
     /// Cancelled by the last shutdown step: ends the accept loops, asks every HTTP connection
     /// to finish (graceful), ends the sweeper and the fd sampler.
@@ -107,11 +107,11 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
     };
     let listener = bind(&config.host, config.port, config.listen_backlog).await?;
     let addr = listener.local_addr()?;
-    let ops_listener = match config.ops_port {
-        Some(port) => Some(bind(&config.host, port, 128).await?),
+    let metrics_listener = match config.metrics_port {
+        Some(port) => Some(bind(&config.metrics_host, port, 128).await?),
         None => None,
     };
-    let ops_addr = ops_listener.as_ref().map(TcpListener::local_addr).transpose()?;
+    let metrics_addr = metrics_listener.as_ref().map(TcpListener::local_addr).transpose()?;
     // Webhooks before the hub: the hub gets the sink. Only opens the outbox (in data_dir)
     // when some app has webhook targets.
     let webhooks = Webhooks::start(&config, recorder.as_ref()).map_err(std::io::Error::other)?;
@@ -165,19 +165,19 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
         accept_errors: metrics.counter("herald_accept_errors_total"),
         paused: metrics.counter("herald_accept_paused_total"),
     };
-    if let Some(ops) = ops_listener {
+    if let Some(ops) = metrics_listener {
         let options = serve::Options {
             timeouts,
-            max_pending: serve::OPS_MAX_CONNECTIONS,
+            max_pending: serve::METRICS_MAX_CONNECTIONS,
             hold_permit: true,
             respect_fd_reserve: false,
         };
         let accept = serve::accept_loop(
             ops,
-            ops_router(state.clone()),
+            metrics_router(state.clone()),
             options,
             budget.clone(),
-            serve_metrics("ops"),
+            serve_metrics("metrics"),
             tasks.clone(),
             stop.clone(),
         );
@@ -199,7 +199,7 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
         stop.clone(),
     );
     tasks.spawn(accept);
-    Ok(RunningServer { addr, ops_addr, state, stop, tasks })
+    Ok(RunningServer { addr, metrics_addr, state, stop, tasks })
 }
 
 /// Binds the first address `host` resolves to with an accept queue of `backlog` (tokio's
@@ -277,20 +277,23 @@ async fn sweep(hub: Weak<Hub>, trims: metrics::Counter, tasks: TaskTracker, stop
     }
 }
 
+/// The main port's routes. `/metrics` is served here only without a metrics listener, so that
+/// setting `metrics_port` takes Prometheus off the public port.
 fn router(state: Arc<ServerState>) -> Router {
     let prefix = state.config.path_prefix.clone();
     let realtime = Router::new().route("/app/{key}", get(ws::ws_upgrade)).merge(http::routes(state.clone()));
     let realtime = if prefix.is_empty() { realtime } else { Router::new().nest(&prefix, realtime) };
+    let realtime =
+        if state.config.metrics_port.is_none() { realtime.route("/metrics", get(ops::metrics)) } else { realtime };
     realtime
-        .route("/metrics", get(ops::metrics))
         .route("/up", get(ops::up))
         .route("/ready", get(ops::ready))
         .fallback(|| async { (StatusCode::NOT_FOUND, "Not found\n") })
         .with_state(state)
 }
 
-/// The ops listener's routes: `/up`, `/ready`, `/metrics` only.
-fn ops_router(state: Arc<ServerState>) -> Router {
+/// The metrics listener's routes: `/up`, `/ready`, `/metrics` only.
+fn metrics_router(state: Arc<ServerState>) -> Router {
     Router::new()
         .route("/metrics", get(ops::metrics))
         .route("/up", get(ops::up))
@@ -305,9 +308,9 @@ impl RunningServer {
         self.addr
     }
 
-    /// The ops listener's address, when `ops_port` is set.
-    pub fn ops_addr(&self) -> Option<SocketAddr> {
-        self.ops_addr
+    /// The metrics listener's address, when `metrics_port` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The node's state (tests inspect counts through it).

@@ -184,11 +184,11 @@ fn keep_alive_longer_than_the_header_read_timeout_is_refused() {
 }
 
 #[test]
-fn ops_port_equal_to_the_main_port_is_refused() {
-    let err = load_err(&[], &[("HERALD_PORT", "7000"), ("HERALD_OPS_PORT", "7000")]);
-    assert_eq!(err, "ops_port: must differ from port (7000) (from HERALD_OPS_PORT)");
-    let c = load(&[], &[("HERALD_OPS_PORT", "7001")]).unwrap();
-    assert_eq!(c.ops_port, Some(7001));
+fn metrics_port_equal_to_the_main_port_is_refused() {
+    let err = load_err(&[], &[("HERALD_PORT", "7000"), ("HERALD_METRICS_PORT", "7000")]);
+    assert_eq!(err, "metrics_port: must differ from port (7000) (from HERALD_METRICS_PORT)");
+    let c = load(&[], &[("HERALD_METRICS_PORT", "7001")]).unwrap();
+    assert_eq!(c.metrics_port, Some(7001));
 }
 
 #[test]
@@ -202,7 +202,16 @@ fn connection_bounds_have_their_documented_defaults() {
         c.ws_connect_rate_per_ip,
         c.ws_connect_burst_per_ip,
         c.fd_reserve,
-        c.ops_port,
+        c.metrics_port,
     );
     assert_eq!(got, (10, 10, 30, 4096, 0, 50, 64, None));
+}
+
+#[test]
+fn metrics_host_defaults_to_loopback_and_a_bad_one_is_refused_naming_the_key() {
+    assert_eq!(load(&[], &[]).unwrap().metrics_host, "127.0.0.1");
+    let c = load(&[], &[("HERALD_METRICS_HOST", "0.0.0.0"), ("HERALD_METRICS_PORT", "9100")]).unwrap();
+    assert_eq!((c.metrics_host.as_str(), c.metrics_port), ("0.0.0.0", Some(9100)));
+    let err = load_err(&[], &[("HERALD_METRICS_HOST", "a b")]);
+    assert!(err.starts_with("metrics_host: invalid value \"a b\" (from HERALD_METRICS_HOST)"), "{err}");
 }

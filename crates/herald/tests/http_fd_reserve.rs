@@ -1,6 +1,6 @@
 //! File-descriptor exhaustion against the real binary under a low `RLIMIT_NOFILE`
 //! (`ulimit -n` in a shell that then execs herald): with clients holding idle sockets past the
-//! limit, `/up` and `/metrics` keep answering on the ops port (the main listener pauses at
+//! limit, `/up` and `/metrics` keep answering on the metrics port (the main listener pauses at
 //! `fd_reserve`), and with no reserve at all an `accept()` failing with EMFILE is backed off
 //! and counted, never fatal, and the main port serves again once the sockets go.
 //!
@@ -28,7 +28,7 @@ fn spawn(nofile: usize, env: &[(&str, &str)]) -> (Child, SocketAddr, SocketAddr)
     let script = format!("ulimit -n {nofile} && exec \"$0\" \"$@\"");
     let mut child = Command::new("sh")
         .args(["-c", &script, env!("CARGO_BIN_EXE_herald"), "--host", "127.0.0.1", "--port", "0"])
-        .env("HERALD_OPS_PORT", "0")
+        .env("HERALD_METRICS_PORT", "0")
         .env("HERALD_LOG_LEVEL", "warn")
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
@@ -41,7 +41,7 @@ fn spawn(nofile: usize, env: &[(&str, &str)]) -> (Child, SocketAddr, SocketAddr)
     let main = first.strip_prefix("herald listening on http://").expect("listening line").parse().unwrap();
     let ops = loop {
         let line = next();
-        if let Some(rest) = line.trim().strip_prefix("ops listener on http://") {
+        if let Some(rest) = line.trim().strip_prefix("metrics listener on http://") {
             break rest.split_whitespace().next().unwrap().parse().unwrap();
         }
     };
@@ -82,7 +82,7 @@ async fn polled_metric(addr: SocketAddr, name: &str, at_least: f64) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn up_and_metrics_answer_on_the_ops_port_while_idle_sockets_take_every_other_fd() {
+async fn up_and_metrics_answer_on_the_metrics_port_while_idle_sockets_take_every_other_fd() {
     let (nofile, sockets) = (size("FD_TEST_NOFILE", 256), size("FD_TEST_SOCKETS", 300));
     // Header and keep-alive timeouts far beyond the test: the idle sockets stay held.
     let hold = [("HERALD_HTTP_HEADER_READ_TIMEOUT", "300"), ("HERALD_HTTP_KEEP_ALIVE_TIMEOUT", "300")];
@@ -94,13 +94,15 @@ async fn up_and_metrics_answer_on_the_ops_port_while_idle_sockets_take_every_oth
     let mut slowest = Duration::ZERO;
     for _ in 0..100 {
         let t = Instant::now();
-        assert_eq!(try_get(ops, "/up").await, Some(200), "/up on the ops port");
+        assert_eq!(try_get(ops, "/up").await, Some(200), "/up on the metrics port");
         slowest = slowest.max(t.elapsed());
     }
     let total = started.elapsed();
-    assert_eq!(try_get(ops, "/metrics").await, Some(200), "/metrics on the ops port");
-    assert_eq!(try_get(ops, "/ready").await, Some(200), "/ready on the ops port");
-    eprintln!("nofile {nofile}, {sockets} idle sockets: 100 x /up on the ops port in {total:?} (slowest {slowest:?})");
+    assert_eq!(try_get(ops, "/metrics").await, Some(200), "/metrics on the metrics port");
+    assert_eq!(try_get(ops, "/ready").await, Some(200), "/ready on the metrics port");
+    eprintln!(
+        "nofile {nofile}, {sockets} idle sockets: 100 x /up on the metrics port in {total:?} (slowest {slowest:?})"
+    );
 
     drop(held);
     let mut served = false;
@@ -121,7 +123,7 @@ async fn accept_failing_with_emfile_is_backed_off_counted_and_survived() {
     let nofile = 128;
     let (mut child, main, ops) = spawn(nofile, &[("HERALD_FD_RESERVE", "0")]);
     let held = idle_sockets(main, nofile + 50).await;
-    // Nothing is left for the ops port either; the count is read once the sockets are gone.
+    // Nothing is left for the metrics port either; the count is read once the sockets are gone.
     let mut exhausted = false;
     for _ in 0..100 {
         if try_get(main, "/up").await.is_none() {

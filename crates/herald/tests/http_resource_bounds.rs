@@ -50,7 +50,7 @@ async fn read_until_closed(s: &mut TcpStream) -> Vec<u8> {
 
 fn config(f: impl FnOnce(&mut Config)) -> Config {
     let mut c = test_config();
-    c.ops_port = Some(0);
+    c.metrics_port = Some(0);
     f(&mut c);
     c
 }
@@ -68,7 +68,7 @@ async fn header_trickled_byte_by_byte_is_closed_by_the_header_read_timeout() {
     let got = trickle_until_closed(&mut s, head.as_bytes()).await.expect("closed before the head was complete");
     let text = String::from_utf8_lossy(&got);
     assert!(text.is_empty() || text.starts_with("HTTP/1.1 408"), "no answer but a timeout: {text}");
-    let ops = srv.server.ops_addr().unwrap();
+    let ops = srv.server.metrics_addr().unwrap();
     assert_eq!(metric(ops, "herald_http_header_timeouts_total").await, 1.0);
 }
 
@@ -111,14 +111,14 @@ async fn request_body_trickled_is_answered_408_and_closed() {
     let got = trickle_until_closed(&mut s, &[b' '; 1000]).await.expect("closed before the body was sent");
     let resp = parse_response(&got);
     assert_eq!(resp.status, 408, "{resp:?}");
-    let ops = srv.server.ops_addr().unwrap();
+    let ops = srv.server.metrics_addr().unwrap();
     assert_eq!(metric(ops, "herald_http_requests_total{status=\"408\"}").await, 1.0);
 }
 
 #[tokio::test]
 async fn connections_not_yet_answered_are_capped_and_refusals_counted() {
     let srv = start_with(config(|c| c.max_pending_connections = 2)).await;
-    let ops = srv.server.ops_addr().unwrap();
+    let ops = srv.server.metrics_addr().unwrap();
     let refused = "herald_http_connections_refused_total{listener=\"main\"}";
     // Two silent connections hold both slots (accepted in order, before the third).
     let idle = [TcpStream::connect(srv.addr).await.unwrap(), TcpStream::connect(srv.addr).await.unwrap()];
@@ -150,7 +150,7 @@ async fn finished_websocket_handshake_frees_its_pending_slot() {
     // The only slot was the WebSocket's until its 101: an HTTP request is served now.
     assert_eq!(raw_http(srv.addr, "GET", "/up", b"").await.status, 200);
     ws.assert_alive().await;
-    let ops = srv.server.ops_addr().unwrap();
+    let ops = srv.server.metrics_addr().unwrap();
     assert_eq!(metric(ops, "herald_http_connections_refused_total{listener=\"main\"}").await, 0.0);
 }
 
@@ -182,7 +182,7 @@ async fn per_ip_rate_limit_answers_429_counts_it_and_spares_other_addresses() {
         c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     }))
     .await;
-    let ops = srv.server.ops_addr().unwrap();
+    let ops = srv.server.metrics_addr().unwrap();
     let a = Some("203.0.113.1");
     assert_eq!(handshake_status(srv.addr, a).await, 101);
     assert_eq!(handshake_status(srv.addr, a).await, 101);
@@ -213,6 +213,6 @@ async fn per_ip_rate_limit_is_off_by_default() {
     for _ in 0..60 {
         assert_eq!(handshake_status(srv.addr, None).await, 101);
     }
-    let ops = srv.server.ops_addr().unwrap();
+    let ops = srv.server.metrics_addr().unwrap();
     assert_eq!(metric(ops, "herald_ws_rate_limited_total").await, 0.0);
 }

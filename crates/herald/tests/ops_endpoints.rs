@@ -109,3 +109,19 @@ async fn metrics_of_two_servers_in_one_process_are_separate() {
     wait_for_sample(&one, "herald_connections", 1.0).await;
     wait_for_sample(&two, "herald_connections", 0.0).await;
 }
+
+#[tokio::test]
+async fn metrics_port_takes_prometheus_off_the_main_port_and_listens_on_loopback() {
+    let mut config = test_config();
+    config.metrics_port = Some(0);
+    let srv = start_with(config).await;
+    let metrics_addr = srv.server.metrics_addr().unwrap();
+    assert!(metrics_addr.ip().is_loopback(), "metrics_host defaults to 127.0.0.1: {metrics_addr}");
+    assert_eq!(get(&srv, "/metrics").await.status, 404, "not on the public port");
+    assert_eq!(get(&srv, "/up").await.status, 200, "/up stays for load balancers");
+    assert_eq!(get(&srv, "/ready").await.status, 200);
+    for path in ["/metrics", "/up", "/ready"] {
+        assert_eq!(raw_http(metrics_addr, "GET", path, b"").await.status, 200, "{path} on the metrics port");
+    }
+    assert_eq!(raw_http(metrics_addr, "GET", "/apps/app-id/channels", b"").await.status, 404, "nothing else there");
+}

@@ -59,7 +59,8 @@ const SCALAR_VARS: &[(&str, &str)] = &[
     ("ws_connect_rate_per_ip", "HERALD_WS_CONNECT_RATE_PER_IP"),
     ("ws_connect_burst_per_ip", "HERALD_WS_CONNECT_BURST_PER_IP"),
     ("fd_reserve", "HERALD_FD_RESERVE"),
-    ("ops_port", "HERALD_OPS_PORT"),
+    ("metrics_port", "HERALD_METRICS_PORT"),
+    ("metrics_host", "HERALD_METRICS_HOST"),
 ];
 
 /// The single-app credential variables, in (id, key, secret) order.
@@ -126,7 +127,8 @@ pub(crate) fn layer(env: &HashMap<String, String>) -> Result<(Layer, Vec<String>
                 l.ws_connect_burst_per_ip = Some(num(v).map_err(|_| bad("expected a whole number"))?)
             }
             "fd_reserve" => l.fd_reserve = Some(size(v).map_err(bad)?),
-            "ops_port" => l.ops_port = Some(num(v).map_err(|_| bad("expected an integer 0-65535"))?),
+            "metrics_host" => l.metrics_host = Some(raw.trim().to_string()),
+            "metrics_port" => l.metrics_port = Some(num(v).map_err(|_| bad("expected an integer 0-65535"))?),
             // Comma-separated; each entry is checked by validation, naming the variable.
             "trusted_proxies" => {
                 l.trusted_proxies =

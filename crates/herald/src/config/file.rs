@@ -65,7 +65,8 @@ pub(crate) struct Layer {
     pub ws_connect_rate_per_ip: Option<u64>,
     pub ws_connect_burst_per_ip: Option<u64>,
     pub fd_reserve: Option<usize>,
-    pub ops_port: Option<u16>,
+    pub metrics_port: Option<u16>,
+    pub metrics_host: Option<String>,
     /// Only the file has an apps list; env and flags give [`Layer::single_app`] instead.
     pub apps: Option<Vec<FileApp>>,
     /// Env / flag credentials (never read from TOML: `skip`), as `(id, key, secret)`.

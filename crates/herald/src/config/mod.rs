@@ -168,12 +168,16 @@ pub struct Config {
     /// Bucket size of `ws_connect_rate_per_ip`: connections one IP may open at once. Default 50.
     pub ws_connect_burst_per_ip: u64,
     /// File descriptors kept free: the main listener stops accepting while the open fds are
-    /// within this many of `RLIMIT_NOFILE`, leaving them to the ops listener, Redis, webhooks
+    /// within this many of `RLIMIT_NOFILE`, leaving them to the metrics listener, Redis, webhooks
     /// and the outbox. Default 64; 0 turns it off.
     pub fd_reserve: usize,
-    /// A second listener (on `host`) serving only `/up`, `/ready` and `/metrics`, answered
-    /// from the fd reserve while the main port is saturated. `None` (the default): none.
-    pub ops_port: Option<u16>,
+    /// A second listener (on `metrics_host`) serving only `/up`, `/ready` and `/metrics`,
+    /// answered from the fd reserve while the main port is saturated; with it the main port no
+    /// longer serves `/metrics`. `None` (the default): none, everything on the main port.
+    pub metrics_port: Option<u16>,
+    /// Where the metrics listener binds. Default `127.0.0.1`: Prometheus stays off the public
+    /// network unless asked.
+    pub metrics_host: String,
     /// Single node or cluster (`[adapter]`).
     pub adapter: adapter::AdapterConfig,
     /// Webhook targets per app id (only apps that have at least one target).

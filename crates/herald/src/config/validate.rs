@@ -102,7 +102,8 @@ pub(crate) fn resolve(
             ws_connect_rate_per_ip,
             ws_connect_burst_per_ip,
             fd_reserve,
-            ops_port,
+            metrics_port,
+            metrics_host,
         );
         if let Some(list) = layer.apps {
             apps = Some((list, None));
@@ -132,6 +133,13 @@ pub(crate) fn resolve(
         }
     };
 
+    let metrics_host = merged.metrics_host.clone().unwrap_or_else(|| "127.0.0.1".to_string());
+    if metrics_host.is_empty() || metrics_host.contains(|c: char| c.is_whitespace() || c == '/') {
+        return Err(ConfigError::invalid(
+            "metrics_host",
+            format!("invalid value {metrics_host:?}{}: expected an IP address or host name", from("metrics_host")),
+        ));
+    }
     let host = merged.host.unwrap_or_else(|| "0.0.0.0".to_string());
     if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == '/') {
         return Err(ConfigError::invalid(
@@ -219,7 +227,8 @@ pub(crate) fn resolve(
         ws_connect_rate_per_ip: merged.ws_connect_rate_per_ip.unwrap_or(0),
         ws_connect_burst_per_ip: merged.ws_connect_burst_per_ip.unwrap_or(50),
         fd_reserve: merged.fd_reserve.unwrap_or(64),
-        ops_port: merged.ops_port,
+        metrics_port: merged.metrics_port,
+        metrics_host,
         apps: Vec::new(),
         webhooks: HashMap::new(),
         adapter: super::adapter::AdapterConfig::Local,
@@ -298,10 +307,10 @@ pub(crate) fn resolve(
             ),
         ));
     }
-    if config.ops_port.is_some_and(|p| p != 0 && p == config.port) {
+    if config.metrics_port.is_some_and(|p| p != 0 && p == config.port) {
         return Err(ConfigError::invalid(
-            "ops_port",
-            format!("must differ from port ({}){}", config.port, from("ops_port")),
+            "metrics_port",
+            format!("must differ from port ({}){}", config.port, from("metrics_port")),
         ));
     }
     if config.listen_backlog > 65_535 {

@@ -62,7 +62,7 @@ struct Activity {
     idle_since_ms: AtomicU64,
     /// The pending-connection permit: released with the first response (an HTTP answer or the
     /// 101 of a WebSocket handshake), or with the connection. `hold` keeps it for the whole
-    /// connection instead (the ops listener caps connections, not only pending ones). Mutex:
+    /// connection instead (the metrics listener caps connections, not only pending ones). Mutex:
     /// taken once, by the first response; never held across an await.
     permit: Mutex<Option<OwnedSemaphorePermit>>,
     hold: bool,

@@ -10,7 +10,7 @@
 //!   and retried after a doubling back-off (5 ms to 1 s), never in a spin and never fatal;
 //! - each connection is served by `conn.rs` (timeouts, keep-alive, upgrades, graceful stop).
 //!
-//! The optional ops listener (`ops_port`) uses the same loop with its own small cap, held for
+//! The optional metrics listener (`metrics_port`) uses the same loop with its own small cap, held for
 //! each connection's whole life, and ignores the fd reserve: the reserve is what it runs on.
 
 mod conn;
@@ -29,8 +29,8 @@ use tokio_util::task::TaskTracker;
 pub(crate) use conn::Timeouts;
 use fds::{Counted, FdBudget};
 
-/// Connections the ops listener serves at once (from the fd reserve).
-pub(crate) const OPS_MAX_CONNECTIONS: usize = 16;
+/// Connections the metrics listener serves at once (from the fd reserve).
+pub(crate) const METRICS_MAX_CONNECTIONS: usize = 16;
 /// How often a paused main listener checks whether descriptors were freed.
 const PAUSE_POLL: Duration = Duration::from_millis(50);
 /// First and longest wait after an `accept()` error.
@@ -46,7 +46,7 @@ pub(crate) struct Options {
     pub timeouts: Timeouts,
     /// Connections not yet answered once (or, with `hold_permit`, open) at a time.
     pub max_pending: usize,
-    /// Keep a connection's permit for its whole life (the ops listener), not only until its
+    /// Keep a connection's permit for its whole life (the metrics listener), not only until its
     /// first answer.
     pub hold_permit: bool,
     /// Pause accepting while the fd budget has no headroom (the main listener).
