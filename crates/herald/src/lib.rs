@@ -10,9 +10,12 @@
 //! - `ops.rs`: `/metrics`, `/up`, `/ready`.
 //! - `memory.rs`: returning freed memory to the OS after mass disconnects.
 //! - [`webhooks`]: webhook dispatch, durable outbox, dead letters.
+//! - `fuzzing`: the bodies of the cargo-fuzz targets in `fuzz/` (docs/FUZZING.md), hidden.
 
 pub mod cluster;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 mod log_limit;
 mod memory;

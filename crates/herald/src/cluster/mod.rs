@@ -15,8 +15,11 @@
 //! - Every task the adapter starts (worker, delayed removals, inbound, liveness, resubscribe,
 //!   one per channel snapshot) runs on `Inner::tasks` until `Inner::stop`; [`RedisAdapter::leave`]
 //!   ends them all.
+//! - `fuzz.rs` is the body of the `cluster_wire` fuzz target (`crate::fuzzing`).
 
 mod errors;
+#[doc(hidden)]
+pub(crate) mod fuzz;
 mod inbound;
 mod liveness;
 mod query;

@@ -9,7 +9,8 @@
 //! * `cli.rs`: command-line flags (clap);
 //! * `webhooks.rs`: validation of the per-app `[[apps.webhooks]]` targets;
 //! * `validate.rs`: turning the stacked layers into a [`Config`], rejecting bad values;
-//! * `error.rs`: [`ConfigError`].
+//! * `error.rs`: [`ConfigError`];
+//! * `fuzz.rs`: the body of the `config_toml` fuzz target (`crate::fuzzing`).
 //!
 //! # Precedence
 //!
@@ -25,6 +26,8 @@ mod cli;
 mod env;
 mod error;
 mod file;
+#[doc(hidden)]
+pub(crate) mod fuzz;
 mod validate;
 mod webhooks;
 

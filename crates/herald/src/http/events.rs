@@ -41,12 +41,12 @@ struct BatchBody {
 }
 
 /// One validated event, ready to publish.
-struct Event {
-    name: String,
-    data: String,
-    channels: Vec<String>,
-    exclude: Option<SocketId>,
-    info: Info,
+pub(super) struct Event {
+    pub(super) name: String,
+    pub(super) data: String,
+    pub(super) channels: Vec<String>,
+    pub(super) exclude: Option<SocketId>,
+    pub(super) info: Info,
 }
 
 pub(crate) async fn trigger(
@@ -55,8 +55,7 @@ pub(crate) async fn trigger(
     req: Request,
 ) -> Result<Response, ApiError> {
     let authed = authenticate(&state, Some(&app_id), req).await?;
-    let body: TriggerBody = parse_json(&authed.body)?;
-    let event = validate(&authed.app, body, false)?;
+    let event = parse_trigger(&authed.app, &authed.body)?;
     publish(&state.hub, &authed.app, &event);
     if !event.info.any() {
         return Ok(json_ok(&json!({})));
@@ -76,26 +75,7 @@ pub(crate) async fn trigger_batch(
     req: Request,
 ) -> Result<Response, ApiError> {
     let authed = authenticate(&state, Some(&app_id), req).await?;
-    let body: BatchBody = parse_json(&authed.body)?;
-    let items = body.batch.ok_or_else(|| ApiError::bad_request("Missing batch"))?;
-    let max = authed.app.limits.max_event_batch_size;
-    if items.is_empty() {
-        return Err(ApiError::bad_request("Batch is empty"));
-    }
-    if items.len() > max {
-        return Err(ApiError::bad_request(format!("Batch of {} events exceeds the limit of {max}", items.len())));
-    }
-    let mut events = Vec::with_capacity(items.len());
-    for (i, item) in items.into_iter().enumerate() {
-        let body: TriggerBody =
-            serde_json::from_value(item).map_err(|e| ApiError::bad_request(format!("batch[{i}]: {e}")))?;
-        let event = validate(&authed.app, body, true).map_err(|e| match e {
-            ApiError::BadRequest(m) => ApiError::BadRequest(format!("batch[{i}]: {m}")),
-            ApiError::TooLarge(m) => ApiError::TooLarge(format!("batch[{i}]: {m}")),
-            other => other,
-        })?;
-        events.push(event);
-    }
+    let events = parse_batch(&authed.app, &authed.body)?;
     for event in &events {
         publish(&state.hub, &authed.app, event);
     }
@@ -110,6 +90,36 @@ pub(crate) async fn trigger_batch(
         batch.push(Value::Object(e.info.attributes(ChannelKind::of(ch), counts)));
     }
     Ok(json_ok(&json!({ "batch": batch })))
+}
+
+/// The body of `POST /events`, parsed and validated (10.3).
+pub(super) fn parse_trigger(app: &App, body: &[u8]) -> Result<Event, ApiError> {
+    validate(app, parse_json(body)?, false)
+}
+
+/// The body of `POST /batch_events`, parsed and validated (10.4): every event or none.
+pub(super) fn parse_batch(app: &App, body: &[u8]) -> Result<Vec<Event>, ApiError> {
+    let body: BatchBody = parse_json(body)?;
+    let items = body.batch.ok_or_else(|| ApiError::bad_request("Missing batch"))?;
+    let max = app.limits.max_event_batch_size;
+    if items.is_empty() {
+        return Err(ApiError::bad_request("Batch is empty"));
+    }
+    if items.len() > max {
+        return Err(ApiError::bad_request(format!("Batch of {} events exceeds the limit of {max}", items.len())));
+    }
+    let mut events = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let body: TriggerBody =
+            serde_json::from_value(item).map_err(|e| ApiError::bad_request(format!("batch[{i}]: {e}")))?;
+        let event = validate(app, body, true).map_err(|e| match e {
+            ApiError::BadRequest(m) => ApiError::BadRequest(format!("batch[{i}]: {m}")),
+            ApiError::TooLarge(m) => ApiError::TooLarge(format!("batch[{i}]: {m}")),
+            other => other,
+        })?;
+        events.push(event);
+    }
+    Ok(events)
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {

@@ -5,6 +5,7 @@
 //! - `events.rs`: `POST /events` and `POST /batch_events`.
 //! - `channels.rs`: `GET /channels`, `GET /channels/{name}`, `GET /channels/{name}/users`.
 //! - `users.rs`: `POST /users/{id}/terminate_connections`.
+//! - `fuzz.rs`: the publish-body checks of the `api_auth` fuzz target (`crate::fuzzing`).
 //! - dead-letter admin routes, handled in `webhooks/admin.rs`.
 
 mod auth;
@@ -12,6 +13,8 @@ mod channels;
 mod cluster_view;
 mod error;
 mod events;
+#[doc(hidden)]
+pub(crate) mod fuzz;
 mod info;
 mod users;
 

@@ -16,7 +16,8 @@
 //! 4. the housekeeping task (`housekeeping.rs`) prunes aged dead letters and writes the
 //!    aggregated per-app warnings (`per_app.rs`).
 //!
-//! [`Webhooks`] wires these together and runs the shutdown flush.
+//! [`Webhooks`] wires these together and runs the shutdown flush. `fuzz.rs` is the body of the
+//! `webhook_payload` fuzz target (`crate::fuzzing`), which drives step 2's pure stages.
 
 pub mod admin;
 mod backoff;
@@ -26,6 +27,8 @@ pub mod config;
 mod debounce;
 mod dedup;
 mod dispatcher;
+#[doc(hidden)]
+pub(crate) mod fuzz;
 mod housekeeping;
 mod payload;
 mod per_app;

@@ -13,4 +13,4 @@ mod rate;
 mod upgrade;
 
 pub(crate) use rate::ConnectLimiter;
-pub(crate) use upgrade::ws_upgrade;
+pub(crate) use upgrade::{websocket_config, ws_upgrade};

@@ -110,7 +110,13 @@ fn query_param(query: &str, name: &str) -> Option<String> {
 /// Per-socket WebSocket settings: small buffers (memory per idle connection matters) and the
 /// inbound frame limit (`max_ws_message_kb`; larger → close 1009).
 fn ws_config(state: &ServerState) -> WebSocketConfig {
-    let max = state.config.max_ws_message_kb * 1024;
+    websocket_config(state.config.max_ws_message_kb)
+}
+
+/// The settings of [`ws_config`] for a `max_ws_message_kb` (also used by the `ws_frames` fuzz
+/// target, so it reads frames exactly as a connection does).
+pub(crate) fn websocket_config(max_ws_message_kb: usize) -> WebSocketConfig {
+    let max = max_ws_message_kb * 1024;
     WebSocketConfig::default()
         // Pusher frames are small; a larger frame grows the buffer on demand. 512 B instead of
         // 4 KiB: ~3.5 KiB less per idle connection and less zero-filling per read.

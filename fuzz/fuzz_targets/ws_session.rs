@@ -1,0 +1,4 @@
+//! `ws_session`: see `herald::fuzzing::ws_session` for the input format and the invariants checked.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| herald::fuzzing::ws_session(data));
