@@ -69,7 +69,9 @@ fn check(c: &Config) {
         assert!(!hooks.targets.is_empty());
         for t in &hooks.targets {
             assert!(!t.event_types.is_empty(), "a target with no event type");
-            assert!(t.url.starts_with("http://") || t.url.starts_with("https://"), "{:?}", t.url);
+            // Schemes are case-insensitive (RFC 3986 3.1): `HTTPS://` is a valid target URL.
+            let url = url::Url::parse(&t.url).expect("an accepted target URL parses");
+            assert!(matches!(url.scheme(), "http" | "https") && url.host_str().is_some(), "{:?}", t.url);
         }
     }
 }
