@@ -220,6 +220,58 @@ enum Cmd {
         #[command(flatten)]
         ramp: RampArgs,
     },
+    /// An hour of mixed load (churn, presence, publishes, client events, webhooks to a receiver
+    /// that refuses every third request) against one or more nodes: RSS, open files, channels,
+    /// outbox depth and tasks sampled, judged flat or not. Start the nodes with scripts/soak.sh.
+    Soak {
+        /// Node ports, comma-separated (default: --port).
+        #[arg(long, value_delimiter = ',')]
+        ports: Vec<u16>,
+        /// Node pids in --ports order, comma-separated (default: --server-pid).
+        #[arg(long, value_delimiter = ',')]
+        pids: Vec<u32>,
+        /// Port of the webhook receiver (on --host); the nodes' webhook URL points here.
+        #[arg(long, default_value_t = 9100)]
+        webhook_port: u16,
+        #[arg(long, default_value_t = 3600)]
+        duration: u64,
+        /// Seconds between samples.
+        #[arg(long, default_value_t = 30)]
+        sample_every: u64,
+        /// Connections that stay for the whole run, each on one public channel.
+        #[arg(long, default_value_t = 150)]
+        subscribers: usize,
+        #[arg(long, default_value_t = 15)]
+        public_channels: usize,
+        /// Churn workers (each one connection at a time).
+        #[arg(long, default_value_t = 150)]
+        churners: usize,
+        #[arg(long, default_value_t = 30)]
+        private_channels: usize,
+        #[arg(long, default_value_t = 15)]
+        presence_channels: usize,
+        /// Mean seconds a churn connection stays (uniform in 0..2x).
+        #[arg(long, default_value_t = 30)]
+        hold: u64,
+        /// Client events per second per churn connection.
+        #[arg(long, default_value_t = 0.2)]
+        client_rate: f64,
+        /// HTTP publishes per second in total.
+        #[arg(long, default_value_t = 20.0)]
+        rate: f64,
+        /// Allowed growth (%) from the window after warm-up to the last window.
+        #[arg(long, default_value_t = 10.0)]
+        tolerance_pct: f64,
+        /// Seconds after the load stops before the last sample.
+        #[arg(long, default_value_t = 30)]
+        settle: u64,
+        /// Write every sample here (CSV).
+        #[arg(long)]
+        csv: Option<PathBuf>,
+        /// Write the Markdown summary here.
+        #[arg(long)]
+        md: Option<PathBuf>,
+    },
     /// No server: the kernel's CPU per delivered message for one `send` per message per socket
     /// (the floor every server pays in `fanout`), measured on loopback pairs at the fanout pattern.
     SendFloor {
@@ -279,6 +331,11 @@ async fn async_main(cli: Cli) -> ExitCode {
         out: cli.out,
     };
     let secs = Duration::from_secs;
+    // A soak runs for its --duration: the bound only guards against a hang past it.
+    let max_seconds = match &cli.cmd {
+        Cmd::Soak { duration, settle, .. } => cli.max_seconds.max(duration + settle + 300),
+        _ => cli.max_seconds,
+    };
     let fut = async {
         match cli.cmd {
             Cmd::Connections { count, channels, hold, settle, ramp } => {
@@ -378,10 +435,52 @@ async fn async_main(cli: Cli) -> ExitCode {
                 };
                 scenario::floor::run(&o).await
             }
+            Cmd::Soak {
+                ports,
+                pids,
+                webhook_port,
+                duration,
+                sample_every,
+                subscribers,
+                public_channels,
+                churners,
+                private_channels,
+                presence_channels,
+                hold,
+                client_rate,
+                rate,
+                tolerance_pct,
+                settle,
+                csv,
+                md,
+            } => {
+                let o = scenario::soak::Opts {
+                    ports: if ports.is_empty() { vec![ctx.target.port] } else { ports },
+                    pids: if pids.is_empty() { ctx.pid.into_iter().collect() } else { pids },
+                    webhook: std::net::SocketAddr::from((ctx.target.host, webhook_port)),
+                    duration: secs(duration),
+                    sample_every: secs(sample_every.max(1)),
+                    subscribers: subscribers.min(MAX_COUNT),
+                    churners: churners.min(10_000),
+                    shape: scenario::soak::ChurnShape {
+                        public_channels: public_channels.max(1),
+                        private_channels: private_channels.max(1),
+                        presence_channels: presence_channels.max(1),
+                        hold: secs(hold.max(1)),
+                        client_rate,
+                    },
+                    rate,
+                    tolerance: tolerance_pct / 100.0,
+                    settle: secs(settle),
+                    csv,
+                    md,
+                };
+                scenario::soak::run(&ctx, &o).await
+            }
             Cmd::Compare { .. } => unreachable!("handled before the runtime starts"),
         }
     };
-    match tokio::time::timeout(secs(cli.max_seconds), fut).await {
+    match tokio::time::timeout(secs(max_seconds), fut).await {
         Ok(report) => match report.emit(ctx.out.as_deref()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -390,7 +489,7 @@ async fn async_main(cli: Cli) -> ExitCode {
             }
         },
         Err(_) => {
-            eprintln!("scenario exceeded --max-seconds {}; aborted", cli.max_seconds);
+            eprintln!("scenario exceeded --max-seconds {max_seconds}; aborted");
             ExitCode::from(2)
         }
     }

@@ -18,6 +18,19 @@ pub(crate) fn channel_auth(key: &str, secret: &str, socket_id: &str, channel: &s
     format!("{key}:{}", hmac_hex(secret, &format!("{socket_id}:{channel}")))
 }
 
+/// The `auth` field of a `pusher:subscribe` to a presence channel with `channel_data`
+/// (`key:HMAC-SHA256(secret, "socket_id:channel:channel_data")`, PROTOCOL.md 6).
+pub(crate) fn presence_auth(key: &str, secret: &str, socket_id: &str, channel: &str, channel_data: &str) -> String {
+    format!("{key}:{}", hmac_hex(secret, &format!("{socket_id}:{channel}:{channel_data}")))
+}
+
+/// The `X-Pusher-Signature` of a webhook request: hex HMAC-SHA256(secret, body).
+pub(crate) fn webhook_signature(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length");
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
 /// The full query string (signature included) for `method path` with `body`.
 pub(crate) fn api_query(key: &str, secret: &str, method: &str, path: &str, body: &[u8], timestamp: u64) -> String {
     let md5 = hex::encode(Md5::digest(body));

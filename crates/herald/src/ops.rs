@@ -10,6 +10,9 @@ use axum::response::{IntoResponse, Response};
 use crate::server::ServerState;
 
 pub(crate) async fn metrics(State(state): State<Arc<ServerState>>) -> Response {
+    // Read at scrape time: the runtime counts its live tasks itself, so nothing on the hot path
+    // pays for this gauge.
+    state.alive_tasks.set(tokio::runtime::Handle::current().metrics().num_alive_tasks() as f64);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.prometheus.render()).into_response()
 }
 

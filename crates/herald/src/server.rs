@@ -37,6 +37,7 @@ use herald_core::hub::{Hub, HubSettings};
 use herald_core::metrics::Metrics;
 use herald_core::outbox::OutboxLimits;
 use herald_protocol::codes::CloseCode;
+use metrics::{Gauge, Key, Level, Metadata, Recorder};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
@@ -68,7 +69,12 @@ pub(crate) struct ServerState {
     pub sockets: TaskTracker,
     /// The per-IP limit on new WebSocket connections; `None` when off.
     pub connect_limiter: Option<ConnectLimiter>,
+    /// `herald_tokio_alive_tasks`: set from the runtime's count each time `/metrics` is rendered
+    /// (a count of live tasks that grows under steady load is a task leak).
+    pub alive_tasks: Gauge,
 }
+
+static METADATA: Metadata<'static> = Metadata::new("herald", Level::INFO, Some(module_path!()));
 
 /// How long shutdown lets webhook workers deliver before leaving the rest in the outbox.
 const WEBHOOK_DRAIN: Duration = Duration::from_secs(5);
@@ -139,6 +145,7 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
         hub.metrics.counter("herald_ws_rate_limited_total"),
         hub.metrics.counter("herald_ws_rate_limit_untracked_total"),
     );
+    let alive_tasks = recorder.register_gauge(&Key::from_static_name("herald_tokio_alive_tasks"), &METADATA);
     let state = Arc::new(ServerState {
         connect_limiter,
         hub,
@@ -147,6 +154,7 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
         webhooks,
         cluster,
         sockets: TaskTracker::new(),
+        alive_tasks,
     });
 
     let (stop, tasks) = (CancellationToken::new(), TaskTracker::new());

@@ -125,3 +125,30 @@ async fn metrics_port_takes_prometheus_off_the_main_port_and_listens_on_loopback
     }
     assert_eq!(raw_http(metrics_addr, "GET", "/apps/app-id/channels", b"").await.status, 404, "nothing else there");
 }
+
+/// Polls /metrics until `series` satisfies `ok` (the task count moves as tasks start and end).
+async fn wait_until(srv: &TestServer, series: &str, what: &str, ok: impl Fn(f64) -> bool) -> f64 {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let r = get(srv, "/metrics").await;
+        assert_eq!(r.status, 200);
+        if let Some(v) = sample(&r.body, series).filter(|v| ok(*v)) {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{series} never became {what}:\n{}", r.body);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn alive_tasks_gauge_counts_connection_tasks() {
+    let srv = start().await;
+    let idle = wait_until(&srv, "herald_tokio_alive_tasks", "positive", |v| v > 0.0).await;
+    let clients = [srv.client().await, srv.client().await, srv.client().await];
+    wait_for_sample(&srv, "herald_connections", 3.0).await;
+    // Each open WebSocket is served by at least one task of its own.
+    wait_until(&srv, "herald_tokio_alive_tasks", "idle + 3", |v| v >= idle + 3.0).await;
+    drop(clients);
+    wait_for_sample(&srv, "herald_connections", 0.0).await;
+    wait_until(&srv, "herald_tokio_alive_tasks", "back to idle", |v| v <= idle).await;
+}

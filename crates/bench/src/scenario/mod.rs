@@ -8,6 +8,7 @@ pub(crate) mod connections;
 pub(crate) mod fanout;
 pub(crate) mod floor;
 pub(crate) mod saturate;
+pub(crate) mod soak;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
