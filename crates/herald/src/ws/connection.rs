@@ -43,6 +43,7 @@ use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use pin_project_lite::pin_project;
 use tokio::time::{timeout, Instant, Sleep};
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode as WsCloseCode, Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Frame, Utf8Bytes};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -250,6 +251,12 @@ impl TaskProj<'_> {
                     Ok(Message::Close(_)) => return Poll::Ready(End::PeerClosed),
                     Err(WsError::Capacity(_)) => {
                         return Poll::Ready(End::Close(CloseCode::MESSAGE_TOO_BIG, "Message too big".to_owned()))
+                    }
+                    // The client's TCP stream ended without a close frame (a killed tab, a lost
+                    // network): the peer is gone, so this is not herald closing with 1002 and
+                    // there is nobody to send a close frame to.
+                    Err(WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake)) => {
+                        return Poll::Ready(End::Gone)
                     }
                     // RFC 6455 7.4.1: fail the connection with a close frame, not a bare TCP close.
                     Err(WsError::Protocol(e)) => {
