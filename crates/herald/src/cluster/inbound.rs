@@ -201,6 +201,10 @@ async fn subscribe_control(inner: &Inner) -> bool {
     }
 }
 
+/// One warning per 10 s about a lagging subscription, however many bursts.
+static LAGGED_LOG: std::sync::LazyLock<crate::log_limit::LogLimit> =
+    std::sync::LazyLock::new(|| crate::log_limit::LogLimit::new(Duration::from_secs(10)));
+
 /// Receives every pub/sub message; reconciles interest periodically.
 pub(crate) async fn run(inner: Arc<Inner>) {
     let mut rx = inner.subscriber.message_rx();
@@ -221,7 +225,14 @@ pub(crate) async fn run(inner: Arc<Inner>) {
                     }
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "cluster messages dropped: this node fell behind its Redis subscription");
+                    // The buffer (`SUBSCRIPTION_BUFFER`) overflowed: the missed events are gone,
+                    // but presence and counts are reloaded from the shared state.
+                    if let Some(m) = inner.metrics() { m.lagged.increment(n); }
+                    if let Some(more) = LAGGED_LOG.admit() {
+                        tracing::warn!(missed = n, earlier_lines_held_back = more, "cluster messages dropped: this node fell behind its Redis subscription; reloading channel state");
+                    }
+                    let resync = inner.clone();
+                    inner.spawn(async move { resync_all(&resync).await });
                 }
                 Err(_) => return,
             },

@@ -128,6 +128,8 @@ pub(crate) struct ClusterMetrics {
     pub failed: Counter,
     /// Operations dropped because the queue to the worker was full.
     pub dropped: Counter,
+    /// Pub/sub messages missed because the subscription buffer overflowed.
+    pub lagged: Counter,
     /// Messages dropped because a channel's buffer (snapshot loading) was full.
     pub buffer_overflow: Counter,
     pub reaped_nodes: Counter,
@@ -227,6 +229,13 @@ const FLUSH_WAIT: Duration = Duration::from_secs(2);
 /// flight gives up after its 3 s timeout at the latest).
 const STOP_WAIT: Duration = Duration::from_secs(4);
 
+/// Pub/sub messages the subscriber client holds for the inbound task (fred's broadcast
+/// channel; fred's default is 32). Everything the other nodes send this node passes through it,
+/// so a burst of connects or disconnects across the cluster overflowed 32 in the soak, by up to
+/// 535 messages (docs/BENCHMARKS.md). fred preallocates each of the client's event channels at
+/// this size (a pub/sub message is 136 bytes), so 4,096 costs a few MB, once per node.
+const SUBSCRIPTION_BUFFER: usize = 4_096;
+
 impl RedisAdapter {
     /// Builds the clients (no connection yet). Fails only on an invalid URL.
     pub fn new(config: ClusterConfig, sink: Option<Arc<dyn EventSink>>) -> Result<Self, String> {
@@ -241,6 +250,12 @@ impl RedisAdapter {
             .with_performance_config(|p| p.default_command_timeout = Duration::from_secs(3))
             .with_connection_config(|c| c.connection_timeout = Duration::from_secs(2));
         let client = builder.build().map_err(|e| format!("adapter.url: {e}"))?;
+        // Only the subscriber gets the large buffer (fred preallocates every event channel of a
+        // client at this capacity).
+        builder.with_performance_config(|p| {
+            p.default_command_timeout = Duration::from_secs(3);
+            p.broadcast_channel_capacity = SUBSCRIPTION_BUFFER;
+        });
         let subscriber = builder.build_subscriber_client().map_err(|e| format!("adapter.url: {e}"))?;
         let (tx, rx) = mpsc::channel(QUEUE);
         let (delayed_tx, delayed_rx) = mpsc::channel(QUEUE);
@@ -275,6 +290,7 @@ impl RedisAdapter {
             failed: m.counter("herald_cluster_redis_failures_total"),
             dropped: m.counter("herald_cluster_ops_dropped_total"),
             buffer_overflow: m.counter("herald_cluster_buffer_overflow_total"),
+            lagged: m.counter("herald_cluster_messages_lagged_total"),
             reaped_nodes: m.counter("herald_cluster_reaped_nodes_total"),
             errors: RedisErrors::new(m),
         });
