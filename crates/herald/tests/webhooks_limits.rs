@@ -270,10 +270,6 @@ async fn dead_letter_pages_walk_every_letter_exactly_once() {
 /// dead-lettered, and the log gets one summary line per 10 s with the count, not 30 lines.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letters_are_logged_as_one_summary_line_per_interval() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-    use std::sync::{Arc, Mutex};
-
     let closed_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let data_dir = temp_data_dir("dead-log");
     let config_path = data_dir.with_extension("toml");
@@ -288,27 +284,8 @@ async fn dead_letters_are_logged_as_one_summary_line_per_interval() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
-        .arg("--config")
-        .arg(&config_path)
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn herald");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = tokio::task::block_in_place(|| stdout.next().expect("a first line").expect("stdout"));
-    let addr: std::net::SocketAddr =
-        first.strip_prefix("herald listening on http://").expect("listening line").parse().unwrap();
-    std::thread::spawn(move || for _ in stdout {});
-    let log: Arc<Mutex<Vec<String>>> = Arc::default();
-    let sink = log.clone();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            sink.lock().unwrap().push(line);
-        }
-    });
+    let herald = HeraldProcess::start(&["--config", config_path.to_str().unwrap()]);
+    let addr = herald.addr;
 
     let started = std::time::Instant::now();
     let url = format!("ws://{addr}/app/{KEY}?protocol=7&client=js&version=8.4.0");
@@ -317,8 +294,7 @@ async fn dead_letters_are_logged_as_one_summary_line_per_interval() {
         a.subscribe(&format!("lost-{i}")).await;
     }
     let summary = format!("webhook deliveries dead-lettered for app {APP_ID} in the last 10 s");
-    let summaries =
-        || -> Vec<String> { log.lock().unwrap().iter().filter(|l| l.contains(&summary)).cloned().collect() };
+    let summaries = || -> Vec<String> { herald.log().into_iter().filter(|l| l.contains(&summary)).collect() };
     let counted = || -> u64 {
         summaries()
             .iter()
@@ -328,13 +304,12 @@ async fn dead_letters_are_logged_as_one_summary_line_per_interval() {
     let all_reported = eventually(LONG, || counted() == 30).await;
     let elapsed = started.elapsed();
     assert_eq!(metric(addr, "herald_webhook_dead_lettered_total").await, 30.0);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    herald.stop();
     let lines = summaries();
-    assert!(all_reported, "summaries of all 30 dead letters: {:?}", log.lock().unwrap());
+    assert!(all_reported, "summaries of all 30 dead letters: {:?}", herald.log());
     // One report per 10 s: within `elapsed` there were at most elapsed / 10 s + 1 of them.
     assert!(lines.len() as u64 <= elapsed.as_secs() / 10 + 1, "{lines:?} in {elapsed:?}");
-    let all = log.lock().unwrap();
+    let all = herald.log();
     assert!(!all.iter().any(|l| l.contains("moved to the dead letters")), "no line per letter: {all:?}");
     let _ = std::fs::remove_dir_all(&data_dir);
     let _ = std::fs::remove_file(&config_path);

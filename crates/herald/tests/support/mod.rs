@@ -7,6 +7,7 @@
 mod api_fixtures;
 mod cluster;
 mod http_client;
+mod process;
 mod raw_ws;
 mod server;
 mod signing;
@@ -16,7 +17,8 @@ mod ws_client;
 // Each test file uses a different subset, so some of these globs are unused in any one test.
 #[allow(unused_imports)]
 pub(crate) use self::{
-    api_fixtures::*, cluster::*, http_client::*, raw_ws::*, server::*, signing::*, webhooks::*, ws_client::*,
+    api_fixtures::*, cluster::*, http_client::*, process::*, raw_ws::*, server::*, signing::*, webhooks::*,
+    ws_client::*,
 };
 
 use std::time::Duration;
