@@ -224,6 +224,37 @@ export function signinThenSendToUser(c, userId, sender, ms = 5000) {
   return got.then(({ data }) => data);
 }
 
+/**
+ * `rounds` × `perRound` sign-ins, each greeted at once through `sender` (signinThenSendToUser),
+ * `perRound` at a time, with two CPU-bound threads running. `connect(userId)` returns a new
+ * pusher-js client that can sign in as `userId`. Resolves with the greetings that never
+ * arrived (an empty array when none was lost).
+ */
+export async function greetEverySignin({ rounds, perRound, connect, sender }) {
+  const stopBusy = busyCpu(2);
+  const lost = [];
+  try {
+    for (let round = 0; round < rounds; round += 1) {
+      await Promise.all(Array.from({ length: perRound }, async (_, i) => {
+        const userId = `greet-${round}-${i}`;
+        const c = connect(userId);
+        try {
+          await connected(c, 10000);
+          const data = await signinThenSendToUser(c, userId, sender, 10000);
+          if (data?.to !== userId) lost.push(`${userId}: got ${JSON.stringify(data)}`);
+        } catch (e) {
+          lost.push(`${userId}: ${e.message}`);
+        } finally {
+          c.disconnect();
+        }
+      }));
+    }
+  } finally {
+    await stopBusy();
+  }
+  return lost;
+}
+
 export function sleep(ms) {
   return new Promise((r) => setTimeout(r, ms));
 }

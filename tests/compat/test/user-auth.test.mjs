@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startHerald, client, closeAllClients, connected, next, serverSdk, sdk, withTimeout, busyCpu, signinThenSendToUser,
+  startHerald, client, closeAllClients, connected, next, serverSdk, sdk, withTimeout, greetEverySignin,
 } from '../lib/harness.mjs';
 import { startAuthServer, authOptions } from '../lib/auth-server.mjs';
 
@@ -85,25 +85,11 @@ test("subscribing to another user's #server-to-user channel is refused", async (
 test('sendToUser the moment signin_success arrives is never lost (100 sign-ins, machine busy)', async () => {
   // pusher-js subscribes to #server-to-user-{id} only after signin_success; herald delivers to
   // the signed-in connection without waiting for that subscription (PROTOCOL.md 8.3).
-  const stopBusy = busyCpu(2);
-  const lost = [];
-  try {
-    for (let round = 0; round < 10; round += 1) {
-      await Promise.all(Array.from({ length: 10 }, async (_, i) => {
-        const userId = `greet-${round}-${i}`;
-        const c = client(herald, authOptions(auth, { user_id: userId, user_name: userId }));
-        await connected(c, 10000);
-        try {
-          assert.deepEqual(await signinThenSendToUser(c, userId, pusher, 10000), { to: userId });
-        } catch (e) {
-          lost.push(`${userId}: ${e.message}`);
-        } finally {
-          c.disconnect();
-        }
-      }));
-    }
-  } finally {
-    await stopBusy();
-  }
+  const lost = await greetEverySignin({
+    rounds: 10,
+    perRound: 10,
+    connect: (userId) => client(herald, authOptions(auth, { user_id: userId, user_name: userId })),
+    sender: pusher,
+  });
   assert.deepEqual(lost, [], 'every greeting arrived');
 });
