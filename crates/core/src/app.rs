@@ -2,8 +2,10 @@
 //!
 //! An [`App`] is immutable once loaded: its limits and feature flags are read on every
 //! message, so they live behind an `Arc` and are never locked. Where apps come from is the
-//! [`AppStore`] trait; the embedded default is [`StaticAppStore`], built from the config file.
-//! SQL-backed stores can implement the same narrow trait later without touching the hot path.
+//! [`AppStore`] trait: a synchronous read of the store's current view (the embedded default is
+//! [`StaticAppStore`]; the server's run-time directory, refreshed from the config file or a SQL
+//! table, implements it too). When the view changes, [`AppChange`]s tell the hub, and sessions
+//! re-read their app before their next frame.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -114,6 +116,16 @@ impl App {
     pub fn secret_for_key(&self, key: &str) -> Option<&str> {
         (key == self.key).then_some(self.secret.as_str())
     }
+}
+
+/// One app's change in the store's view, as [`crate::hub::Hub::apps_changed`] applies it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AppChange {
+    /// Added or changed (credentials, limits, flags); a disabled app is one whose
+    /// `limits.enabled` is false.
+    Updated(Arc<App>),
+    /// No longer in the store (by id).
+    Removed(String),
 }
 
 /// Where apps are looked up. Implementations must be cheap to call on every connection and

@@ -15,7 +15,7 @@ use herald_protocol::socket_id::SocketId;
 use rand::Rng;
 
 use crate::adapter::Adapter;
-use crate::app::{App, AppStore};
+use crate::app::{App, AppChange, AppStore};
 use crate::channel::CountPolicy;
 use crate::connection::Connection;
 use crate::events::{ClusterVerdictsFiltered, EventSink, Events};
@@ -86,6 +86,10 @@ pub struct Hub {
     next_seq: AtomicU64,
     /// Connections admitted on this node (all apps), for the node-wide cap.
     connections: AtomicUsize,
+    /// Bumped by [`Hub::apps_changed`] after the app store's view changed; each session compares
+    /// it with the value it last saw before handling a frame and re-reads its app when it moved
+    /// (one atomic load per frame instead of a store lookup).
+    apps_generation: AtomicU64,
     /// Cleared when shutdown starts: new connections are then refused with 4200.
     accepting: AtomicBool,
     /// Woken whenever `connections` drops to 0 (shutdown waits for that in
@@ -123,6 +127,7 @@ impl Hub {
             node: rng.random_range(1..=i32::MAX as u32),
             next_seq: AtomicU64::new(rng.random_range(1..=1_000_000_000)),
             connections: AtomicUsize::new(0),
+            apps_generation: AtomicU64::new(0),
             accepting: AtomicBool::new(true),
             emptied: tokio::sync::Notify::new(),
             settings,
@@ -145,6 +150,29 @@ impl Hub {
     /// Where apps are looked up.
     pub fn apps(&self) -> &dyn AppStore {
         &*self.apps
+    }
+
+    /// The generation of the app store's view (see [`Hub::apps_changed`]).
+    pub fn apps_generation(&self) -> u64 {
+        self.apps_generation.load(Ordering::Acquire)
+    }
+
+    /// Applies a change of the app store's view, which the store has already made visible
+    /// through [`Hub::apps`]: sessions pick up changed apps (a rotated secret, new limits, new
+    /// flags) before their next frame, and the connections of a disabled or removed app are
+    /// closed with 4003. Limits apply to new work only: nothing already admitted is re-checked.
+    pub fn apps_changed(&self, changes: &[AppChange]) {
+        self.apps_generation.fetch_add(1, Ordering::AcqRel);
+        for change in changes {
+            let (id, message) = match change {
+                AppChange::Updated(app) if !app.limits.enabled => (app.id.as_str(), "Application is disabled"),
+                AppChange::Updated(_) => continue,
+                AppChange::Removed(id) => (id.as_str(), "Application was removed"),
+            };
+            if let Some(ns) = self.namespaces.get(id) {
+                ns.close_all(CloseCode::APP_DISABLED, message);
+            }
+        }
     }
 
     /// This node's id: the first half of every socket id it issues.

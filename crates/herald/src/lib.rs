@@ -12,6 +12,7 @@
 //! - [`webhooks`]: webhook dispatch, durable outbox, dead letters.
 //! - `fuzzing`: the bodies of the cargo-fuzz targets in `fuzz/` (docs/FUZZING.md), hidden.
 
+pub(crate) mod apps;
 pub mod cluster;
 pub mod config;
 #[doc(hidden)]
@@ -20,6 +21,7 @@ mod http;
 mod log_limit;
 mod memory;
 mod ops;
+mod reload;
 mod serve;
 mod server;
 pub mod webhooks;

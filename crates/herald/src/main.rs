@@ -2,7 +2,7 @@
 //!
 //! Loads the configuration (defaults < file < env < flags), sets up logging, starts the server,
 //! prints where it listens (and the credentials when the built-in default app is in use), then
-//! runs until SIGINT/SIGTERM and shuts down gracefully.
+//! runs until SIGINT/SIGTERM and shuts down gracefully. SIGHUP reloads the configuration.
 
 use std::process::ExitCode;
 
@@ -50,8 +50,12 @@ async fn serve(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Every handler is registered before the banner: whoever reads it may signal at once, and
+    // a signal that arrived before its handler existed would end the process without the
+    // graceful shutdown (SIGTERM) or kill it (SIGHUP).
+    let signals = Signals::register();
     banner.print(server.local_addr(), server.metrics_addr());
-    wait_for_signal().await;
+    signals.run_until_shutdown(&server).await;
     tracing::info!("shutdown requested; draining connections");
     server.shutdown().await;
     tracing::info!("stopped");
@@ -118,23 +122,61 @@ fn init_logging(config: &Config) {
     }
 }
 
-async fn wait_for_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// The process signals herald acts on, registered once at start-up.
+struct Signals {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    interrupt: std::io::Result<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: std::io::Result<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    hangup: std::io::Result<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn register() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Signals {
+                interrupt: signal(SignalKind::interrupt()),
+                terminate: signal(SignalKind::terminate()),
+                hangup: signal(SignalKind::hangup()),
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
+        #[cfg(not(unix))]
+        Signals {}
+    }
+
+    /// Runs until SIGINT or SIGTERM; each SIGHUP meanwhile re-reads the configuration (file and
+    /// environment, as at start-up) and applies it (`reload.rs`).
+    #[cfg(unix)]
+    async fn run_until_shutdown(self, server: &herald::RunningServer) {
+        async fn next(signal: &mut std::io::Result<tokio::signal::unix::Signal>) {
+            match signal {
+                Ok(s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        }
+        let Signals { mut interrupt, mut terminate, mut hangup } = self;
+        if let Err(e) = &hangup {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP; configuration reload is unavailable");
+        }
+        loop {
+            tokio::select! {
+                () = next(&mut interrupt) => return,
+                () = next(&mut terminate) => return,
+                () = next(&mut hangup) => {
+                    tracing::info!("SIGHUP: reloading the configuration");
+                    server.reload_config(config::load());
+                }
+            }
+        }
+    }
+
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
+    async fn run_until_shutdown(self, _server: &herald::RunningServer) {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -32,7 +32,6 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
 use herald_core::adapter::{Adapter, LocalAdapter};
-use herald_core::app::StaticAppStore;
 use herald_core::hub::{Hub, HubSettings};
 use herald_core::metrics::Metrics;
 use herald_core::outbox::OutboxLimits;
@@ -43,6 +42,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::apps::Directory;
 use crate::cluster::{ClusterConfig, RedisAdapter};
 use crate::config::adapter::AdapterConfig;
 use crate::config::Config;
@@ -56,6 +56,8 @@ use crate::{http, ops, ws};
 /// Shared by every handler and connection task.
 pub(crate) struct ServerState {
     pub hub: Arc<Hub>,
+    /// The apps served, replaceable at run time (the hub reads them through its `AppStore`).
+    pub apps: Arc<Directory>,
     pub config: Arc<Config>,
     pub prometheus: PrometheusHandle,
     /// `None` when no app has webhook targets.
@@ -135,7 +137,8 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
         Some(redis) => Arc::new(redis.clone()),
         None => Arc::new(LocalAdapter),
     };
-    let hub = Hub::new(Arc::new(StaticAppStore::new(config.apps.clone())), settings, metrics, sink, adapter);
+    let apps = Arc::new(Directory::new(config.apps.clone(), config.webhooks.clone()));
+    let hub = Hub::new(apps.clone(), settings, metrics, sink, adapter);
     if let Some(redis) = &cluster {
         redis.attach(&hub);
     }
@@ -149,6 +152,7 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
     let state = Arc::new(ServerState {
         connect_limiter,
         hub,
+        apps,
         config: Arc::new(config),
         prometheus,
         webhooks,
@@ -319,6 +323,10 @@ impl RunningServer {
     /// The metrics listener's address, when `metrics_port` is set.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_addr
+    }
+
+    pub(crate) fn state(&self) -> &Arc<ServerState> {
+        &self.state
     }
 
     /// The node's state (tests inspect counts through it).

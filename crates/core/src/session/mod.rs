@@ -70,6 +70,8 @@ pub struct Session {
     user: Option<SignedInUser>,
     /// Signed in, or subscribed to a private/presence channel (authorized connections, 8.7).
     authorized: bool,
+    /// The hub's apps generation when `app` was last read (see [`Session::refresh_app`]).
+    apps_generation: u64,
 }
 
 impl std::fmt::Debug for Session {
@@ -81,7 +83,6 @@ impl std::fmt::Debug for Session {
 impl Session {
     pub(crate) fn new(hub: Arc<Hub>, app: Arc<App>, ns: Arc<Namespace>, conn: Arc<Connection>) -> Self {
         Session {
-            hub,
             app,
             ns,
             conn,
@@ -89,6 +90,21 @@ impl Session {
             rate: RateWindow { started: Instant::now(), count: 0 },
             user: None,
             authorized: false,
+            apps_generation: hub.apps_generation(),
+            hub,
+        }
+    }
+
+    /// Re-reads the app from the store when its view changed since the last frame, so a rotated
+    /// secret or a changed limit applies to this connection's next frame. An app no longer in
+    /// the store keeps its last value: the hub closes its connections.
+    fn refresh_app(&mut self) {
+        let generation = self.hub.apps_generation();
+        if generation != self.apps_generation {
+            self.apps_generation = generation;
+            if let Some(app) = self.hub.apps().by_id(&self.app.id) {
+                self.app = app;
+            }
         }
     }
 
@@ -118,6 +134,7 @@ impl Session {
     ///
     /// [`Adapter::prepare`]: crate::adapter::Adapter::prepare
     pub fn handle_text(&mut self, text: &str) -> Option<Pending> {
+        self.refresh_app();
         let msg = match parse_client_message(text) {
             Ok(msg) => msg,
             Err(e) => {
@@ -140,6 +157,7 @@ impl Session {
 
     /// Completes work returned by [`Session::handle_text`].
     pub fn finish(&mut self, pending: Pending) {
+        self.refresh_app();
         match pending {
             Pending::Subscribe(p) => self.finish_subscribe(p),
             Pending::Signin(p) => self.finish_signin(p),

@@ -10,6 +10,7 @@
 //! cached-event type, `adapter::Forward`, `EventSink`) goes through a helper in this file, so a
 //! change of that API is adapted here once.
 
+mod app_changes;
 mod cache;
 mod counts;
 mod hub;

@@ -28,6 +28,7 @@ mod error;
 mod file;
 #[doc(hidden)]
 pub(crate) mod fuzz;
+pub(crate) mod reload;
 mod validate;
 mod webhooks;
 

@@ -49,6 +49,26 @@ impl HeraldProcess {
         self.log.lock().expect("log lock").clone()
     }
 
+    /// Sends SIGHUP (a configuration reload).
+    pub(crate) fn hangup(&self) {
+        let pid = self.child.lock().expect("child lock").id();
+        let pid = i32::try_from(pid).expect("pid");
+        // SAFETY: kill(2) with a pid we own and a valid signal number has no memory effects.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0, "kill -HUP");
+    }
+
+    /// Waits until a stderr line contains `needle`; returns it. Panics after `WAIT`.
+    pub(crate) async fn wait_log(&self, needle: &str) -> String {
+        let mut found = None;
+        let ok = super::eventually(super::WAIT, || {
+            found = self.log().into_iter().find(|l| l.contains(needle));
+            found.is_some()
+        })
+        .await;
+        assert!(ok, "no log line containing {needle:?} in {:#?}", self.log());
+        found.unwrap_or_default()
+    }
+
     /// Kills the process and waits for it.
     pub(crate) fn stop(&self) {
         let mut child = self.child.lock().expect("child lock");

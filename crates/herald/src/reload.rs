@@ -1,0 +1,78 @@
+//! Configuration reload without a restart (SIGHUP).
+//!
+//! `main` re-reads the configuration (the file and the environment, the same way as at
+//! start-up) and hands the result to [`RunningServer::reload_config`], which:
+//! 1. keeps the running configuration when the new one does not validate (the error names the
+//!    key; `herald_config_reloads_total{result="error"}`);
+//! 2. reports the keys that changed but only apply after a restart (`config/reload.rs`) and
+//!    leaves them as they were;
+//! 3. replaces the apps in the [`crate::apps::Directory`], then tells the hub what changed:
+//!    sessions read a changed app (rotated secret, new limits) before their next frame, a
+//!    disabled or removed app's connections are closed with 4003, every other connection stays
+//!    open; `herald_config_reloads_total{result="ok"}`.
+
+use herald_core::app::AppChange;
+
+use crate::config::reload::restart_needed;
+use crate::config::{Config, ConfigError};
+use crate::server::RunningServer;
+
+/// What a reload did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReloadReport {
+    /// The new configuration did not validate: why (nothing was changed).
+    pub error: Option<String>,
+    /// Apps added or changed, by id.
+    pub updated: Vec<String>,
+    /// Apps removed, by id.
+    pub removed: Vec<String>,
+    /// Keys whose new value needs a restart (left as they were).
+    pub restart_needed: Vec<String>,
+}
+
+impl RunningServer {
+    /// Applies a re-read configuration (see the module doc). Logs the outcome.
+    pub fn reload_config(&self, loaded: Result<Config, ConfigError>) -> ReloadReport {
+        let state = self.state();
+        let metrics = &state.hub.metrics;
+        let new = match loaded {
+            Ok(c) => c,
+            Err(e) => {
+                metrics.labelled_counter("herald_config_reloads_total", "result", "error").increment(1);
+                tracing::error!("config reload failed, the running configuration stays: {e}");
+                return ReloadReport { error: Some(e.to_string()), ..ReloadReport::default() };
+            }
+        };
+        let mut report = ReloadReport {
+            restart_needed: restart_needed(&state.config, &new).into_iter().map(str::to_owned).collect(),
+            ..ReloadReport::default()
+        };
+        let replaced = state.apps.replace(new.apps, new.webhooks);
+        if replaced.webhooks_changed {
+            report.restart_needed.push("apps[].webhooks".to_owned());
+        }
+        state.hub.apps_changed(&replaced.changes);
+        for change in &replaced.changes {
+            match change {
+                AppChange::Updated(app) => report.updated.push(app.id.clone()),
+                AppChange::Removed(id) => report.removed.push(id.clone()),
+            }
+        }
+        report.updated.sort();
+        report.removed.sort();
+        metrics.labelled_counter("herald_config_reloads_total", "result", "ok").increment(1);
+        if !report.restart_needed.is_empty() {
+            tracing::warn!(
+                keys = %report.restart_needed.join(", "),
+                "config reload: these keys changed but need a restart; they keep their running values"
+            );
+        }
+        tracing::info!(
+            apps = state.apps.len(),
+            updated = %report.updated.join(", "),
+            removed = %report.removed.join(", "),
+            "config reloaded"
+        );
+        report
+    }
+}
