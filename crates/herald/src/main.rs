@@ -15,6 +15,11 @@ fn main() -> ExitCode {
     if args.get(1).is_some_and(|a| a == "dead-letters") {
         return herald::webhooks::cli::run(args);
     }
+    // `herald apps …` manages the rows of a SQL app store directly; it reads the server's
+    // configuration itself (only `--config` of the server's flags applies).
+    if args.get(1).is_some_and(|a| a == "apps") {
+        return herald::apps::cli::run(args);
+    }
     let config = match config::load() {
         Ok(c) => c,
         Err(ConfigError::Cli(e)) => e.exit(),
@@ -28,7 +33,16 @@ fn main() -> ExitCode {
         tracing::warn!("{warning}");
     }
     if config.check_only {
-        println!("configuration OK ({} app(s))", config.apps.len());
+        match config.app_store.sql() {
+            // The database is not contacted: check-config validates the configuration only.
+            Some(sql) => println!(
+                "configuration OK (apps from the {} table {} at {})",
+                sql.driver.name(),
+                sql.table,
+                sql.redacted_url()
+            ),
+            None => println!("configuration OK ({} app(s))", config.apps.len()),
+        }
         return ExitCode::SUCCESS;
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
