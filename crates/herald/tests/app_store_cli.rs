@@ -177,3 +177,21 @@ fn help_documents_the_commands_and_exit_codes() {
     let server_help = stdout(&Command::new(env!("CARGO_BIN_EXE_herald")).arg("--help").output().unwrap());
     assert!(server_help.contains("herald apps --help"), "{server_help}");
 }
+
+#[test]
+fn check_config_names_the_table_without_the_password_or_a_connection() {
+    // Nothing listens on this port: check-config validates, it does not connect.
+    let o = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .arg("check-config")
+        .env("HERALD_APP_STORE_DRIVER", "postgres")
+        .env("HERALD_APP_STORE_URL", "postgres://herald:hunter2@127.0.0.1:1/herald")
+        .env("HERALD_APP_STORE_TABLE", "tenants")
+        .output()
+        .unwrap();
+    let out = ok(o);
+    assert!(
+        out.contains("apps from the postgres table tenants at postgres://herald:********@127.0.0.1:1/herald"),
+        "{out}"
+    );
+    assert!(!out.contains("hunter2"), "{out}");
+}
