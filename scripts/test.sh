@@ -7,6 +7,8 @@
 #   HERALD_BIN            herald binary for the compat suite (default: target/debug/herald, built here)
 #   COMPAT_ONLY=1         skip `cargo test --workspace`
 #   COMPAT_FILES="a b"    run only these files of tests/compat/test (e.g. "public-channels.test.mjs")
+#   HERALD_TEST_POSTGRES_URL, HERALD_TEST_MYSQL_URL   the app-store tests' databases (defaults:
+#                         postgres://postgres@127.0.0.1:5432/test, mysql://root@127.0.0.1:3306/test)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -92,6 +94,121 @@ ensure_redis() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends redis-server
 }
 
+# The app-store tests (crates/herald/tests/app_store_*.rs) need a PostgreSQL and a MariaDB/MySQL
+# server: the shared ones at HERALD_TEST_POSTGRES_URL / HERALD_TEST_MYSQL_URL (defaults below;
+# trust / empty root password, database `test`), the clients psql and mariadb (they write rows
+# with plain SQL), and the server binaries, with which the outage tests start private servers on
+# free ports. Missing packages are installed; a default server that is down is started and set
+# up; a server that still cannot be reached fails the run with a message (never a skip).
+export HERALD_TEST_POSTGRES_URL="${HERALD_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
+export HERALD_TEST_MYSQL_URL="${HERALD_TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306/test}"
+PG_DEFAULT_URL="postgres://postgres@127.0.0.1:5432/test"
+MY_DEFAULT_URL="mysql://root@127.0.0.1:3306/test"
+
+APT_UPDATED=0
+apt_install() { # packages...
+  local sudo=""
+  if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+  if [[ $APT_UPDATED -eq 0 ]]; then
+    $sudo apt-get update || return
+    APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "$@"
+}
+
+ensure_sql_packages() {
+  local missing=()
+  command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+  command -v mariadb >/dev/null 2>&1 || command -v mysql >/dev/null 2>&1 || missing+=(mariadb-client)
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+  { command -v mariadbd && command -v mariadb-install-db; } >/dev/null 2>&1 || missing+=(mariadb-server)
+  if ((${#missing[@]})); then
+    echo "installing ${missing[*]}"
+    apt_install "${missing[@]}" || return
+  fi
+  echo "psql: $(psql --version)"
+  echo "mariadb client: $( (mariadb --version || mysql --version) 2>/dev/null | head -n1)"
+  echo "initdb: $(ls -d /usr/lib/postgresql/*/bin/initdb | sort -V | tail -n1)"
+  echo "mariadbd: $(command -v mariadbd)"
+}
+
+# mysql_url_cmd URL SQL — runs SQL with the mariadb (or mysql) client against a mysql:// URL.
+mysql_url_cmd() {
+  local re='^(mysql|mariadb)://([^:@/]+)(:([^@]*))?@([^:/]+)(:([0-9]+))?/([^?]*)'
+  if [[ ! "$1" =~ $re ]]; then
+    echo "cannot parse $1 (expected mysql://user[:password]@host[:port]/database)" >&2
+    return 2
+  fi
+  local client=mariadb
+  command -v mariadb >/dev/null 2>&1 || client=mysql
+  "$client" --host="${BASH_REMATCH[5]}" --port="${BASH_REMATCH[7]:-3306}" --user="${BASH_REMATCH[2]}" \
+    --password="${BASH_REMATCH[4]}" --batch --skip-column-names "${BASH_REMATCH[8]}" -e "$2"
+}
+pg_reachable() { psql "$HERALD_TEST_POSTGRES_URL" -X -q -A -t -c 'SELECT 1' >/dev/null 2>&1; }
+mysql_reachable() { mysql_url_cmd "$HERALD_TEST_MYSQL_URL" 'SELECT 1' >/dev/null 2>&1; }
+wait_for() { # seconds command...
+  local deadline=$(( $(date +%s) + $1 )); shift
+  until "$@"; do
+    (( $(date +%s) < deadline )) || return 1
+    sleep 0.5
+  done
+}
+
+ensure_postgres() {
+  if pg_reachable; then
+    echo "PostgreSQL reachable at $HERALD_TEST_POSTGRES_URL"
+    return 0
+  fi
+  if [[ "$HERALD_TEST_POSTGRES_URL" != "$PG_DEFAULT_URL" ]]; then
+    echo "PostgreSQL at HERALD_TEST_POSTGRES_URL=$HERALD_TEST_POSTGRES_URL is not reachable" >&2
+    return 1
+  fi
+  local version conf
+  version="$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n1)"
+  if [[ -z "$version" ]]; then
+    echo "PostgreSQL is installed but has no cluster in /etc/postgresql" >&2
+    return 1
+  fi
+  # Trust on loopback (idempotent: the lines are added once, before every other rule).
+  conf="/etc/postgresql/$version/main/pg_hba.conf"
+  if ! grep -q '^host all all 127.0.0.1/32 trust' "$conf"; then
+    sed -i '1i local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$conf" || return
+  fi
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start 2>/dev/null \
+    || pg_ctlcluster --skip-systemctl-redirect "$version" main reload || return
+  wait_for 30 psql "postgres://postgres@127.0.0.1:5432/postgres" -X -q -c 'SELECT 1' || {
+    echo "PostgreSQL did not come up on 127.0.0.1:5432" >&2; return 1; }
+  if [[ -z "$(psql postgres://postgres@127.0.0.1:5432/postgres -X -A -t -c "SELECT 1 FROM pg_database WHERE datname = 'test'")" ]]; then
+    psql postgres://postgres@127.0.0.1:5432/postgres -X -q -c 'CREATE DATABASE test' || return
+  fi
+  pg_reachable || { echo "PostgreSQL still not reachable at $HERALD_TEST_POSTGRES_URL" >&2; return 1; }
+  echo "PostgreSQL started and set up at $HERALD_TEST_POSTGRES_URL"
+}
+
+ensure_mysql() {
+  if mysql_reachable; then
+    echo "MariaDB/MySQL reachable at $HERALD_TEST_MYSQL_URL"
+    return 0
+  fi
+  if [[ "$HERALD_TEST_MYSQL_URL" != "$MY_DEFAULT_URL" ]]; then
+    echo "MariaDB/MySQL at HERALD_TEST_MYSQL_URL=$HERALD_TEST_MYSQL_URL is not reachable" >&2
+    return 1
+  fi
+  mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld || return
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || return
+  wait_for 60 test -S /run/mysqld/mysqld.sock || { echo "MariaDB did not create its socket" >&2; return 1; }
+  # root with an empty password over TCP (Debian's root uses the unix socket only), and `test`.
+  wait_for 30 mariadb --protocol=socket -uroot -e 'SELECT 1' || return
+  mariadb --protocol=socket -uroot -e "
+    ALTER USER 'root'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD('') OR unix_socket;
+    CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '';
+    GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;
+    FLUSH PRIVILEGES;
+    CREATE DATABASE IF NOT EXISTS test;" || return
+  mysql_reachable || { echo "MariaDB still not reachable at $HERALD_TEST_MYSQL_URL" >&2; return 1; }
+  echo "MariaDB started and set up at $HERALD_TEST_MYSQL_URL"
+}
+
 ensure_npm() { # dir
   local dir="$1" stamp sum
   stamp="$STAMP_DIR/npm-$(echo "$dir" | sha256sum | cut -c1-12)"
@@ -120,6 +237,9 @@ ensure_venv() {
 
 run "install: chromium" ensure_chromium
 run "install: redis-server" ensure_redis
+run "install: PostgreSQL + MariaDB packages" ensure_sql_packages
+run "service: PostgreSQL (app store tests)" ensure_postgres
+run "service: MariaDB/MySQL (app store tests)" ensure_mysql
 run "install: npm ci tests/compat" ensure_npm "$COMPAT"
 run "install: npm ci examples/browser" ensure_npm "$EXAMPLE"
 run "install: python venv" ensure_venv

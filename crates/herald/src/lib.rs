@@ -3,6 +3,7 @@
 //! The binary (`main.rs`) only loads the config, sets up logging and calls [`start`]; tests
 //! call [`start`] directly with a config on port 0. Layout:
 //! - [`config`]: defaults < file < env < flags, validated.
+//! - [`apps`]: apps in a SQL table (`[app_store]`), and `herald apps …` to manage them.
 //! - `server.rs`: router, listeners, graceful shutdown.
 //! - `serve/`: the accept loops and per-connection HTTP serving (timeouts, caps, fd reserve).
 //! - `ws/`: upgrade + per-connection task.
@@ -12,7 +13,7 @@
 //! - [`webhooks`]: webhook dispatch, durable outbox, dead letters.
 //! - `fuzzing`: the bodies of the cargo-fuzz targets in `fuzz/` (docs/FUZZING.md), hidden.
 
-pub(crate) mod apps;
+pub mod apps;
 pub mod cluster;
 pub mod config;
 #[doc(hidden)]

@@ -15,6 +15,11 @@ fn main() -> ExitCode {
     if args.get(1).is_some_and(|a| a == "dead-letters") {
         return herald::webhooks::cli::run(args);
     }
+    // `herald apps …` manages the rows of a SQL app store directly; it reads the server's
+    // configuration itself (only `--config` of the server's flags applies).
+    if args.get(1).is_some_and(|a| a == "apps") {
+        return herald::apps::cli::run(args);
+    }
     let config = match config::load() {
         Ok(c) => c,
         Err(ConfigError::Cli(e)) => e.exit(),
@@ -28,7 +33,16 @@ fn main() -> ExitCode {
         tracing::warn!("{warning}");
     }
     if config.check_only {
-        println!("configuration OK ({} app(s))", config.apps.len());
+        match config.app_store.sql() {
+            // The database is not contacted: check-config validates the configuration only.
+            Some(sql) => println!(
+                "configuration OK (apps from the {} table {} at {})",
+                sql.driver.name(),
+                sql.table,
+                sql.redacted_url()
+            ),
+            None => println!("configuration OK ({} app(s))", config.apps.len()),
+        }
         return ExitCode::SUCCESS;
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -67,7 +81,8 @@ struct Banner {
     bind: String,
     prefix: String,
     default_app: Option<(String, String, String)>,
-    apps: usize,
+    /// How the apps line reads: "3 app(s) configured" or the SQL table they come from.
+    apps: String,
 }
 
 impl Banner {
@@ -76,7 +91,17 @@ impl Banner {
             .default_app_in_use
             .then(|| config.apps.first().map(|a| (a.id.clone(), a.key.clone(), a.secret.clone())))
             .flatten();
-        Banner { bind: config.bind_addr(), prefix: config.path_prefix.clone(), default_app, apps: config.apps.len() }
+        let apps = match config.app_store.sql() {
+            Some(sql) => format!(
+                "apps from the {} table {} at {} (re-read every {} s)",
+                sql.driver.name(),
+                sql.table,
+                sql.redacted_url(),
+                sql.cache_ttl.as_secs()
+            ),
+            None => format!("{} app(s) configured", config.apps.len()),
+        };
+        Banner { bind: config.bind_addr(), prefix: config.path_prefix.clone(), default_app, apps }
     }
 
     /// Writes the banner to stdout. A closed stdout (the reader went away) must never take the
@@ -103,7 +128,7 @@ impl Banner {
                     "           Configure your own apps (herald --config herald.toml) before exposing herald.\n",
                 );
             }
-            None => text.push_str(&format!("  {} app(s) configured\n", self.apps)),
+            None => text.push_str(&format!("  {}\n", self.apps)),
         }
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(text.as_bytes());

@@ -1,5 +1,6 @@
 //! Operational endpoints: `GET /metrics` (Prometheus text), `GET /up` (liveness),
-//! `GET /ready` (readiness: 503 once shutdown has begun).
+//! `GET /ready` (readiness: 503 once shutdown has begun or while an app store has never
+//! answered; `degraded` while Redis or the app store is unreachable).
 
 use std::sync::Arc;
 
@@ -7,6 +8,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use crate::apps::StoreHealth;
 use crate::server::ServerState;
 
 pub(crate) async fn metrics(State(state): State<Arc<ServerState>>) -> Response {
@@ -22,11 +24,25 @@ pub(crate) async fn up() -> &'static str {
 
 pub(crate) async fn ready(State(state): State<Arc<ServerState>>) -> Response {
     if state.hub.is_accepting() {
-        // A node that lost Redis keeps serving its own connections, so it stays in rotation
-        // and says it is degraded (docs/CLUSTER.md).
-        match state.hub.adapter().health() {
-            Ok(()) => (StatusCode::OK, "ready\n").into_response(),
-            Err(reason) => (StatusCode::OK, format!("degraded: {reason}\n")).into_response(),
+        // A node that lost Redis or its app store keeps serving what it has, so it stays in
+        // rotation and says it is degraded (docs/CLUSTER.md, docs/OPERATIONS.md); one whose app
+        // store never answered since start-up has nothing to serve yet.
+        let store = state.store.as_ref().map(|s| s.health());
+        if store == Some(StoreHealth::NotLoaded) {
+            return (StatusCode::SERVICE_UNAVAILABLE, "not ready: app store unreachable, no app loaded yet\n")
+                .into_response();
+        }
+        let mut problems: Vec<String> = Vec::new();
+        if let Err(reason) = state.hub.adapter().health() {
+            problems.push(reason.to_string());
+        }
+        if store == Some(StoreHealth::Unreachable) {
+            problems.push("app store unreachable (serving the apps loaded before)".to_owned());
+        }
+        if problems.is_empty() {
+            (StatusCode::OK, "ready\n").into_response()
+        } else {
+            (StatusCode::OK, format!("degraded: {}\n", problems.join("; "))).into_response()
         }
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response()

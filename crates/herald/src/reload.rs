@@ -6,7 +6,8 @@
 //!    key; `herald_config_reloads_total{result="error"}`);
 //! 2. reports the keys that changed but only apply after a restart (`config/reload.rs`) and
 //!    leaves them as they were;
-//! 3. replaces the apps in the [`crate::apps::Directory`], then tells the hub what changed:
+//! 3. with a SQL app store, reads the table at once (the apps live there, not in the file);
+//!    otherwise replaces the apps in the [`crate::apps::Directory`], then tells the hub what changed:
 //!    sessions read a changed app (rotated secret, new limits) before their next frame, a
 //!    disabled or removed app's connections are closed with 4003, every other connection stays
 //!    open; `herald_config_reloads_total{result="ok"}`.
@@ -47,6 +48,24 @@ impl RunningServer {
             restart_needed: restart_needed(&state.config, &new).into_iter().map(str::to_owned).collect(),
             ..ReloadReport::default()
         };
+        if let Some(sync) = state.store.clone() {
+            // Apps come from the table: read it now instead of waiting for `cache_ttl`.
+            let state = state.clone();
+            tokio::spawn(async move {
+                if let Ok(replaced) = sync.refresh(&state.apps).await {
+                    state.apply_app_changes(replaced);
+                }
+            });
+            metrics.labelled_counter("herald_config_reloads_total", "result", "ok").increment(1);
+            if !report.restart_needed.is_empty() {
+                tracing::warn!(
+                    keys = %report.restart_needed.join(", "),
+                    "config reload: these keys changed but need a restart; they keep their running values"
+                );
+            }
+            tracing::info!("config reloaded; apps are re-read from the app store");
+            return report;
+        }
         let replaced = state.apps.replace(new.apps, new.webhooks);
         if replaced.webhooks_changed {
             report.restart_needed.push("apps[].webhooks".to_owned());

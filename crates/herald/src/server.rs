@@ -32,6 +32,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
 use herald_core::adapter::{Adapter, LocalAdapter};
+use herald_core::app::AppStore;
 use herald_core::hub::{Hub, HubSettings};
 use herald_core::metrics::Metrics;
 use herald_core::outbox::OutboxLimits;
@@ -42,7 +43,8 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::apps::Directory;
+use crate::apps::sql::SqlStore;
+use crate::apps::{By, Directory, Replaced, StoreSync};
 use crate::cluster::{ClusterConfig, RedisAdapter};
 use crate::config::adapter::AdapterConfig;
 use crate::config::Config;
@@ -58,6 +60,8 @@ pub(crate) struct ServerState {
     pub hub: Arc<Hub>,
     /// The apps served, replaceable at run time (the hub reads them through its `AppStore`).
     pub apps: Arc<Directory>,
+    /// Keeps `apps` in step with a SQL app store; `None` when apps come from the config.
+    pub store: Option<Arc<StoreSync>>,
     pub config: Arc<Config>,
     pub prometheus: PrometheusHandle,
     /// `None` when no app has webhook targets.
@@ -74,6 +78,38 @@ pub(crate) struct ServerState {
     /// `herald_tokio_alive_tasks`: set from the runtime's count each time `/metrics` is rendered
     /// (a count of live tasks that grows under steady load is a task leak).
     pub alive_tasks: Gauge,
+}
+
+impl ServerState {
+    /// Hands a change of the apps to the hub (sessions re-read, disabled or removed apps'
+    /// connections closed with 4003).
+    pub(crate) fn apply_app_changes(&self, replaced: Replaced) {
+        if !replaced.changes.is_empty() {
+            self.hub.apps_changed(&replaced.changes);
+        }
+    }
+
+    /// The app of a connection's key: from the directory, or, with a SQL store, looked up at
+    /// once when the directory does not hold it (a new app's first connection).
+    pub(crate) async fn resolve_app(&self, by: By, value: &str) {
+        let Some(sync) = &self.store else { return };
+        let known = match by {
+            By::Key => self.apps.by_key(value).is_some(),
+            By::Id => self.apps.by_id(value).is_some(),
+        };
+        if known || !plausible_name(value) {
+            return;
+        }
+        if let Some(change) = sync.lookup(&self.apps, by, value).await {
+            self.apply_app_changes(Replaced { changes: vec![change], webhooks_changed: false });
+        }
+    }
+}
+
+/// Whether `value` could be an app key or id at all (the config's and the store's rule: 1–191
+/// letters, digits, `_`, `-`), so garbage never reaches the database.
+fn plausible_name(value: &str) -> bool {
+    (1..=191).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 static METADATA: Metadata<'static> = Metadata::new("herald", Level::INFO, Some(module_path!()));
@@ -138,6 +174,19 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
         None => Arc::new(LocalAdapter),
     };
     let apps = Arc::new(Directory::new(config.apps.clone(), config.webhooks.clone()));
+    let store = match config.app_store.sql() {
+        Some(sql) => {
+            let store = SqlStore::connect_lazy(sql).map_err(std::io::Error::other)?;
+            let sync = Arc::new(StoreSync::new(store, sql.cache_ttl));
+            // The first load before serving, so the first connections find their apps; a store
+            // that is down now is retried by the refresh task (the node is not ready until then).
+            if let Err(e) = sync.refresh(&apps).await {
+                tracing::warn!("app store not loaded at start-up, retrying every second: {e}");
+            }
+            Some(sync)
+        }
+        None => None,
+    };
     let hub = Hub::new(apps.clone(), settings, metrics, sink, adapter);
     if let Some(redis) = &cluster {
         redis.attach(&hub);
@@ -153,6 +202,7 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
         connect_limiter,
         hub,
         apps,
+        store,
         config: Arc::new(config),
         prometheus,
         webhooks,
@@ -162,6 +212,15 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
     });
 
     let (stop, tasks) = (CancellationToken::new(), TaskTracker::new());
+    if let Some(sync) = &state.store {
+        let weak = Arc::downgrade(&state);
+        let apply = move |replaced: Replaced| {
+            if let Some(state) = weak.upgrade() {
+                state.apply_app_changes(replaced);
+            }
+        };
+        tasks.spawn(sync.clone().run(state.apps.clone(), apply, stop.clone()));
+    }
     let trims = memory::trims_counter(recorder.as_ref());
     tasks.spawn(sweep(Arc::downgrade(&state.hub), trims, tasks.clone(), stop.clone()));
     let budget = FdBudget::new(state.config.fd_reserve);

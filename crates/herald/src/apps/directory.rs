@@ -2,7 +2,8 @@
 //!
 //! Every connection (by key), every HTTP API request (by id) and every session whose view is
 //! stale reads it, so a read is one `ArcSwap` load and a hash lookup, with no lock. Writers
-//! build a new view and swap it in; [`Directory::replace`] returns the [`AppChange`]s the caller hands to `Hub::apps_changed` (and the webhook targets to
+//! build a new view and swap it in; [`Directory::replace`] and [`Directory::upsert`] return the
+//! [`AppChange`]s the caller hands to `Hub::apps_changed` (and the webhook targets to
 //! `Webhooks::set_apps`) *after* the swap, so a connection admitted after a disable already
 //! sees the disabled app.
 
@@ -73,6 +74,30 @@ impl Directory {
         Replaced { changes, webhooks_changed }
     }
 
+    /// Adds or updates one app (an app the store returned for a key or id not yet in the view).
+    /// Returns the change, `None` when the app was already in the view as it is.
+    pub(crate) fn upsert(&self, app: App, webhooks: AppWebhooks) -> Option<AppChange> {
+        let _writer = self.write.lock();
+        let old = self.view.load_full();
+        if old.by_id.get(&app.id).is_some_and(|a| **a == app)
+            && old.webhooks.get(&app.id).unwrap_or(&AppWebhooks::default()) == &webhooks
+        {
+            return None;
+        }
+        let mut apps: Vec<App> =
+            old.by_id.values().filter(|a| a.id != app.id && a.key != app.key).map(|a| (**a).clone()).collect();
+        let mut hooks = old.webhooks.clone();
+        hooks.remove(&app.id);
+        if !webhooks.targets.is_empty() {
+            hooks.insert(app.id.clone(), webhooks);
+        }
+        apps.push(app);
+        let new = View::new(apps, hooks);
+        let changed = new.by_id.values().find(|a| old.by_id.get(&a.id) != Some(*a)).cloned();
+        self.view.store(Arc::new(new));
+        changed.map(AppChange::Updated)
+    }
+
     /// How many apps the view holds.
     pub(crate) fn len(&self) -> usize {
         self.view.load().by_id.len()
@@ -138,5 +163,18 @@ mod tests {
         dir.replace(vec![app("a", "new", "s")], HashMap::new());
         assert!(dir.by_key("old").is_none());
         assert_eq!(dir.by_key("new").map(|a| a.id.clone()).as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn upsert_adds_or_changes_one_app_and_keeps_the_others() {
+        let dir = Directory::new(vec![app("a", "ka", "s")], HashMap::new());
+        assert_eq!(
+            ids(&dir.upsert(app("b", "kb", "s"), AppWebhooks::default()).into_iter().collect::<Vec<_>>()),
+            ["updated b"]
+        );
+        assert!(dir.upsert(app("b", "kb", "s"), AppWebhooks::default()).is_none(), "unchanged");
+        assert!(dir.upsert(app("b", "kb2", "s"), AppWebhooks::default()).is_some());
+        assert!(dir.by_key("kb").is_none());
+        assert!(dir.by_key("ka").is_some() && dir.by_key("kb2").is_some());
     }
 }

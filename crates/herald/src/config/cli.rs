@@ -22,7 +22,8 @@ e.g. HERALD_PORT, HERALD_LOG_LEVEL, HERALD_MAX_WS_MESSAGE_KB. HERALD_APP_ID, HER
 and HERALD_APP_SECRET (all three together) replace the configured apps with one app.
 See herald.example.toml for every key.
 
-Webhook dead letters of a running server: herald dead-letters --help";
+Webhook dead letters of a running server: herald dead-letters --help
+Apps kept in PostgreSQL or MySQL ([app_store]): herald apps --help";
 
 #[derive(Debug, Parser)]
 #[command(

@@ -58,6 +58,11 @@ pub enum ConfigError {
     /// A value parsed but is not acceptable (zero where >0 is required, duplicate app key, ...).
     #[error("{key}: {reason}")]
     Invalid { key: String, reason: String },
+
+    /// A row of the SQL app store is not a valid app; `error` names the column or the
+    /// `settings.<key>` (`app "shop": settings.max_connections: must be greater than 0`).
+    #[error("app {app:?}: {error}")]
+    AppRow { app: String, error: Box<ConfigError> },
 }
 
 impl ConfigError {

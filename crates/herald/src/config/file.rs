@@ -5,8 +5,8 @@
 //! flags all produce a `Layer`; `mod.rs` stacks them in precedence order. Both structs use
 //! `deny_unknown_fields` so a typo is an error naming the key and its line instead of a
 //! silently ignored setting. `[[apps.webhooks]]` is [`FileWebhook`] (validated in
-//! `webhooks.rs`). Future sections (`[adapter]`) get a field here when they are implemented;
-//! until then they are rejected as unknown keys.
+//! `webhooks.rs`). The `[adapter]` and `[app_store]` sections are resolved in their own
+//! modules (`adapter.rs`, `app_store.rs`), which also read their environment variables.
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +21,8 @@ use super::{ConfigError, LogFormat};
 pub(crate) struct Layer {
     /// `[adapter]` (file only; env handled in `adapter.rs`).
     pub adapter: Option<super::adapter::FileAdapter>,
+    /// `[app_store]` (file only; env handled in `app_store.rs`).
+    pub app_store: Option<super::app_store::FileAppStore>,
     pub host: Option<String>,
     pub port: Option<u16>,
     pub path_prefix: Option<String>,

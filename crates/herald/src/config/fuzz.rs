@@ -4,13 +4,14 @@
 //!
 //! Invariants: a parse error points at a line and column inside the text; loading is
 //! deterministic; an accepted config obeys the bounds start-up promises (every bounded key
-//! within its bound and positive where it must be, at least one app, app ids and keys unique,
+//! within its bound and positive where it must be, at least one app unless a SQL app store
+//! supplies them (then none and no default app), app ids and keys unique,
 //! per-app limits within theirs, webhook targets with at least one event type).
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use super::{adapter, file, validate, Config, ConfigError, Source};
+use super::{adapter, app_store, file, validate, Config, ConfigError, Source};
 
 /// Runs one input: the text of a config file.
 pub fn config_toml(data: &[u8]) {
@@ -32,7 +33,8 @@ pub fn config_toml(data: &[u8]) {
 fn load(text: &str) -> Result<Config, ConfigError> {
     let layer = file::parse(text, Path::new("fuzz.toml"))?;
     let file_adapter = layer.adapter.clone();
-    let mut config = validate::resolve(vec![(Source::File, layer)], None, false, Vec::new())?;
+    let store = app_store::resolve(layer.app_store.as_ref(), &HashMap::new())?;
+    let mut config = validate::resolve(vec![(Source::File, layer)], None, false, Vec::new(), &store)?;
     config.adapter = adapter::resolve(file_adapter.as_ref(), &HashMap::new())?;
     Ok(config)
 }
@@ -50,7 +52,13 @@ fn check(c: &Config) {
     assert!(c.path_prefix.is_empty() || (c.path_prefix.starts_with('/') && !c.path_prefix.ends_with('/')));
     assert!(!c.log_level.is_empty());
 
-    assert!(!c.apps.is_empty(), "there is always an app");
+    match c.app_store.sql() {
+        None => assert!(!c.apps.is_empty(), "there is always an app"),
+        Some(sql) => {
+            assert!(c.apps.is_empty() && !c.default_app_in_use, "a SQL store is the only source of apps");
+            assert!(within(sql.cache_ttl.as_secs(), 86_400) && !sql.table.is_empty());
+        }
+    }
     let ids: HashSet<&str> = c.apps.iter().map(|a| a.id.as_str()).collect();
     let keys: HashSet<&str> = c.apps.iter().map(|a| a.key.as_str()).collect();
     assert_eq!(ids.len(), c.apps.len(), "app ids are unique");

@@ -8,6 +8,8 @@
 //! * `env.rs`: `HERALD_*` environment variables;
 //! * `cli.rs`: command-line flags (clap);
 //! * `webhooks.rs`: validation of the per-app `[[apps.webhooks]]` targets;
+//! * `adapter.rs`: the `[adapter]` section (single node or a Redis cluster);
+//! * `app_store.rs`: the `[app_store]` section (apps from the config or from a SQL table);
 //! * `validate.rs`: turning the stacked layers into a [`Config`], rejecting bad values;
 //! * `error.rs`: [`ConfigError`];
 //! * `fuzz.rs`: the body of the `config_toml` fuzz target (`crate::fuzzing`).
@@ -17,11 +19,14 @@
 //! Built-in defaults < TOML file < environment variables < command-line flags. Each source
 //! only overrides the settings it actually sets; the apps list is replaced as a whole (the
 //! file's `[[apps]]`, or the single app given by `HERALD_APP_ID`/`_KEY`/`_SECRET`, or the one
-//! given by `--app-id`/`--app-key`/`--app-secret`, highest source wins). Loading never falls
+//! given by `--app-id`/`--app-key`/`--app-secret`, highest source wins), unless
+//! `[app_store]` names a SQL driver: then the database is the only source of apps and any of
+//! those is an error. Loading never falls
 //! back silently: a named file that cannot be read, an unknown key, or an unparsable value is
 //! an error naming the key.
 
 pub mod adapter;
+pub mod app_store;
 mod cli;
 mod env;
 mod error;
@@ -43,6 +48,12 @@ use herald_core::app::{App, AppLimits};
 use env::CONFIG_VAR;
 pub use error::ConfigError;
 pub use ipnet::IpNet;
+
+// What the SQL app store (`crate::apps`) reuses to validate a row exactly like an `[[apps]]`
+// table.
+pub(crate) use file::FileApp;
+pub(crate) use validate::{app_credentials, app_limits};
+pub(crate) use webhooks::app_webhooks;
 
 /// Log output format (`log_format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
@@ -184,12 +195,15 @@ pub struct Config {
     pub metrics_host: String,
     /// Single node or cluster (`[adapter]`).
     pub adapter: adapter::AdapterConfig,
+    /// Where apps come from (`[app_store]`): the config (`apps` below) or a SQL table.
+    pub app_store: app_store::AppStoreConfig,
     /// Webhook targets per app id (only apps that have at least one target).
     pub webhooks: HashMap<String, crate::webhooks::config::AppWebhooks>,
-    /// The configured apps; never empty.
+    /// The configured apps; never empty with [`app_store::AppStoreConfig::Config`], always
+    /// empty with a SQL store (its apps are read at run time).
     pub apps: Vec<App>,
     /// True when no app was configured anywhere and [`default_app`] was used; the server
-    /// should print a warning, since its credentials are public.
+    /// should print a warning, since its credentials are public. Never with a SQL store.
     pub default_app_in_use: bool,
     /// True for `herald check-config`: validate, report, exit without serving.
     pub check_only: bool,
@@ -201,7 +215,8 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        validate::resolve(Vec::new(), None, false, Vec::new()).expect("built-in defaults are valid")
+        validate::resolve(Vec::new(), None, false, Vec::new(), &app_store::AppStoreConfig::Config)
+            .expect("built-in defaults are valid")
     }
 }
 
@@ -231,6 +246,12 @@ pub fn default_app() -> App {
 
 /// Loads the configuration from the process arguments and environment.
 pub fn load() -> Result<Config, ConfigError> {
+    load_from(std::env::args_os(), &process_env()?)
+}
+
+/// The process's `HERALD_*` environment variables (a value that is not UTF-8 is an error
+/// naming the variable).
+pub fn process_env() -> Result<HashMap<String, String>, ConfigError> {
     let mut env = HashMap::new();
     for (k, v) in std::env::vars_os() {
         let Some(k) = k.to_str().map(str::to_string) else {
@@ -253,7 +274,7 @@ pub fn load() -> Result<Config, ConfigError> {
             }
         }
     }
-    load_from(std::env::args_os(), &env)
+    Ok(env)
 }
 
 /// Loads the configuration from explicit arguments (the first is the program name) and an
@@ -273,11 +294,13 @@ pub fn load_from(
         layers.push((Source::File, file::read(path)?));
     }
     let file_adapter = layers.first().and_then(|(_, l)| l.adapter.clone());
+    let file_app_store = layers.first().and_then(|(_, l)| l.app_store.clone());
     let (env_layer, warnings) = env::layer(env)?;
     layers.push((Source::Env, env_layer));
     layers.push((Source::Flags, cli.layer()?));
 
-    let mut config = validate::resolve(layers, config_file, cli.check_only(), warnings)?;
+    let app_store = app_store::resolve(file_app_store.as_ref(), env)?;
+    let mut config = validate::resolve(layers, config_file, cli.check_only(), warnings, &app_store)?;
     config.adapter = adapter::resolve(file_adapter.as_ref(), env)?;
     Ok(config)
 }

@@ -1,7 +1,8 @@
 //! What a configuration reload (SIGHUP) may change.
 //!
 //! Apps (`[[apps]]`, their limits, flags and `[[apps.webhooks]]`, or the `HERALD_APP_*`
-//! variables) change at run time. Every other key is read once at start-up by something that
+//! variables) change at run time; with a SQL app store a reload reads the table at once
+//! instead (`[app_store]` itself needs a restart). Every other key is read once at start-up by something that
 //! cannot be rebuilt under live connections (the listeners, the adapter, the outbox, the
 //! per-connection buffers), so a reload that changes one reports it as needing a restart and
 //! leaves it as it was. [`restart_needed`] names those keys; it destructures the whole
@@ -45,7 +46,7 @@ pub(crate) fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
         webhook_dead_letter_max_age, webhook_cache_miss_dedup_max, trusted_proxies,
         http_header_read_timeout, http_keep_alive_timeout, http_body_read_timeout,
         max_pending_connections, ws_connect_rate_per_ip, ws_connect_burst_per_ip, fd_reserve,
-        metrics_port, metrics_host, adapter,
+        metrics_port, metrics_host, adapter, app_store,
     )
 }
 

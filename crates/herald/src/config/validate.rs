@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use herald_core::app::{App, AppLimits};
 
+use super::app_store::AppStoreConfig;
 use super::cli::APP_FLAGS;
 use super::env::APP_VARS;
 use super::file::{FileApp, Layer};
@@ -40,11 +41,13 @@ impl AppOrigin {
 }
 
 /// Applies `layers` (lowest precedence first) onto the defaults and validates the result.
+/// With a SQL `app_store` no source may name apps, and no default app is used.
 pub(crate) fn resolve(
     layers: Vec<(Source, Layer)>,
     config_file: Option<PathBuf>,
     check_only: bool,
     warnings: Vec<String>,
+    app_store: &AppStoreConfig,
 ) -> Result<Config, ConfigError> {
     let mut merged = Layer::default();
     let mut origin: HashMap<&'static str, Source> = HashMap::new();
@@ -52,6 +55,9 @@ pub(crate) fn resolve(
 
     // Precedence: each later layer overrides only what it sets.
     for (source, layer) in layers {
+        if let Some(sql) = app_store.sql() {
+            apps_from_store_only(sql.driver.name(), source, &layer)?;
+        }
         macro_rules! overlay {
             ($($field:ident),* $(,)?) => {$(
                 if layer.$field.is_some() {
@@ -232,6 +238,7 @@ pub(crate) fn resolve(
         apps: Vec::new(),
         webhooks: HashMap::new(),
         adapter: super::adapter::AdapterConfig::Local,
+        app_store: app_store.clone(),
         default_app_in_use: false,
         check_only,
         config_file,
@@ -354,6 +361,8 @@ pub(crate) fn resolve(
 
     let mut config = config;
     match apps {
+        // Apps are read from the database at run time (no source named any: checked above).
+        _ if app_store.sql().is_some() => {}
         Some((list, origin)) if !list.is_empty() => {
             (config.apps, config.webhooks) = build_apps(list, origin)?;
         }
@@ -383,6 +392,24 @@ pub(crate) fn resolve(
         }
     }
     Ok(config)
+}
+
+/// With a SQL app store the database is the one source of truth for apps: a source that
+/// names apps too is an error saying which (rather than one silently winning).
+fn apps_from_store_only(driver: &str, source: Source, layer: &Layer) -> Result<(), ConfigError> {
+    let given = match source {
+        Source::File if layer.apps.is_some() => "[[apps]] tables in the config file",
+        Source::Env if layer.single_app.is_some() => "HERALD_APP_ID, HERALD_APP_KEY and HERALD_APP_SECRET",
+        Source::Flags if layer.single_app.is_some() => "--app-id, --app-key and --app-secret",
+        _ => return Ok(()),
+    };
+    Err(ConfigError::invalid(
+        "apps",
+        format!(
+            "{given} cannot be used with app_store.driver = {driver:?}: apps come from the database \
+             (one source of truth; manage them with `herald apps`)"
+        ),
+    ))
 }
 
 /// Parses `trusted_proxies`: IP addresses (one host) or CIDR ranges. `from` names the source.
@@ -437,33 +464,7 @@ fn build_apps(
     let mut keys: HashMap<String, usize> = HashMap::new();
     for (i, fa) in list.into_iter().enumerate() {
         let o = origin.unwrap_or(AppOrigin::File(i));
-        let required = |name: &str, v: Option<String>| -> Result<String, ConfigError> {
-            match v {
-                None => Err(ConfigError::invalid(o.field(name), "is required")),
-                Some(s) if s.is_empty() => Err(ConfigError::invalid(o.field(name), "must not be empty")),
-                Some(s) => Ok(s),
-            }
-        };
-        let id = required("id", fa.id.clone())?;
-        let key = required("key", fa.key.clone())?;
-        let secret = required("secret", fa.secret.clone())?;
-
-        let token = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
-        if !id.chars().all(token) {
-            return Err(ConfigError::invalid(
-                o.field("id"),
-                format!("invalid value {id:?}: only letters, digits, '_' and '-' are allowed"),
-            ));
-        }
-        if !key.chars().all(token) {
-            return Err(ConfigError::invalid(
-                o.field("key"),
-                format!(
-                    "invalid value {key:?}: only letters, digits, '_' and '-' are allowed \
-                     (':' separates key and signature in auth tokens)"
-                ),
-            ));
-        }
+        let (id, key, secret) = app_credentials(&fa, |name| o.field(name))?;
         if let Some(prev) = ids.insert(id.clone(), i) {
             return Err(ConfigError::invalid(
                 o.field("id"),
@@ -487,8 +488,45 @@ fn build_apps(
     Ok((apps, webhooks))
 }
 
+/// An app's `id`, `key` and `secret`: present, not empty, and (id and key) only letters,
+/// digits, `_` and `-`. `field` names a credential in errors (`apps[0].key`, `HERALD_APP_KEY`).
+pub(crate) fn app_credentials(
+    fa: &FileApp,
+    field: impl Fn(&str) -> String,
+) -> Result<(String, String, String), ConfigError> {
+    let required = |name: &str, v: Option<String>| -> Result<String, ConfigError> {
+        match v {
+            None => Err(ConfigError::invalid(field(name), "is required")),
+            Some(s) if s.is_empty() => Err(ConfigError::invalid(field(name), "must not be empty")),
+            Some(s) => Ok(s),
+        }
+    };
+    let id = required("id", fa.id.clone())?;
+    let key = required("key", fa.key.clone())?;
+    let secret = required("secret", fa.secret.clone())?;
+
+    let token = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if !id.chars().all(token) {
+        return Err(ConfigError::invalid(
+            field("id"),
+            format!("invalid value {id:?}: only letters, digits, '_' and '-' are allowed"),
+        ));
+    }
+    if !key.chars().all(token) {
+        return Err(ConfigError::invalid(
+            field("key"),
+            format!(
+                "invalid value {key:?}: only letters, digits, '_' and '-' are allowed \
+                 (':' separates key and signature in auth tokens)"
+            ),
+        ));
+    }
+    Ok((id, key, secret))
+}
+
 /// Per-app limits: defaults (PROTOCOL.md 13.1) overridden by the app's keys, then checked.
-fn app_limits(fa: &FileApp, name: impl Fn(&str) -> String) -> Result<AppLimits, ConfigError> {
+/// `name` turns a key into the name errors show (`apps[0].max_connections`).
+pub(crate) fn app_limits(fa: &FileApp, name: impl Fn(&str) -> String) -> Result<AppLimits, ConfigError> {
     let d = AppLimits::default();
     let l = AppLimits {
         enabled: fa.enabled.unwrap_or(d.enabled),

@@ -14,6 +14,7 @@ use herald_core::app::App;
 use herald_protocol::api_auth::{verify_api_request, ApiRequest, QueryParams};
 
 use super::error::ApiError;
+use crate::apps::By;
 use crate::server::ServerState;
 
 /// A request that passed authentication.
@@ -26,6 +27,11 @@ pub(crate) struct Authed {
 /// Authenticates a request for `app_id` (`None` for the Python alias route, where the app is
 /// the one owning `auth_key`).
 pub(crate) async fn authenticate(state: &ServerState, app_id: Option<&str>, req: Request) -> Result<Authed, ApiError> {
+    // Apps the directory does not hold are looked up in the app store first (no-op for apps
+    // from the config).
+    if let Some(id) = app_id {
+        state.resolve_app(By::Id, id).await;
+    }
     let path_app = match app_id {
         Some(id) => Some(state.hub.apps().by_id(id).ok_or_else(|| ApiError::NotFound(format!("Unknown app: {id}")))?),
         None => None,
@@ -47,6 +53,9 @@ pub(crate) async fn authenticate(state: &ServerState, app_id: Option<&str>, req:
     let owned_lookup = |key: &str| apps.by_key(key);
     // The verifier borrows (id, secret) for the duration of the call; look the app up once.
     let key_param = QueryParams::parse(&query).get("auth_key").map(str::to_owned);
+    if let (None, Some(key)) = (app_id, &key_param) {
+        state.resolve_app(By::Key, key).await;
+    }
     let key_app = key_param.as_deref().and_then(owned_lookup);
     let verified = verify_api_request(
         &ApiRequest { method: &method, path: &path, raw_query: &query, body: &body },

@@ -15,6 +15,7 @@ use tokio_tungstenite::WebSocketStream;
 use super::client_ip::client_ip;
 use super::connection;
 use super::rate::Verdict;
+use crate::apps::By;
 use crate::server::ServerState;
 
 /// Answers the upgrade request (429 over the per-IP rate limit) and spawns (on the server's socket tracker) the task that admits
@@ -56,6 +57,9 @@ pub(crate) async fn ws_upgrade(
             }
         };
         let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config(&state))).await;
+        // A key the directory does not hold is looked up in the app store at once (no-op for
+        // apps from the config), so a new app works on its first connection.
+        state.resolve_app(By::Key, &key).await;
         match state.hub.connect(&key, protocol.as_deref(), secure) {
             // Its own task, sized to the connection alone (this one ends here).
             Ok(session) => connection::spawn(ws, session, state),

@@ -11,14 +11,16 @@ mod process;
 mod raw_ws;
 mod server;
 mod signing;
+mod sql;
+mod sql_servers;
 mod webhooks;
 mod ws_client;
 
 // Each test file uses a different subset, so some of these globs are unused in any one test.
 #[allow(unused_imports)]
 pub(crate) use self::{
-    api_fixtures::*, cluster::*, http_client::*, process::*, raw_ws::*, server::*, signing::*, webhooks::*,
-    ws_client::*,
+    api_fixtures::*, cluster::*, http_client::*, process::*, raw_ws::*, server::*, signing::*, sql::*, sql_servers::*,
+    webhooks::*, ws_client::*,
 };
 
 use std::time::Duration;
