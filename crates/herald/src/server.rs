@@ -32,7 +32,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
 use herald_core::adapter::{Adapter, LocalAdapter};
-use herald_core::app::StaticAppStore;
+use herald_core::app::{AppStore, StaticAppStore};
 use herald_core::hub::{Hub, HubSettings};
 use herald_core::metrics::Metrics;
 use herald_core::outbox::OutboxLimits;
@@ -58,8 +58,8 @@ pub(crate) struct ServerState {
     pub hub: Arc<Hub>,
     pub config: Arc<Config>,
     pub prometheus: PrometheusHandle,
-    /// `None` when no app has webhook targets.
-    pub webhooks: Option<Arc<Webhooks>>,
+    /// Always running; idle (no outbox opened) while no app has webhook targets.
+    pub webhooks: Arc<Webhooks>,
     /// The Redis adapter when clustered (graceful leave on shutdown).
     pub cluster: Option<RedisAdapter>,
     /// Every task holding a client socket: upgrade + admission, the connection task, its close
@@ -119,9 +119,12 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
     };
     let metrics_addr = metrics_listener.as_ref().map(TcpListener::local_addr).transpose()?;
     // Webhooks before the hub: the hub gets the sink. Only opens the outbox (in data_dir)
-    // when some app has webhook targets.
-    let webhooks = Webhooks::start(&config, recorder.as_ref()).map_err(std::io::Error::other)?;
-    let sink = webhooks.as_ref().map(|w| w.sink());
+    // when some app has webhook targets (or later, when `set_webhooks` first gives one some).
+    let webhooks = Webhooks::start(&config, recorder.clone()).map_err(std::io::Error::other)?;
+    let apps: Arc<dyn AppStore> = Arc::new(StaticAppStore::new(config.apps.clone()));
+    // One app store: webhooks sign with the credentials the hub authenticates with.
+    webhooks.use_app_store(apps.clone());
+    let sink = Some(webhooks.sink());
     // Cluster verdicts (occupied/vacated, member added/removed) are reported by the adapter.
     let cluster = match &config.adapter {
         AdapterConfig::Redis(c) => {
@@ -135,7 +138,7 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
         Some(redis) => Arc::new(redis.clone()),
         None => Arc::new(LocalAdapter),
     };
-    let hub = Hub::new(Arc::new(StaticAppStore::new(config.apps.clone())), settings, metrics, sink, adapter);
+    let hub = Hub::new(apps, settings, metrics, sink, adapter);
     if let Some(redis) = &cluster {
         redis.attach(&hub);
     }
@@ -326,6 +329,13 @@ impl RunningServer {
         &self.state.hub
     }
 
+    /// Replaces the per-app webhook configuration (`Webhooks::set_apps`): the hook a
+    /// configuration reload calls; tests use it to change webhooks while the server runs.
+    #[doc(hidden)]
+    pub fn set_webhooks(&self, apps: &std::collections::HashMap<String, crate::webhooks::config::AppWebhooks>) {
+        self.state.webhooks.set_apps(apps);
+    }
+
     /// Graceful shutdown: the sequence of the module doc, step by step.
     pub async fn shutdown(self) {
         let state = &self.state;
@@ -355,9 +365,7 @@ impl RunningServer {
             cluster.leave().await;
         }
         // 5.
-        if let Some(webhooks) = &state.webhooks {
-            webhooks.shutdown(WEBHOOK_DRAIN).await;
-        }
+        state.webhooks.shutdown(WEBHOOK_DRAIN).await;
         // 6.
         self.stop.cancel();
         self.tasks.close();
