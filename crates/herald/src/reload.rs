@@ -7,7 +7,8 @@
 //! 2. reports the keys that changed but only apply after a restart (`config/reload.rs`) and
 //!    leaves them as they were;
 //! 3. with a SQL app store, reads the table at once (the apps live there, not in the file);
-//!    otherwise replaces the apps in the [`crate::apps::Directory`], then tells the hub what changed:
+//!    otherwise replaces the apps in the [`crate::apps::Directory`], then tells the webhooks
+//!    (the apps' targets, `Webhooks::set_apps`) and the hub what changed:
 //!    sessions read a changed app (rotated secret, new limits) before their next frame, a
 //!    disabled or removed app's connections are closed with 4003, every other connection stays
 //!    open; `herald_config_reloads_total{result="ok"}`.
@@ -67,11 +68,9 @@ impl RunningServer {
             return report;
         }
         let replaced = state.apps.replace(new.apps, new.webhooks);
-        if replaced.webhooks_changed {
-            report.restart_needed.push("apps[].webhooks".to_owned());
-        }
-        state.hub.apps_changed(&replaced.changes);
-        for change in &replaced.changes {
+        let changes = replaced.changes.clone();
+        state.apply_app_changes(replaced);
+        for change in &changes {
             match change {
                 AppChange::Updated(app) => report.updated.push(app.id.clone()),
                 AppChange::Removed(id) => report.removed.push(id.clone()),

@@ -64,8 +64,8 @@ pub(crate) struct ServerState {
     pub store: Option<Arc<StoreSync>>,
     pub config: Arc<Config>,
     pub prometheus: PrometheusHandle,
-    /// `None` when no app has webhook targets.
-    pub webhooks: Option<Arc<Webhooks>>,
+    /// Always running; idle (no outbox opened) while no app has webhook targets.
+    pub webhooks: Arc<Webhooks>,
     /// The Redis adapter when clustered (graceful leave on shutdown).
     pub cluster: Option<RedisAdapter>,
     /// Every task holding a client socket: upgrade + admission, the connection task, its close
@@ -81,9 +81,12 @@ pub(crate) struct ServerState {
 }
 
 impl ServerState {
-    /// Hands a change of the apps to the hub (sessions re-read, disabled or removed apps'
-    /// connections closed with 4003).
+    /// Hands a change of the apps to the webhooks (their targets) and the hub (sessions
+    /// re-read, disabled or removed apps' connections closed with 4003).
     pub(crate) fn apply_app_changes(&self, replaced: Replaced) {
+        if replaced.webhooks_changed {
+            self.webhooks.set_apps(&self.apps.webhooks());
+        }
         if !replaced.changes.is_empty() {
             self.hub.apps_changed(&replaced.changes);
         }
@@ -100,8 +103,8 @@ impl ServerState {
         if known || !plausible_name(value) {
             return;
         }
-        if let Some(change) = sync.lookup(&self.apps, by, value).await {
-            self.apply_app_changes(Replaced { changes: vec![change], webhooks_changed: false });
+        if let Some(replaced) = sync.lookup(&self.apps, by, value).await {
+            self.apply_app_changes(replaced);
         }
     }
 }
@@ -157,9 +160,26 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
     };
     let metrics_addr = metrics_listener.as_ref().map(TcpListener::local_addr).transpose()?;
     // Webhooks before the hub: the hub gets the sink. Only opens the outbox (in data_dir)
-    // when some app has webhook targets.
-    let webhooks = Webhooks::start(&config, recorder.as_ref()).map_err(std::io::Error::other)?;
-    let sink = webhooks.as_ref().map(|w| w.sink());
+    // when some app has webhook targets (or later, when `set_webhooks` first gives one some).
+    let webhooks = Webhooks::start(&config, recorder.clone()).map_err(std::io::Error::other)?;
+    let apps = Arc::new(Directory::new(config.apps.clone(), config.webhooks.clone()));
+    // One app store: webhooks sign with the credentials the hub authenticates with.
+    webhooks.use_app_store(apps.clone());
+    let store = match config.app_store.sql() {
+        Some(sql) => {
+            let store = SqlStore::connect_lazy(sql).map_err(std::io::Error::other)?;
+            let sync = Arc::new(StoreSync::new(store, sql.cache_ttl));
+            // The first load before serving, so the first connections find their apps; a store
+            // that is down now is retried by the refresh task (the node is not ready until then).
+            match sync.refresh(&apps).await {
+                Ok(_) => webhooks.set_apps(&apps.webhooks()),
+                Err(e) => tracing::warn!("app store not loaded at start-up, retrying every second: {e}"),
+            }
+            Some(sync)
+        }
+        None => None,
+    };
+    let sink = Some(webhooks.sink());
     // Cluster verdicts (occupied/vacated, member added/removed) are reported by the adapter.
     let cluster = match &config.adapter {
         AdapterConfig::Redis(c) => {
@@ -172,20 +192,6 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
     let adapter: Arc<dyn Adapter> = match &cluster {
         Some(redis) => Arc::new(redis.clone()),
         None => Arc::new(LocalAdapter),
-    };
-    let apps = Arc::new(Directory::new(config.apps.clone(), config.webhooks.clone()));
-    let store = match config.app_store.sql() {
-        Some(sql) => {
-            let store = SqlStore::connect_lazy(sql).map_err(std::io::Error::other)?;
-            let sync = Arc::new(StoreSync::new(store, sql.cache_ttl));
-            // The first load before serving, so the first connections find their apps; a store
-            // that is down now is retried by the refresh task (the node is not ready until then).
-            if let Err(e) = sync.refresh(&apps).await {
-                tracing::warn!("app store not loaded at start-up, retrying every second: {e}");
-            }
-            Some(sync)
-        }
-        None => None,
     };
     let hub = Hub::new(apps.clone(), settings, metrics, sink, adapter);
     if let Some(redis) = &cluster {
@@ -393,6 +399,13 @@ impl RunningServer {
         &self.state.hub
     }
 
+    /// Replaces the per-app webhook configuration (`Webhooks::set_apps`): the hook a
+    /// configuration reload calls; tests use it to change webhooks while the server runs.
+    #[doc(hidden)]
+    pub fn set_webhooks(&self, apps: &std::collections::HashMap<String, crate::webhooks::config::AppWebhooks>) {
+        self.state.webhooks.set_apps(apps);
+    }
+
     /// Graceful shutdown: the sequence of the module doc, step by step.
     pub async fn shutdown(self) {
         let state = &self.state;
@@ -422,9 +435,7 @@ impl RunningServer {
             cluster.leave().await;
         }
         // 5.
-        if let Some(webhooks) = &state.webhooks {
-            webhooks.shutdown(WEBHOOK_DRAIN).await;
-        }
+        state.webhooks.shutdown(WEBHOOK_DRAIN).await;
         // 6.
         self.stop.cancel();
         self.tasks.close();

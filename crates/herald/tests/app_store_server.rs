@@ -236,3 +236,26 @@ async fn two_nodes_on_redis_see_the_same_app_changes_from_postgres() {
     a.server.shutdown().await;
     b.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_rows_webhook_settings_deliver_signed_with_its_secret() {
+    for db in Db::ALL {
+        let rx = WebhookReceiver::start().await;
+        let table = SqlTable::shared(db, "row_hooks");
+        let mut config = store_config(&table, Duration::from_secs(300));
+        config.data_dir = temp_data_dir(&format!("row-hooks-{}", db.name()));
+        config.webhook_removal_delay_ms = 0;
+        let server = start_with(config).await;
+        let settings =
+            format!("{{\"webhooks\": [{{\"url\": \"{}\", \"event_types\": [\"channel_occupied\"]}}]}}", rx.url());
+        insert(&table, "hooked", "hooked-key", "hooked-secret", &settings);
+
+        let mut client = Client::connect_established(&server.ws_url("hooked-key")).await;
+        client.subscribe("orders").await;
+        let events = rx.wait_events(1, WAIT).await;
+        assert_eq!(events[0]["channel"], "orders", "{db:?}");
+        let hit = &rx.delivered()[0];
+        assert_eq!(hit.headers["x-pusher-signature"], hmac_hex("hooked-secret", &hit.body), "{db:?}");
+        server.server.shutdown().await;
+    }
+}

@@ -157,3 +157,32 @@ async fn reqwest_metrics(herald: &HeraldProcess) -> String {
     let resp = raw_http(herald.addr, "GET", "/metrics", b"").await;
     resp.body
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_gives_an_app_webhook_targets_signed_with_its_current_secret() {
+    let rx = WebhookReceiver::start().await;
+    let path = config_path("reload-webhooks");
+    let data_dir = temp_data_dir("reload-webhooks-data");
+    let top = format!("data_dir = \"{}\"\nwebhook_removal_delay_ms = 0", data_dir.display());
+    write_config(&path, &top, &[("a", "a-key", "a-secret", true)]);
+    let herald = HeraldProcess::start(&["--config", path.to_str().unwrap()]);
+    let mut before = Client::connect_established(&url(&herald, "a-key")).await;
+    before.subscribe("quiet").await;
+    assert!(!data_dir.exists(), "no target yet: no outbox");
+
+    let hooks = format!("[[apps.webhooks]]\nurl = \"{}\"\nevent_types = [\"channel_occupied\"]\n", rx.url());
+    let text =
+        format!("host = \"127.0.0.1\"\nport = 0\n{top}\n{}{hooks}", apps_toml(&[("a", "a-key", "rotated", true)]));
+    std::fs::write(&path, text).unwrap();
+    herald.hangup();
+    herald.wait_log("config reloaded").await;
+
+    let mut client = Client::connect_established(&url(&herald, "a-key")).await;
+    client.subscribe("loud").await;
+    let events = rx.wait_events(1, WAIT).await;
+    assert_eq!(events[0]["name"], "channel_occupied");
+    assert_eq!(events[0]["channel"], "loud");
+    let hit = &rx.delivered()[0];
+    assert_eq!(hit.headers["x-pusher-key"], "a-key");
+    assert_eq!(hit.headers["x-pusher-signature"], hmac_hex("rotated", &hit.body), "signed with the new secret");
+}

@@ -53,21 +53,6 @@ async fn wait_dead_letters(api: &Api, n: usize) -> Vec<Value> {
     }
 }
 
-/// `eventually` for a condition that needs to await (an HTTP call).
-async fn eventually_async<F: std::future::Future<Output = bool>>(
-    within: Duration,
-    mut cond: impl FnMut() -> F,
-) -> bool {
-    let deadline = tokio::time::Instant::now() + within;
-    while tokio::time::Instant::now() < deadline {
-        if cond().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    cond().await
-}
-
 fn channels_of(letters: &[Value]) -> Vec<String> {
     letters.iter().map(|l| l["events"][0]["channel"].as_str().unwrap().to_owned()).collect()
 }

@@ -76,7 +76,7 @@ impl Directory {
 
     /// Adds or updates one app (an app the store returned for a key or id not yet in the view).
     /// Returns the change, `None` when the app was already in the view as it is.
-    pub(crate) fn upsert(&self, app: App, webhooks: AppWebhooks) -> Option<AppChange> {
+    pub(crate) fn upsert(&self, app: App, webhooks: AppWebhooks) -> Option<Replaced> {
         let _writer = self.write.lock();
         let old = self.view.load_full();
         if old.by_id.get(&app.id).is_some_and(|a| **a == app)
@@ -93,9 +93,21 @@ impl Directory {
         }
         apps.push(app);
         let new = View::new(apps, hooks);
-        let changed = new.by_id.values().find(|a| old.by_id.get(&a.id) != Some(*a)).cloned();
+        let changes: Vec<AppChange> = new
+            .by_id
+            .values()
+            .filter(|a| old.by_id.get(&a.id) != Some(*a))
+            .map(|a| AppChange::Updated(a.clone()))
+            .chain(old.by_id.keys().filter(|id| !new.by_id.contains_key(*id)).map(|id| AppChange::Removed(id.clone())))
+            .collect();
+        let webhooks_changed = old.webhooks != new.webhooks;
         self.view.store(Arc::new(new));
-        changed.map(AppChange::Updated)
+        Some(Replaced { changes, webhooks_changed })
+    }
+
+    /// Webhook targets per app id, as the webhooks take them.
+    pub(crate) fn webhooks(&self) -> HashMap<String, AppWebhooks> {
+        self.view.load().webhooks.clone()
     }
 
     /// How many apps the view holds.
@@ -168,10 +180,9 @@ mod tests {
     #[test]
     fn upsert_adds_or_changes_one_app_and_keeps_the_others() {
         let dir = Directory::new(vec![app("a", "ka", "s")], HashMap::new());
-        assert_eq!(
-            ids(&dir.upsert(app("b", "kb", "s"), AppWebhooks::default()).into_iter().collect::<Vec<_>>()),
-            ["updated b"]
-        );
+        let added = dir.upsert(app("b", "kb", "s"), AppWebhooks::default()).expect("changed");
+        assert_eq!(ids(&added.changes), ["updated b"]);
+        assert!(!added.webhooks_changed);
         assert!(dir.upsert(app("b", "kb", "s"), AppWebhooks::default()).is_none(), "unchanged");
         assert!(dir.upsert(app("b", "kb2", "s"), AppWebhooks::default()).is_some());
         assert!(dir.by_key("kb").is_none());

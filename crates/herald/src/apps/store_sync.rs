@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use herald_core::app::{App, AppChange, AppStore};
+use herald_core::app::{App, AppStore};
 use parking_lot::Mutex;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -127,8 +127,8 @@ impl StoreSync {
     }
 
     /// Looks up a key or id the directory does not hold; on success the app is in the
-    /// directory when this returns, with its change (to apply) returned.
-    pub(crate) async fn lookup(&self, directory: &Directory, by: By, value: &str) -> Option<AppChange> {
+    /// directory when this returns, with what changed (to apply) returned.
+    pub(crate) async fn lookup(&self, directory: &Directory, by: By, value: &str) -> Option<Replaced> {
         let tag = match by {
             By::Key => format!("k:{value}"),
             By::Id => format!("i:{value}"),

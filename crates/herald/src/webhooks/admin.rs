@@ -15,7 +15,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
-use super::store::{DeadLetter, Page, StoreError};
+use super::store::{DeadLetter, StoreError};
 use crate::http::{authenticate, json_ok, ApiError};
 use crate::server::ServerState;
 
@@ -45,12 +45,9 @@ pub(crate) async fn list(State(state): State<Arc<ServerState>>, Path(app_id): Pa
             }
         },
     };
-    let page = match &state.webhooks {
-        None => Page { letters: Vec::new(), next: None },
-        Some(w) => match w.dead_letters(&authed.app.id, after, limit).await {
-            Ok(p) => p,
-            Err(e) => return store_error(&e),
-        },
+    let page = match state.webhooks.dead_letters(&authed.app.id, after, limit).await {
+        Ok(p) => p,
+        Err(e) => return store_error(&e),
     };
     json_ok(&json!({
         "dead_letters": page.letters.iter().map(letter_json).collect::<Vec<Value>>(),
@@ -69,8 +66,7 @@ pub(crate) async fn resend_one(
     };
     let not_found = || ApiError::NotFound(format!("Unknown dead letter: {dl_id}")).into_response();
     let Ok(id) = dl_id.parse::<u64>() else { return not_found() };
-    let Some(w) = &state.webhooks else { return not_found() };
-    match w.resend(&authed.app.id, Some(id)).await {
+    match state.webhooks.resend(&authed.app.id, Some(id)).await {
         Ok(0) => not_found(),
         Ok(n) => json_ok(&json!({ "resent": n })),
         Err(e) => store_error(&e),
@@ -86,12 +82,9 @@ pub(crate) async fn resend_all(
         Ok(a) => a,
         Err(e) => return e.into_response(),
     };
-    let n = match &state.webhooks {
-        None => 0,
-        Some(w) => match w.resend(&authed.app.id, None).await {
-            Ok(n) => n,
-            Err(e) => return store_error(&e),
-        },
+    let n = match state.webhooks.resend(&authed.app.id, None).await {
+        Ok(n) => n,
+        Err(e) => return store_error(&e),
     };
     json_ok(&json!({ "resent": n }))
 }

@@ -41,7 +41,7 @@ pub fn webhook_payload(data: &[u8]) {
         let event = event(op, &mut input);
         sent.push(event.clone());
         debounced.extend(debouncer.due(now).into_iter().map(|(_, e)| e));
-        debounced.extend(debouncer.on_event(0, event, now));
+        debounced.extend(debouncer.on_event(&0, event, now));
     }
     debounced.extend(debouncer.due(now + delay).into_iter().map(|(_, e)| e));
     assert!(debouncer.drain().is_empty(), "every removal is due after the delay");
@@ -58,7 +58,7 @@ pub fn webhook_payload(data: &[u8]) {
             if accepts {
                 let object = EventObject::from(ev);
                 expected[t].push(object.clone());
-                batches.extend(batcher.push(t, object, start).map(|b| (t, b)));
+                batches.extend(batcher.push(t, object, start));
             }
         }
     }

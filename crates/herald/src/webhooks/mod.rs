@@ -13,8 +13,14 @@
 //!    retrying with a jittered exponential backoff (`backoff.rs`); what fails for the whole
 //!    retry window goes to the dead letters (capped per app by count and age), listed a page
 //!    at a time and re-sent through `admin.rs` (HTTP) and `cli.rs` (`herald dead-letters`);
-//! 4. the housekeeping task (`housekeeping.rs`) prunes aged dead letters and writes the
-//!    aggregated per-app warnings (`per_app.rs`).
+//! 4. the housekeeping task (`housekeeping.rs`) prunes aged dead letters, dead-letters the
+//!    outbox entries of removed targets, and writes the aggregated per-app warnings
+//!    (`per_app.rs`).
+//!
+//! Which apps have which targets is a routing table (`routes.rs`) that
+//! [`Webhooks::set_apps`] replaces at run time (a configuration reload, apps that change in
+//! an app store): every step reads the current one without a lock, per-app state is keyed by
+//! app id, and the outbox is opened only once some app has targets.
 //!
 //! [`Webhooks`] wires these together and runs the shutdown flush. `fuzz.rs` is the body of the
 //! `webhook_payload` fuzz target (`crate::fuzzing`), which drives step 2's pure stages.
@@ -33,27 +39,31 @@ mod housekeeping;
 mod payload;
 mod per_app;
 mod queues;
+mod routes;
 mod sender;
 mod store;
 mod worker;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
-use herald_core::app::App;
-use herald_core::events::{ChannelEvent, EventKind, EventKinds, EventSink};
+use arc_swap::ArcSwap;
+use herald_core::app::{App, AppStore, StaticAppStore};
+use herald_core::events::{ChannelEvent, EventKind, EventSink};
 use metrics::{Counter, Gauge, Key, Level, Metadata, Recorder};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use self::backoff::Backoff;
-use self::config::WebhookSettings;
+use self::config::{AppWebhooks, WebhookSettings};
 use self::per_app::{Kind, PerApp};
-use self::sender::{Destination, Sender};
+use self::routes::{AppState, Table};
+use self::sender::Sender;
 use self::store::{DeliveryStore, Page, StoreError};
-use self::worker::{Target, WorkerEnv};
+use self::worker::{WorkerEnv, Workers};
 use crate::config::Config;
 
 /// Why webhooks could not start.
@@ -101,128 +111,250 @@ impl WebhookMetrics {
     }
 }
 
+/// What the webhook tasks share: the routing table, the outbox, the app credentials, the
+/// metrics and the per-app counters.
+pub(crate) struct Shared {
+    /// The per-app configuration (`routes.rs`). Read lock-free by the sink on every channel
+    /// event, by the dispatcher once per pass, by the workers once per attempt; replaced as a
+    /// whole by `Webhooks::set_apps` (`ArcSwap::store`), never modified in place.
+    pub routes: ArcSwap<Table>,
+    /// The outbox, opened the first time some app has targets (at start-up or by `set_apps`)
+    /// and kept until the end. A `OnceLock`: set once under `Webhooks::workers`, then read
+    /// without a lock.
+    pub(in crate::webhooks) store: OnceLock<Arc<DeliveryStore>>,
+    /// Where the app's key and secret are looked up for each attempt. Read lock-free;
+    /// replaced by `Webhooks::use_app_store` (once, at start-up).
+    apps: ArcSwap<Arc<dyn AppStore>>,
+    pub settings: WebhookSettings,
+    pub metrics: WebhookMetrics,
+    /// Registers the per-app metrics of apps that appear at run time.
+    recorder: Arc<dyn Recorder + Send + Sync>,
+    /// Per app id: its live state (weak: held by the tables and routed deliveries), its
+    /// queue and its counters. A std mutex held only for map operations, by `set_apps` (to
+    /// reuse a live state, or at least the queue, so an app keeps the order of its queued
+    /// events across a change) and by the housekeeping report every 10 s (which forgets apps
+    /// whose state is gone and whose queue is empty). Never taken on the event path.
+    states: Mutex<HashMap<String, Slot>>,
+}
+
+/// An app's entry in `Shared::states`.
+struct Slot {
+    state: Weak<AppState>,
+    /// The sending end of the app's queue: an app that loses its targets and gets new ones
+    /// while events of its still wait in the queue gets the same queue back (they stay ahead).
+    queue: mpsc::Sender<ChannelEvent>,
+    per_app: Arc<PerApp>,
+}
+
+impl Shared {
+    /// No apps with targets, no outbox; credentials from `config.apps`.
+    fn new(config: &Config, recorder: Arc<dyn Recorder + Send + Sync>) -> Shared {
+        let apps: Arc<dyn AppStore> = Arc::new(StaticAppStore::new(config.apps.clone()));
+        Shared {
+            routes: ArcSwap::from_pointee(Table::default()),
+            store: OnceLock::new(),
+            apps: ArcSwap::from_pointee(apps),
+            settings: WebhookSettings::from_config(config),
+            metrics: WebhookMetrics::new(recorder.as_ref()),
+            recorder,
+            states: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The app `id` as the app store knows it now (its key and secret sign the request).
+    pub(crate) fn app(&self, id: &str) -> Option<Arc<App>> {
+        self.apps.load().by_id(id)
+    }
+
+    /// The counters of every app to report on; forgets the apps whose state is gone and
+    /// whose queue is empty (this is their last report; dropping the slot's sender lets the
+    /// dispatcher retire the queue).
+    pub(crate) fn report_apps(&self) -> Vec<Arc<PerApp>> {
+        let Ok(mut states) = self.states.lock() else { return Vec::new() };
+        let out = states.values().map(|s| s.per_app.clone()).collect();
+        states.retain(|_, s| s.state.strong_count() > 0 || s.queue.capacity() < s.queue.max_capacity());
+        out
+    }
+
+    /// `app_id`'s live state; else a new one on the app's queue if it still has one (events
+    /// queued before it lost its targets stay first), else on a new queue whose lane is
+    /// handed to the dispatcher.
+    fn state(&self, app_id: &str, lanes: &queues::LaneSender) -> Arc<AppState> {
+        let id: Arc<str> = Arc::from(app_id);
+        let Ok(mut states) = self.states.lock() else {
+            // Poisoned: a panic elsewhere; a state of its own still works.
+            let queue = self.new_queue(&id, lanes);
+            return Arc::new(AppState::new(id, queue, Arc::new(PerApp::new(app_id, self.recorder.as_ref()))));
+        };
+        let (queue, per_app) = match states.get(app_id) {
+            Some(slot) => {
+                if let Some(state) = slot.state.upgrade() {
+                    return state;
+                }
+                (slot.queue.clone(), slot.per_app.clone())
+            }
+            None => (self.new_queue(&id, lanes), Arc::new(PerApp::new(app_id, self.recorder.as_ref()))),
+        };
+        let state = Arc::new(AppState::new(id, queue.clone(), per_app.clone()));
+        states.insert(app_id.to_owned(), Slot { state: Arc::downgrade(&state), queue, per_app });
+        state
+    }
+
+    /// A new queue for `id`; its lane goes to the dispatcher.
+    fn new_queue(&self, id: &Arc<str>, lanes: &queues::LaneSender) -> mpsc::Sender<ChannelEvent> {
+        let (tx, lane) = queues::lane(id.clone(), self.settings.queue_size, self.settings.cache_miss_dedup_max);
+        // Fails only once the dispatcher has ended (shutdown): events are then not taken anyway.
+        let _ = lanes.send(lane);
+        tx
+    }
+}
+
 /// The core's [`EventSink`]: filters by what the app's targets want, then `try_send`s into
-/// the app's queue.
+/// the app's queue. Both calls read the current routing table without a lock.
 pub struct WebhookSink {
-    /// app id → (app index, event kinds wanted). Immutable after start: no lock.
-    apps: HashMap<String, (usize, EventKinds)>,
-    queues: queues::Senders,
-    /// Counts drops per app (metric and the aggregated warning).
-    per_app: Arc<Vec<PerApp>>,
+    shared: Arc<Shared>,
+    /// Wakes the dispatcher.
+    ready: Arc<Notify>,
 }
 
 impl EventSink for WebhookSink {
     fn wants(&self, app_id: &str, kind: EventKind) -> bool {
-        self.apps.get(app_id).is_some_and(|(_, m)| m.contains(kind))
+        self.shared.routes.load().get(app_id).is_some_and(|r| r.wanted.contains(kind))
     }
 
     fn emit(&self, app_id: &str, event: ChannelEvent) {
-        let Some(&(idx, _)) = self.apps.get(app_id) else { return };
-        if !self.queues.try_send(idx, event) {
-            if let Some(app) = self.per_app.get(idx) {
-                app.note(Kind::Dropped, 1);
-            }
+        let table = self.shared.routes.load();
+        let Some(route) = table.get(app_id) else { return };
+        if route.state.try_send(event) {
+            self.ready.notify_one();
+        } else {
+            route.state.per_app.note(Kind::Dropped, 1);
         }
     }
 }
 
-/// Kinds an app's targets must be sent so that debouncing works: a removal cannot be
-/// cancelled by a re-add the core never reported, so each pair is wanted together.
-fn wanted(kinds: EventKinds) -> EventKinds {
-    let pairs = [
-        EventKinds::of(&[EventKind::Occupied, EventKind::Vacated]),
-        EventKinds::of(&[EventKind::MemberAdded, EventKind::MemberRemoved]),
-    ];
-    pairs.into_iter().fold(kinds, |m, pair| if m.intersects(pair) { m.union(pair) } else { m })
-}
-
 /// The running webhook machinery of one server.
 pub struct Webhooks {
+    shared: Arc<Shared>,
     sink: Arc<WebhookSink>,
-    store: Arc<DeliveryStore>,
-    targets: Arc<Vec<Arc<Target>>>,
+    /// Serialises `set_apps` (held for the whole call: opening the outbox, building and
+    /// swapping the table, starting and stopping workers) and owns the worker registry. A std
+    /// mutex: `set_apps` is synchronous; no other path takes it.
+    workers: Mutex<Workers>,
+    /// Hands the queues of apps new to webhooks to the dispatcher.
+    lanes: queues::LaneSender,
+    data_dir: PathBuf,
+    sender: Sender,
+    backoff: Backoff,
     /// The dispatcher task, ended by `stop_dispatcher` (it writes what it holds first).
     dispatcher: TaskTracker,
     stop_dispatcher: CancellationToken,
     /// One task per target and the housekeeping task, ended by `stop_workers` once the
     /// shutdown drain is over.
-    workers: TaskTracker,
+    tasks: TaskTracker,
     stop_workers: CancellationToken,
 }
 
 impl Webhooks {
-    /// Starts webhooks if any app has targets (else `Ok(None)`: no file is created). Opens
-    /// the outbox in `data_dir` and spawns the dispatcher and one worker per target.
-    pub fn start(config: &Config, recorder: &dyn Recorder) -> Result<Option<Arc<Webhooks>>, WebhookError> {
-        if config.webhooks.values().all(|w| w.targets.is_empty()) {
-            return Ok(None);
+    /// Starts the webhook machinery: the dispatcher, the housekeeping task, and one worker per
+    /// target of `config.webhooks`. The outbox in `data_dir` is opened (and the directory
+    /// created) only if some app has targets: otherwise nothing touches the disk until
+    /// [`Webhooks::set_apps`] first gives an app targets. An unusable `data_dir` is an error
+    /// here when some app already has targets.
+    pub fn start(config: &Config, recorder: Arc<dyn Recorder + Send + Sync>) -> Result<Arc<Webhooks>, WebhookError> {
+        let shared = Arc::new(Shared::new(config, recorder));
+        if config.webhooks.values().any(|w| !w.targets.is_empty()) {
+            let _ = shared.store.set(open_store(&config.data_dir, &shared.metrics)?);
         }
-        let settings = WebhookSettings::from_config(config);
-        let metrics = WebhookMetrics::new(recorder);
-        let store = DeliveryStore::open(&config.data_dir, metrics.outbox_depth.clone())
-            .map_err(|source| WebhookError::DataDir { path: config.data_dir.display().to_string(), source })?;
-        let store = Arc::new(store);
-
-        let (apps, targets, sink_apps) = build_targets(config);
-        let targets = Arc::new(targets);
-        let per_app = Arc::new(PerApp::for_config(config, &settings, recorder));
-        let (senders, inbox) = queues::per_app(config.apps.len(), settings.queue_size);
-        let sink = Arc::new(WebhookSink { apps: sink_apps, queues: senders, per_app: per_app.clone() });
-
-        let known: Vec<&str> = targets.iter().map(|t| t.key.as_str()).collect();
-        match store.pending_targets() {
-            Ok(pending) => {
-                for key in pending.iter().filter(|k| !known.contains(&k.as_str())) {
-                    tracing::warn!(target = %key, "webhook outbox has deliveries for a target no longer configured; they stay in the outbox");
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "cannot scan the webhook outbox"),
-        }
-        if store.depth() > 0 {
-            tracing::info!(pending = store.depth(), "resuming webhook deliveries from the outbox");
-        }
-
+        // Everything that can fail before any task is spawned.
+        let sender = Sender::new(shared.settings.timeout)?;
+        let backoff = Backoff::webhooks(shared.settings.retry_initial, shared.settings.retry_max_elapsed)?;
+        let (lanes, ready, inbox) = queues::inbox();
         let (stop_dispatcher, stop_workers) = (CancellationToken::new(), CancellationToken::new());
-        let env = WorkerEnv {
-            store: store.clone(),
-            sender: Sender::new(settings.timeout)?,
-            backoff: Backoff::webhooks(settings.retry_initial, settings.retry_max_elapsed)?,
-            metrics: metrics.clone(),
-            per_app: per_app.clone(),
-        };
-        let workers = TaskTracker::new();
-        for t in targets.iter() {
-            workers.spawn(worker::run(t.clone(), env.clone(), stop_workers.clone()));
-        }
-        workers.spawn(housekeeping::run(
-            store.clone(),
-            per_app.clone(),
-            settings.dead_letter_max_age,
-            stop_workers.clone(),
-        ));
+        let tasks = TaskTracker::new();
         let dispatcher = dispatcher::Dispatcher {
-            apps,
-            targets: targets.clone(),
-            debounce: debounce::Debouncer::new(settings.removal_delay),
-            batcher: batch::Batcher::new(settings.batch_window, settings.batch_max),
-            store: store.clone(),
-            metrics,
-            per_app,
-            cache_seen: (0..config.apps.len())
-                .map(|_| dedup::CacheMissDedup::new(settings.cache_miss_dedup_max))
-                .collect(),
+            debounce: debounce::Debouncer::new(shared.settings.removal_delay),
+            batcher: batch::Batcher::new(shared.settings.batch_window, shared.settings.batch_max),
+            shared: shared.clone(),
         };
         let dispatcher_task = TaskTracker::new();
         dispatcher_task.spawn(dispatcher.run(inbox, stop_dispatcher.clone()));
-        Ok(Some(Arc::new(Webhooks {
-            sink,
-            store,
-            targets,
+        let webhooks = Arc::new(Webhooks {
+            sink: Arc::new(WebhookSink { shared: shared.clone(), ready }),
+            workers: Mutex::new(Workers::new(tasks.clone(), stop_workers.clone())),
+            lanes,
+            data_dir: config.data_dir.clone(),
+            sender,
+            backoff,
+            shared,
             dispatcher: dispatcher_task,
             stop_dispatcher,
-            workers,
+            tasks,
             stop_workers,
-        })))
+        });
+        webhooks.set_apps(&config.webhooks);
+        // After the first table: housekeeping tells removed targets from configured ones.
+        webhooks.tasks.spawn(housekeeping::run(webhooks.shared.clone(), webhooks.stop_workers.clone()));
+        Ok(webhooks)
+    }
+
+    /// Replaces the whole per-app webhook configuration (app id → its webhooks; the map
+    /// `Config::webhooks` holds). This is the hook a configuration reload calls. It applies
+    /// to the next event the dispatcher takes: an app that gained targets starts sending, an
+    /// app whose targets, batching or limits changed uses the new ones, an app that lost all
+    /// targets produces no more deliveries. Workers of new targets start, workers of removed
+    /// targets stop; what a removed target still has in the outbox waits there (resumed if
+    /// the target comes back, dead-lettered as "target removed" after
+    /// `webhook_retry_max_elapsed`). Events queued in memory keep their order.
+    ///
+    /// Safe to call at any time, from any thread, concurrently with the event path (which
+    /// never waits for it); calls are serialised. The first time some app has targets it
+    /// opens the outbox in `data_dir` (blocking file I/O, once); if that fails, the error is
+    /// logged naming `data_dir`, those apps' deliveries are dropped and counted in
+    /// `herald_webhook_deliveries_lost_total`, and the next call tries again.
+    pub fn set_apps(&self, apps: &HashMap<String, AppWebhooks>) {
+        let Ok(mut workers) = self.workers.lock() else {
+            tracing::error!("webhook configuration not applied: an earlier change panicked");
+            return;
+        };
+        let shared = &self.shared;
+        if shared.store.get().is_none() && apps.values().any(|w| !w.targets.is_empty()) {
+            match open_store(&self.data_dir, &shared.metrics) {
+                Ok(store) => {
+                    let _ = shared.store.set(store);
+                }
+                Err(e) => tracing::error!(
+                    error = %e,
+                    "cannot open the webhook outbox; webhook deliveries are dropped until a configuration change \
+                     can open it (counted in herald_webhook_deliveries_lost_total)"
+                ),
+            }
+        }
+        let table = {
+            let mut state = |app: &str| shared.state(app, &self.lanes);
+            let mut notify = |key: &str| workers.notify(key);
+            Arc::new(routes::build(apps, &shared.settings, &mut state, &mut notify))
+        };
+        shared.routes.store(table.clone());
+        let env = shared.store.get().map(|store| WorkerEnv {
+            shared: shared.clone(),
+            store: store.clone(),
+            sender: self.sender.clone(),
+            backoff: self.backoff,
+        });
+        workers.sync(&table, env.as_ref());
+        if let (Some(store), false) = (shared.store.get(), workers.pending_reported) {
+            workers.pending_reported = true;
+            report_pending(store, &table);
+        }
+        // Lets the dispatcher retire the queues of apps that lost their targets.
+        self.sink.ready.notify_one();
+    }
+
+    /// Where the app's key and secret are looked up (at each attempt). `start` uses the apps
+    /// of the config; a server whose apps change at run time passes its app store here.
+    pub fn use_app_store(&self, apps: Arc<dyn AppStore>) {
+        self.shared.apps.store(Arc::new(apps));
     }
 
     /// The sink to hand to the hub.
@@ -237,13 +369,15 @@ impl Webhooks {
         self.stop_dispatcher.cancel();
         self.dispatcher.close();
         self.dispatcher.wait().await;
-        let mut depth = self.store.watch_depth();
-        if tokio::time::timeout(drain, depth.wait_for(|d| *d <= 0)).await.is_err() {
-            tracing::info!(pending = self.store.depth(), "webhook deliveries left in the outbox for the next start");
+        if let Some(store) = self.shared.store.get() {
+            let mut depth = store.watch_depth();
+            if tokio::time::timeout(drain, depth.wait_for(|d| *d <= 0)).await.is_err() {
+                tracing::info!(pending = store.depth(), "webhook deliveries left in the outbox for the next start");
+            }
         }
         self.stop_workers.cancel();
-        self.workers.close();
-        self.workers.wait().await;
+        self.tasks.close();
+        self.tasks.wait().await;
     }
 
     /// Up to `limit` dead letters of an app with an id above `after`, oldest first.
@@ -254,110 +388,158 @@ impl Webhooks {
         limit: usize,
     ) -> Result<Page, StoreError> {
         let app = app_id.to_owned();
-        self.blocking(move |o| o.dead_letters_page(&app, after, limit)).await
+        let page = self.blocking(move |o| o.dead_letters_page(&app, after, limit)).await?;
+        Ok(page.unwrap_or(Page { letters: Vec::new(), next: None }))
     }
 
     /// Puts dead letters of an app (`id`, or all) back into the outbox with a fresh `time_ms`;
-    /// returns how many. Letters whose target is no longer configured stay dead.
+    /// returns how many. Letters whose target is not configured now stay dead.
     pub(crate) async fn resend(&self, app_id: &str, id: Option<u64>) -> Result<usize, StoreError> {
         let app = app_id.to_owned();
-        let known: Vec<String> = self.targets.iter().map(|t| t.key.clone()).collect();
-        let (n, touched) = self
+        let table = self.shared.routes.load_full();
+        let known = table.clone();
+        let resent = self
             .blocking(move |o| {
-                let known = |t: &str| known.iter().any(|k| k == t);
-                o.resend(&app, id, known, |body| {
-                    let mut b: payload::Body = serde_json::from_str(body)?;
-                    b.time_ms = payload::now_ms();
-                    Ok(b.to_json())
-                })
+                o.resend(
+                    &app,
+                    id,
+                    |t| known.has_target(t),
+                    |body| {
+                        let mut b: payload::Body = serde_json::from_str(body)?;
+                        b.time_ms = payload::now_ms();
+                        Ok(b.to_json())
+                    },
+                )
             })
             .await?;
-        for t in self.targets.iter().filter(|t| touched.contains(&t.key)) {
+        let Some((n, touched)) = resent else { return Ok(0) };
+        for t in table.targets().filter(|t| touched.contains(&t.key)) {
             t.notify.notify_one();
         }
         Ok(n)
     }
 
-    /// Runs an outbox operation off the async threads.
+    /// Runs an outbox operation off the async threads; `None` when there is no outbox yet.
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&DeliveryStore) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || f(&store)).await.map_err(|e| StoreError::Task(e.to_string()))?
+    ) -> Result<Option<T>, StoreError> {
+        let Some(store) = self.shared.store.get().cloned() else { return Ok(None) };
+        tokio::task::spawn_blocking(move || f(&store)).await.map_err(|e| StoreError::Task(e.to_string()))?.map(Some)
     }
 }
 
-type Built = (Vec<(bool, Vec<usize>)>, Vec<Arc<Target>>, HashMap<String, (usize, EventKinds)>);
-
-/// Per app (index = position in `config.apps`): the batch flag and target indices; the
-/// targets; and the sink's app table.
-fn build_targets(config: &Config) -> Built {
-    let mut apps = Vec::new();
-    let mut targets = Vec::new();
-    let mut sink_apps = HashMap::new();
-    for (idx, app) in config.apps.iter().enumerate() {
-        let hooks = config.webhooks.get(&app.id).cloned().unwrap_or_default();
-        let mut indices = Vec::new();
-        let mut mask = EventKinds::NONE;
-        for spec in hooks.targets {
-            let nth = targets.iter().filter(|t: &&Arc<Target>| t.app_id == app.id && t.spec.url == spec.url).count();
-            mask = mask.union(spec.event_types);
-            indices.push(targets.len());
-            targets.push(Arc::new(Target {
-                key: worker::target_key(&app.id, &spec.url, nth),
-                app_id: app.id.clone(),
-                app_index: idx,
-                dest: destination(app, &spec),
-                spec,
-                notify: tokio::sync::Notify::new(),
-            }));
-        }
-        if !mask.is_empty() {
-            sink_apps.insert(app.id.clone(), (idx, wanted(mask)));
-        }
-        apps.push((hooks.batch, indices));
+/// Opens (creating it if needed) the outbox in `data_dir`.
+fn open_store(data_dir: &std::path::Path, metrics: &WebhookMetrics) -> Result<Arc<DeliveryStore>, WebhookError> {
+    let store = DeliveryStore::open(data_dir, metrics.outbox_depth.clone())
+        .map_err(|source| WebhookError::DataDir { path: data_dir.display().to_string(), source })?;
+    if store.depth() > 0 {
+        tracing::info!(pending = store.depth(), "resuming webhook deliveries from the outbox");
     }
-    (apps, targets, sink_apps)
+    Ok(Arc::new(store))
 }
 
-fn destination(app: &App, spec: &config::WebhookTarget) -> Destination {
-    let mut extra_headers = HeaderMap::new();
-    for (k, v) in &spec.headers {
-        // Validated by the config loader.
-        if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
-            extra_headers.insert(k, v);
+/// Warns about outbox entries of targets `table` does not have (they wait, see
+/// `housekeeping.rs`).
+fn report_pending(store: &DeliveryStore, table: &Table) {
+    match store.pending_targets() {
+        Ok(pending) => {
+            for key in pending.iter().filter(|k| !table.has_target(k)) {
+                tracing::warn!(
+                    target = %key,
+                    "webhook outbox has deliveries for a target no longer configured; they wait in the outbox \
+                     (dead-lettered after webhook_retry_max_elapsed unless the target comes back)"
+                );
+            }
         }
+        Err(e) => tracing::error!(error = %e, "cannot scan the webhook outbox"),
     }
-    Destination { url: spec.url.clone(), app_key: app.key.clone(), app_secret: app.secret.clone(), extra_headers }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::webhooks::config::WebhookTarget;
+    use herald_core::events::EventKinds;
+    use metrics_exporter_prometheus::PrometheusHandle;
+
+    fn hooks(kinds: &[EventKind]) -> HashMap<String, AppWebhooks> {
+        let target = WebhookTarget {
+            url: "http://127.0.0.1:9/hook".into(),
+            event_types: EventKinds::of(kinds),
+            filter: Default::default(),
+            headers: Vec::new(),
+        };
+        HashMap::from([("app-id".to_owned(), AppWebhooks { targets: vec![target], ..Default::default() })])
+    }
+
+    /// A sink on a `Shared` without outbox, with `queue` events per app, and the dispatcher's
+    /// inbox.
+    fn fixture(queue: usize) -> (Arc<Shared>, queues::LaneSender, WebhookSink, queues::Inbox, PrometheusHandle) {
+        let recorder = Arc::new(metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder());
+        let handle = recorder.handle();
+        let config = Config { webhook_queue_size: queue, ..Config::default() };
+        let shared = Arc::new(Shared::new(&config, recorder));
+        let (lanes, ready, inbox) = queues::inbox();
+        let sink = WebhookSink { shared: shared.clone(), ready };
+        (shared, lanes, sink, inbox, handle)
+    }
+
+    /// What `Webhooks::set_apps` does to the table.
+    fn install(shared: &Shared, lanes: &queues::LaneSender, apps: &HashMap<String, AppWebhooks>) {
+        let mut state = |app: &str| shared.state(app, lanes);
+        let mut notify = |_: &str| Arc::new(Notify::new());
+        shared.routes.store(Arc::new(routes::build(apps, &shared.settings, &mut state, &mut notify)));
+    }
+
+    fn occupied(c: &str) -> ChannelEvent {
+        ChannelEvent::Occupied { channel: c.into() }
+    }
 
     #[test]
-    fn full_queue_drops_and_counts_per_app_without_blocking() {
-        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
-        let config = Config::default();
-        let per_app = Arc::new(PerApp::for_config(&config, &WebhookSettings::from_config(&config), &recorder));
-        let (senders, mut inbox) = queues::per_app(1, 1);
-        let mask = EventKinds::of(&[EventKind::Occupied]);
-        let sink = WebhookSink {
-            apps: HashMap::from([("app-id".to_string(), (0, wanted(mask)))]),
-            queues: senders,
-            per_app: per_app.clone(),
-        };
+    fn full_queue_drops_and_counts_per_app_and_a_removed_app_emits_nothing() {
+        let (shared, lanes, sink, mut inbox, metrics) = fixture(1);
+        install(&shared, &lanes, &hooks(&[EventKind::Occupied]));
         assert!(sink.wants("app-id", EventKind::Occupied) && sink.wants("app-id", EventKind::Vacated), "pairs");
         assert!(!sink.wants("app-id", EventKind::ClientEvent) && !sink.wants("b", EventKind::Occupied));
         for c in ["x", "y", "z"] {
-            sink.emit("app-id", ChannelEvent::Occupied { channel: c.into() });
+            sink.emit("app-id", occupied(c));
         }
         let mut got = Vec::new();
-        inbox.drain(10, |app, ev| got.push((app, ev)));
-        assert_eq!(got, [(0, ChannelEvent::Occupied { channel: "x".into() })]);
-        let text = recorder.handle().render();
+        inbox.drain(10, |app, _, ev| got.push((app.to_string(), ev)));
+        assert_eq!(got, [("app-id".to_owned(), occupied("x"))]);
+        let text = metrics.render();
         assert!(text.contains(r#"herald_webhook_events_dropped_total{app_id="app-id"} 2"#), "{text}");
-        assert!(per_app[0].report()[0].starts_with("2 webhook events dropped for app app-id"));
+        assert!(shared.report_apps()[0].report()[0].starts_with("2 webhook events dropped for app app-id"));
+
+        install(&shared, &lanes, &hooks(&[EventKind::CacheMiss]));
+        assert!(!sink.wants("app-id", EventKind::Occupied), "the new event types apply at once");
+        assert_eq!(inbox.drain(10, |_, _, _| {}), 0);
+        assert_eq!(inbox.lanes(), 1, "the app kept its queue across the change");
+
+        install(&shared, &lanes, &HashMap::new());
+        assert!(!sink.wants("app-id", EventKind::CacheMiss));
+        sink.emit("app-id", ChannelEvent::CacheMiss { channel: "c".into() });
+        assert_eq!(inbox.drain(10, |_, _, _| {}), 0, "an app without targets queues nothing");
+        assert_eq!(shared.report_apps().len(), 1, "a last report for the app…");
+        assert!(shared.report_apps().is_empty(), "…then it is forgotten");
+        assert_eq!(inbox.drain(10, |_, _, _| {}), 0);
+        assert_eq!(inbox.lanes(), 0, "and its queue retired");
+    }
+
+    #[test]
+    fn an_app_given_targets_again_while_its_events_wait_keeps_their_order() {
+        let (shared, lanes, sink, mut inbox, _) = fixture(10);
+        install(&shared, &lanes, &hooks(&[EventKind::Occupied]));
+        sink.emit("app-id", occupied("before"));
+        install(&shared, &lanes, &HashMap::new());
+        assert_eq!(shared.report_apps().len(), 1);
+        assert_eq!(shared.report_apps().len(), 1, "kept while its queue holds an event");
+        install(&shared, &lanes, &hooks(&[EventKind::Occupied]));
+        sink.emit("app-id", occupied("after"));
+        let mut got = Vec::new();
+        inbox.drain(10, |_, _, ev| got.push(ev));
+        assert_eq!(got, [occupied("before"), occupied("after")]);
+        assert_eq!(inbox.lanes(), 1, "one queue");
     }
 }

@@ -5,16 +5,15 @@
 //!
 //! [`PerApp`] is shared by the sink (socket hot path), the dispatcher, the workers and the
 //! housekeeping task; everything in it is either immutable or an atomic / metric handle, so no
-//! caller ever waits for another.
+//! caller ever waits for another. It is keyed by app id, not by position in the config, so apps
+//! can gain and lose webhook targets at run time (`Webhooks::set_apps`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use metrics::{Counter, Key, Label, Recorder};
 
-use super::config::WebhookSettings;
 use super::METADATA;
-use crate::config::Config;
 
 /// How often the aggregated warnings are written.
 pub(crate) const REPORT_INTERVAL: Duration = Duration::from_secs(10);
@@ -58,16 +57,12 @@ impl Kind {
     }
 }
 
-/// One app's limits and counters (index = position in `config.apps`).
+/// One app's counters (metrics labelled `app_id`, and the counts of the next warning). Kept
+/// by app id while the app has webhook targets or work in flight (`Shared::apps` in `mod.rs`);
+/// its limits are part of each configuration generation (`routes::Limits`).
 #[derive(Debug)]
 pub(crate) struct PerApp {
     pub app_id: String,
-    /// Deliveries of the app the outbox holds at most (`webhook_max_pending`).
-    pub max_pending: u64,
-    /// Dead letters of the app kept at most (`webhook_dead_letters_max`).
-    pub dead_letters_max: u64,
-    /// Dead letters older than this are pruned (`webhook_dead_letter_max_age`).
-    pub dead_letter_max_age: Duration,
     dropped: Counter,
     refused: Counter,
     pruned_count: Counter,
@@ -77,35 +72,23 @@ pub(crate) struct PerApp {
 }
 
 impl PerApp {
-    /// One entry per configured app, with the app's overrides applied to the node settings.
-    pub(crate) fn for_config(config: &Config, settings: &WebhookSettings, r: &dyn Recorder) -> Vec<PerApp> {
-        config
-            .apps
-            .iter()
-            .map(|app| {
-                let hooks = config.webhooks.get(&app.id);
-                let labelled = |name: &'static str, extra: Option<(&'static str, &'static str)>| {
-                    let mut labels = vec![Label::new("app_id", app.id.clone())];
-                    if let Some((k, v)) = extra {
-                        labels.push(Label::new(k, v));
-                    }
-                    r.register_counter(&Key::from_parts(name, labels), &METADATA)
-                };
-                PerApp {
-                    app_id: app.id.clone(),
-                    max_pending: hooks.and_then(|h| h.max_pending).unwrap_or(settings.max_pending),
-                    dead_letters_max: hooks.and_then(|h| h.dead_letters_max).unwrap_or(settings.dead_letters_max),
-                    dead_letter_max_age: hooks
-                        .and_then(|h| h.dead_letter_max_age)
-                        .map_or(settings.dead_letter_max_age, Duration::from_secs),
-                    dropped: labelled("herald_webhook_events_dropped_total", None),
-                    refused: labelled("herald_webhook_deliveries_refused_total", None),
-                    pruned_count: labelled("herald_webhook_dead_letters_pruned_total", Some(("reason", "count"))),
-                    pruned_age: labelled("herald_webhook_dead_letters_pruned_total", Some(("reason", "age"))),
-                    window: Default::default(),
-                }
-            })
-            .collect()
+    /// Registers the app's labelled metrics on `r` (an app seen again gets the same series).
+    pub(crate) fn new(app_id: &str, r: &dyn Recorder) -> PerApp {
+        let labelled = |name: &'static str, extra: Option<(&'static str, &'static str)>| {
+            let mut labels = vec![Label::new("app_id", app_id.to_owned())];
+            if let Some((k, v)) = extra {
+                labels.push(Label::new(k, v));
+            }
+            r.register_counter(&Key::from_parts(name, labels), &METADATA)
+        };
+        PerApp {
+            app_id: app_id.to_owned(),
+            dropped: labelled("herald_webhook_events_dropped_total", None),
+            refused: labelled("herald_webhook_deliveries_refused_total", None),
+            pruned_count: labelled("herald_webhook_dead_letters_pruned_total", Some(("reason", "count"))),
+            pruned_age: labelled("herald_webhook_dead_letters_pruned_total", Some(("reason", "age"))),
+            window: Default::default(),
+        }
     }
 
     /// Counts `n` occurrences of `kind` (metric and the next report).
@@ -156,16 +139,7 @@ mod tests {
     #[test]
     fn report_aggregates_counts_per_kind_and_resets() {
         let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
-        let mut config = Config::default();
-        config.webhooks.insert(
-            config.apps[0].id.clone(),
-            crate::webhooks::config::AppWebhooks { max_pending: Some(7), ..Default::default() },
-        );
-        let settings = WebhookSettings::from_config(&config);
-        let apps = PerApp::for_config(&config, &settings, &recorder);
-        let a = &apps[0];
-        assert_eq!(a.max_pending, 7, "the app's override");
-        assert_eq!(a.dead_letters_max, settings.dead_letters_max, "the node default");
+        let a = PerApp::new("app-id", &recorder);
         for _ in 0..1000 {
             a.note(Kind::DeadLettered, 1);
         }

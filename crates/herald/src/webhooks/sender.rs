@@ -22,14 +22,17 @@ pub enum SendError {
     Request(String),
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
+    /// The target's app is not (or no longer) known: nothing to sign with.
+    #[error("app {0} is not configured")]
+    UnknownApp(String),
 }
 
-/// Where and how to POST: a target's URL, its app's credentials, its extra headers.
+/// Where to POST: a target's URL and its extra headers. The app's key and secret are passed
+/// per request ([`Sender::send`]), looked up when the attempt is made, so a changed secret
+/// signs the next attempt.
 #[derive(Debug, Clone)]
 pub(super) struct Destination {
     pub url: String,
-    pub app_key: String,
-    pub app_secret: String,
     pub extra_headers: HeaderMap,
 }
 
@@ -52,15 +55,12 @@ impl Sender {
         Ok(Sender { client })
     }
 
-    /// POSTs `body` to `dest`; `Ok` on any 2xx.
-    pub(super) async fn send(&self, dest: &Destination, body: &str) -> Result<(), SendError> {
+    /// POSTs `body` to `dest`, signed with the app's `key` and `secret`; `Ok` on any 2xx.
+    pub(super) async fn send(&self, dest: &Destination, key: &str, secret: &str, body: &str) -> Result<(), SendError> {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(HeaderName::from_static("x-pusher-key"), value(&dest.app_key)?);
-        headers.insert(
-            HeaderName::from_static("x-pusher-signature"),
-            value(&signature(&dest.app_secret, body.as_bytes()))?,
-        );
+        headers.insert(HeaderName::from_static("x-pusher-key"), value(key)?);
+        headers.insert(HeaderName::from_static("x-pusher-signature"), value(&signature(secret, body.as_bytes()))?);
         for (k, v) in &dest.extra_headers {
             headers.insert(k.clone(), v.clone());
         }

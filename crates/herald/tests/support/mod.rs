@@ -45,3 +45,18 @@ pub(crate) async fn eventually(within: Duration, mut cond: impl FnMut() -> bool)
     }
     cond()
 }
+
+/// `eventually` for a condition that needs to await (an HTTP call).
+pub(crate) async fn eventually_async<F: std::future::Future<Output = bool>>(
+    within: Duration,
+    mut cond: impl FnMut() -> F,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline {
+        if cond().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cond().await
+}

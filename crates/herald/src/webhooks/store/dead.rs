@@ -6,7 +6,7 @@
 
 use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
-use super::{DeadLetter, DeliveryStore, Record, StoreError, DEAD, DEAD_V1, META, OUTBOX};
+use super::{app_of, url_of, DeadLetter, DeliveryStore, Record, StoreError, DEAD, DEAD_V1, META, OUTBOX};
 
 /// One page of an app's dead letters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +71,77 @@ impl DeliveryStore {
         tx.commit()?;
         self.add_counts(&app, if removed { -1 } else { 0 }, 1 - pruned as i64);
         Ok((dl.id, pruned))
+    }
+
+    /// Moves `target`'s outbox entries created before `cutoff_ms` (oldest first, at most
+    /// `limit`, stopping at the first younger one) to the dead letters, with `error` as their
+    /// last error and no attempt counted, then prunes the app's oldest letters beyond `max`
+    /// (one durable transaction). For the entries of a target no longer configured. Returns
+    /// how many were moved and how many pruned.
+    pub(in crate::webhooks) fn expire(
+        &self,
+        target: &str,
+        cutoff_ms: u64,
+        error: &str,
+        max: u64,
+        limit: usize,
+    ) -> Result<(u64, u64), StoreError> {
+        // A read first: most calls find nothing to expire and need no write transaction.
+        {
+            let tx = self.db.begin_read()?;
+            let outbox = tx.open_table(OUTBOX)?;
+            let Some(row) = outbox.range((target, 0)..=(target, u64::MAX))?.next() else { return Ok((0, 0)) };
+            if serde_json::from_slice::<Record>(row?.1.value())?.created_ms >= cutoff_ms {
+                return Ok((0, 0));
+            }
+        }
+        let app = app_of(target).to_owned();
+        let now = crate::webhooks::payload::now_ms();
+        let (mut moved, mut pruned) = (0u64, 0u64);
+        let tx = self.db.begin_write()?;
+        {
+            let mut outbox = tx.open_table(OUTBOX)?;
+            let mut expired: Vec<(u64, Record)> = Vec::new();
+            for row in outbox.range((target, 0)..=(target, u64::MAX))? {
+                let (k, v) = row?;
+                let record: Record = serde_json::from_slice(v.value())?;
+                if expired.len() == limit || record.created_ms >= cutoff_ms {
+                    break;
+                }
+                expired.push((k.value().1, record));
+            }
+            let mut meta = tx.open_table(META)?;
+            let mut id = meta.get("next_dead")?.map_or(1, |v| v.value());
+            let mut dead = tx.open_table(DEAD)?;
+            for (seq, record) in expired {
+                let dl = DeadLetter {
+                    id,
+                    app_id: app.clone(),
+                    target: target.to_owned(),
+                    url: url_of(target).to_owned(),
+                    body: record.body,
+                    created_ms: record.created_ms,
+                    failed_ms: now,
+                    attempts: 0,
+                    last_error: error.to_owned(),
+                };
+                dead.insert((app.as_str(), id), serde_json::to_vec(&dl)?.as_slice())?;
+                outbox.remove((target, seq))?;
+                id += 1;
+                moved += 1;
+            }
+            meta.insert("next_dead", id)?;
+            let over = (self.counts(&app).dead + moved).saturating_sub(max);
+            for _ in 0..over {
+                if dead.pop_first_in(&app)?.is_none() {
+                    break;
+                }
+                pruned += 1;
+            }
+        }
+        tx.commit()?;
+        self.add_counts(&app, -(moved as i64), moved as i64 - pruned as i64);
+        Ok((moved, pruned))
     }
 
     /// Up to `limit` dead letters of `app_id` with an id above `after`, oldest first.

@@ -123,6 +123,15 @@ pub(super) fn app_of(target: &str) -> &str {
     target.split_once(' ').map_or(target, |(app, _)| app)
 }
 
+/// The URL of a target key (`{app_id} {url}` or `{app_id} {url}#{n}`).
+pub(super) fn url_of(target: &str) -> &str {
+    let rest = target.split_once(' ').map_or("", |(_, url)| url);
+    match rest.rsplit_once('#') {
+        Some((url, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => url,
+        _ => rest,
+    }
+}
+
 impl DeliveryStore {
     /// Opens (creating if needed) `{dir}/webhooks.redb`, creating `dir` too.
     pub(super) fn open(dir: &Path, gauge: metrics::Gauge) -> Result<DeliveryStore, StoreError> {
@@ -245,17 +254,25 @@ impl DeliveryStore {
         Ok(())
     }
 
-    /// Target keys with pending entries (used at start to find entries of removed targets).
+    /// Target keys with pending entries (to find the entries of targets no longer
+    /// configured). One range lookup per key, whatever the number of entries.
     pub(super) fn pending_targets(&self) -> Result<Vec<String>, StoreError> {
         let tx = self.db.begin_read()?;
         let outbox = tx.open_table(OUTBOX)?;
         let mut out: Vec<String> = Vec::new();
-        for row in outbox.iter()? {
+        loop {
+            // Past every entry of the last key found (no entry has seq u64::MAX).
+            let next = match out.last() {
+                None => outbox.iter()?.next(),
+                Some(last) => outbox.range((last.as_str(), u64::MAX)..)?.next(),
+            };
+            let Some(row) = next else { break };
             let (k, _) = row?;
             let t = k.value().0;
-            if out.last().map(String::as_str) != Some(t) {
-                out.push(t.to_owned());
+            if out.last().map(String::as_str) == Some(t) {
+                break;
             }
+            out.push(t.to_owned());
         }
         Ok(out)
     }
@@ -318,6 +335,28 @@ mod tests {
         assert_eq!(o.head("a t1").unwrap().unwrap().1.body, "2!");
         assert!(o.dead_letters_page("a", None, 10).unwrap().letters.is_empty());
         assert_eq!(o.counts("a"), AppCounts { pending: 2, dead: 0 });
+        drop(o);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn entries_of_an_unconfigured_target_expire_into_dead_letters_oldest_first() {
+        let dir = temp_dir("expire");
+        let o = DeliveryStore::open(&dir, metrics::Gauge::noop()).unwrap();
+        let at = |ms: u64, body: &str| Record { app_id: "a".into(), body: body.into(), created_ms: ms };
+        let gone = "a http://gone/x#1";
+        o.enqueue(&[(gone.into(), at(1, "1")), ("a t".into(), at(1, "k")), (gone.into(), at(2, "2"))]).unwrap();
+        o.enqueue(&[(gone.into(), at(9, "3")), ("b t".into(), at(1, "b"))]).unwrap();
+        assert_eq!(o.pending_targets().unwrap(), ["a http://gone/x#1", "a t", "b t"]);
+        assert_eq!(o.expire(gone, 1, "target removed", 10, 100).unwrap(), (0, 0), "none older than 1");
+        assert_eq!(o.expire(gone, 5, "target removed", 1, 100).unwrap(), (2, 1), "cap 1 prunes the older");
+        assert_eq!(o.head(gone).unwrap().unwrap().1.body, "3", "the younger one stays");
+        assert_eq!(o.counts("a"), AppCounts { pending: 2, dead: 1 });
+        let letters = o.dead_letters_page("a", None, 10).unwrap().letters;
+        assert_eq!(letters.len(), 1);
+        let d = &letters[0];
+        assert_eq!((d.body.as_str(), d.url.as_str(), d.last_error.as_str()), ("2", "http://gone/x", "target removed"));
+        assert_eq!(url_of("a http://h/p#frag"), "http://h/p#frag");
         drop(o);
         let _ = std::fs::remove_dir_all(&dir);
     }
