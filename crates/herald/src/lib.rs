@@ -8,6 +8,7 @@
 //! - `ws/`: upgrade + per-connection task.
 //! - `http/`: the signed Pusher HTTP API.
 //! - `ops.rs`: `/metrics`, `/up`, `/ready`.
+//! - [`tls`]: the `[tls]` certificate/key pair, checked, and swapped on reload.
 //! - `memory.rs`: returning freed memory to the OS after mass disconnects.
 //! - [`webhooks`]: webhook dispatch, durable outbox, dead letters.
 //! - `fuzzing`: the bodies of the cargo-fuzz targets in `fuzz/` (docs/FUZZING.md), hidden.
@@ -22,7 +23,8 @@ mod memory;
 mod ops;
 mod serve;
 mod server;
+pub mod tls;
 pub mod webhooks;
 mod ws;
 
-pub use server::{start, RunningServer};
+pub use server::{start, ReloadReport, RunningServer, TlsReload};

@@ -2,7 +2,8 @@
 //!
 //! Loads the configuration (defaults < file < env < flags), sets up logging, starts the server,
 //! prints where it listens (and the credentials when the built-in default app is in use), then
-//! runs until SIGINT/SIGTERM and shuts down gracefully.
+//! runs until SIGINT/SIGTERM and shuts down gracefully. SIGHUP reloads (`RunningServer::reload`:
+//! the `[tls]` certificate and key) without dropping a connection.
 
 use std::process::ExitCode;
 
@@ -51,7 +52,7 @@ async fn serve(config: Config) -> ExitCode {
         }
     };
     banner.print(server.local_addr(), server.metrics_addr());
-    wait_for_signal().await;
+    wait_for_shutdown(&server).await;
     tracing::info!("shutdown requested; draining connections");
     server.shutdown().await;
     tracing::info!("stopped");
@@ -61,6 +62,7 @@ async fn serve(config: Config) -> ExitCode {
 /// What start-up prints to stdout.
 struct Banner {
     bind: String,
+    tls: bool,
     prefix: String,
     default_app: Option<(String, String, String)>,
     apps: usize,
@@ -72,7 +74,13 @@ impl Banner {
             .default_app_in_use
             .then(|| config.apps.first().map(|a| (a.id.clone(), a.key.clone(), a.secret.clone())))
             .flatten();
-        Banner { bind: config.bind_addr(), prefix: config.path_prefix.clone(), default_app, apps: config.apps.len() }
+        Banner {
+            bind: config.bind_addr(),
+            tls: config.tls.is_some(),
+            prefix: config.path_prefix.clone(),
+            default_app,
+            apps: config.apps.len(),
+        }
     }
 
     /// Writes the banner to stdout. A closed stdout (the reader went away) must never take the
@@ -80,13 +88,14 @@ impl Banner {
     fn print(&self, addr: std::net::SocketAddr, ops: Option<std::net::SocketAddr>) {
         use std::io::Write;
         let mut text = String::new();
+        let (http, ws) = if self.tls { ("https", "wss") } else { ("http", "ws") };
         // Tests and scripts parse this first line.
-        text.push_str(&format!("herald listening on http://{addr}\n"));
+        text.push_str(&format!("herald listening on {http}://{addr}\n"));
         text.push_str(&format!(
-            "  WebSocket: ws://{addr}{}/app/{{key}}   HTTP API: http://{addr}{}/apps/{{id}}/...\n",
+            "  WebSocket: {ws}://{addr}{}/app/{{key}}   HTTP API: {http}://{addr}{}/apps/{{id}}/...\n",
             self.prefix, self.prefix
         ));
-        text.push_str(&format!("  metrics: http://{addr}/metrics   liveness: /up   readiness: /ready\n"));
+        text.push_str(&format!("  metrics: {http}://{addr}/metrics   liveness: /up   readiness: /ready\n"));
         if let Some(ops) = ops {
             // Tests parse this line too.
             text.push_str(&format!("  metrics listener on http://{ops} (/up, /ready, /metrics)\n"));
@@ -118,23 +127,34 @@ fn init_logging(config: &Config) {
     }
 }
 
-async fn wait_for_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Waits for SIGINT or SIGTERM; each SIGHUP meanwhile reloads (`RunningServer::reload`, which
+/// logs what it did).
+async fn wait_for_shutdown(server: &herald::RunningServer) {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        // The streams are made once, so a signal arriving during a reload is not missed.
+        let (Ok(mut int), Ok(mut term), Ok(mut hup)) =
+            (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::hangup()))
+        else {
+            eprintln!("herald: cannot install the signal handlers; stopping on Ctrl-C only");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = int.recv() => return,
+                _ = term.recv() => return,
+                _ = hup.recv() => {
+                    tracing::info!("SIGHUP: reloading");
+                    server.reload().await;
+                }
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
+    {
+        let _ = server;
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

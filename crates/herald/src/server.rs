@@ -23,6 +23,10 @@
 //! 5. webhooks: release held removals and open batches into the outbox, deliver for up to
 //!    5 s, leave the rest in the outbox for the next start, stop the workers;
 //! 6. stop the HTTP server (in-flight API requests finish, at most 5 s) and the sweeper.
+//!
+//! Reload (`RunningServer::reload`, SIGHUP in `main.rs`): re-reads what can change without a
+//! restart, part by part, keeping the old state of a part that fails; today the `[tls]`
+//! certificate/key pair. Open connections are never touched.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
@@ -49,6 +53,7 @@ use crate::config::Config;
 use crate::memory::{self, Trimmer};
 use crate::serve::fds::FdBudget;
 use crate::serve::{self, ServeMetrics, Timeouts};
+use crate::tls::{Tls, TlsMetrics};
 use crate::webhooks::Webhooks;
 use crate::ws::ConnectLimiter;
 use crate::{http, ops, ws};
@@ -92,6 +97,43 @@ pub struct RunningServer {
     /// The accept loops, every HTTP connection task (until its upgrade or its end), the
     /// sweeper and the fd sampler.
     tasks: TaskTracker,
+    /// TLS termination on the main listener (`[tls]`), reloaded by [`RunningServer::reload`].
+    tls: Option<Arc<Tls>>,
+}
+
+/// What [`RunningServer::reload`] did, part by part. `Display` is the one-line summary it logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReloadReport {
+    /// The `[tls]` certificate/key pair.
+    pub tls: TlsReload,
+}
+
+/// The outcome of reloading the `[tls]` pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsReload {
+    /// herald serves plain HTTP: nothing to reload.
+    NotConfigured,
+    /// New handshakes use the pair just read; `serial` is its leaf's serial number (hex).
+    Reloaded { serial: String },
+    /// The files did not load; the previous pair is still served. `error` names the key.
+    Kept { error: String },
+}
+
+impl ReloadReport {
+    /// Whether every part reloaded (or had nothing to reload).
+    pub fn is_ok(&self) -> bool {
+        !matches!(self.tls, TlsReload::Kept { .. })
+    }
+}
+
+impl std::fmt::Display for ReloadReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.tls {
+            TlsReload::NotConfigured => write!(f, "tls: not configured"),
+            TlsReload::Reloaded { serial } => write!(f, "tls: certificate reloaded (serial {serial})"),
+            TlsReload::Kept { error } => write!(f, "tls: kept the previous certificate ({error})"),
+        }
+    }
 }
 
 /// Binds the listener and starts serving. Returns once the socket is bound.
@@ -157,6 +199,21 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
         alive_tasks,
     });
 
+    let tls = match &state.config.tls {
+        Some(paths) => {
+            let metrics = &state.hub.metrics;
+            let tls_metrics = TlsMetrics {
+                handshake_failures: metrics.counter("herald_tls_handshake_failures_total"),
+                reloads_ok: metrics.labelled_counter("herald_tls_reloads_total", "result", "ok"),
+                reloads_error: metrics.labelled_counter("herald_tls_reloads_total", "result", "error"),
+                not_after: recorder
+                    .register_gauge(&Key::from_static_name("herald_tls_certificate_not_after_seconds"), &METADATA),
+            };
+            Some(Tls::new(paths.clone(), tls_metrics).map_err(std::io::Error::other)?)
+        }
+        None => None,
+    };
+
     let (stop, tasks) = (CancellationToken::new(), TaskTracker::new());
     let trims = memory::trims_counter(recorder.as_ref());
     tasks.spawn(sweep(Arc::downgrade(&state.hub), trims, tasks.clone(), stop.clone()));
@@ -179,6 +236,7 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
             max_pending: serve::METRICS_MAX_CONNECTIONS,
             hold_permit: true,
             respect_fd_reserve: false,
+            tls: None,
         };
         let accept = serve::accept_loop(
             ops,
@@ -196,6 +254,7 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
         max_pending: state.config.max_pending_connections,
         hold_permit: false,
         respect_fd_reserve: true,
+        tls: tls.clone(),
     };
     let accept = serve::accept_loop(
         listener,
@@ -207,7 +266,7 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
         stop.clone(),
     );
     tasks.spawn(accept);
-    Ok(RunningServer { addr, metrics_addr, state, stop, tasks })
+    Ok(RunningServer { addr, metrics_addr, state, stop, tasks, tls })
 }
 
 /// Binds the first address `host` resolves to with an accept queue of `backlog` (tokio's
@@ -324,6 +383,32 @@ impl RunningServer {
     /// The node's state (tests inspect counts through it).
     pub fn hub(&self) -> &Arc<Hub> {
         &self.state.hub
+    }
+
+    /// Whether the main port serves TLS (`[tls]`).
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Re-reads what can change without a restart (SIGHUP): the `[tls]` pair, which new
+    /// handshakes use at once while open connections keep theirs. A part that fails to load
+    /// keeps its previous state. Logs the summary (at warn when a part failed, naming the key)
+    /// and returns it.
+    pub async fn reload(&self) -> ReloadReport {
+        let tls = match &self.tls {
+            None => TlsReload::NotConfigured,
+            Some(tls) => match tls.reload() {
+                Ok(serial) => TlsReload::Reloaded { serial },
+                Err(e) => TlsReload::Kept { error: e.to_string() },
+            },
+        };
+        let report = ReloadReport { tls };
+        if report.is_ok() {
+            tracing::info!("reload: {report}");
+        } else {
+            tracing::warn!("reload: {report}");
+        }
+        report
     }
 
     /// Graceful shutdown: the sequence of the module doc, step by step.

@@ -5,8 +5,7 @@
 //! flags all produce a `Layer`; `mod.rs` stacks them in precedence order. Both structs use
 //! `deny_unknown_fields` so a typo is an error naming the key and its line instead of a
 //! silently ignored setting. `[[apps.webhooks]]` is [`FileWebhook`] (validated in
-//! `webhooks.rs`). Future sections (`[adapter]`) get a field here when they are implemented;
-//! until then they are rejected as unknown keys.
+//! `webhooks.rs`); the `[adapter]` and `[tls]` tables are resolved by `adapter.rs` and `tls.rs`.
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +20,8 @@ use super::{ConfigError, LogFormat};
 pub(crate) struct Layer {
     /// `[adapter]` (file only; env handled in `adapter.rs`).
     pub adapter: Option<super::adapter::FileAdapter>,
+    /// `[tls]` (file only; env and flags handled in `tls.rs`).
+    pub tls: Option<super::tls::FileTls>,
     pub host: Option<String>,
     pub port: Option<u16>,
     pub path_prefix: Option<String>,

@@ -232,6 +232,7 @@ pub(crate) fn resolve(
         apps: Vec::new(),
         webhooks: HashMap::new(),
         adapter: super::adapter::AdapterConfig::Local,
+        tls: None,
         default_app_in_use: false,
         check_only,
         config_file,

@@ -11,13 +11,14 @@ mod process;
 mod raw_ws;
 mod server;
 mod signing;
+mod tls;
 mod webhooks;
 mod ws_client;
 
 // Each test file uses a different subset, so some of these globs are unused in any one test.
 #[allow(unused_imports)]
 pub(crate) use self::{
-    api_fixtures::*, cluster::*, http_client::*, process::*, raw_ws::*, server::*, signing::*, webhooks::*,
+    api_fixtures::*, cluster::*, http_client::*, process::*, raw_ws::*, server::*, signing::*, tls::*, webhooks::*,
     ws_client::*,
 };
 
