@@ -92,6 +92,18 @@ ensure_redis() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends redis-server
 }
 
+# tests/compat/test/tls.test.mjs makes its CA and certificate with the openssl command line.
+ensure_openssl() {
+  if command -v openssl >/dev/null 2>&1; then
+    echo "openssl present: $(openssl version)"
+    return 0
+  fi
+  local sudo=""
+  if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+  $sudo apt-get update || return
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends openssl
+}
+
 ensure_npm() { # dir
   local dir="$1" stamp sum
   stamp="$STAMP_DIR/npm-$(echo "$dir" | sha256sum | cut -c1-12)"
@@ -120,6 +132,7 @@ ensure_venv() {
 
 run "install: chromium" ensure_chromium
 run "install: redis-server" ensure_redis
+run "install: openssl" ensure_openssl
 run "install: npm ci tests/compat" ensure_npm "$COMPAT"
 run "install: npm ci examples/browser" ensure_npm "$EXAMPLE"
 run "install: python venv" ensure_venv
