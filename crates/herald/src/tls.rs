@@ -13,6 +13,7 @@
 //!   reqwest's webhooks client already builds); TLS 1.2 and 1.3; ALPN `http/1.1` only (herald
 //!   serves HTTP/1.1, and WebSocket upgrades are HTTP/1.1).
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -30,6 +31,9 @@ use crate::config::tls::TlsConfig;
 
 const CERT_KEY: &str = "tls.cert_file";
 const KEY_KEY: &str = "tls.key_file";
+/// Larger PEM files are refused: a chain or a key is a few KiB, and a path such as `/dev/zero`
+/// must not be read forever.
+const MAX_PEM_BYTES: u64 = 1024 * 1024;
 
 /// Why a certificate/key pair cannot be served. `Display` is one line starting with the config
 /// key (`tls.cert_file` or `tls.key_file`).
@@ -43,6 +47,9 @@ pub enum TlsError {
         #[source]
         source: std::io::Error,
     },
+    /// The file is larger than any certificate chain or key.
+    #[error("{key}: {} is larger than 1 MiB: not a PEM certificate chain or key", path.display())]
+    TooLarge { key: &'static str, path: PathBuf },
     /// A PEM block in the file is malformed.
     #[error("{key}: {} is not valid PEM: {reason}", path.display())]
     Pem { key: &'static str, path: PathBuf, reason: String },
@@ -79,7 +86,7 @@ impl TlsError {
     /// The config key the error is about.
     pub fn key(&self) -> &'static str {
         match self {
-            TlsError::Read { key, .. } | TlsError::Pem { key, .. } => key,
+            TlsError::Read { key, .. } | TlsError::TooLarge { key, .. } | TlsError::Pem { key, .. } => key,
             TlsError::NoKey { .. } | TlsError::BadKey { .. } | TlsError::KeyMismatch { .. } => KEY_KEY,
             _ => CERT_KEY,
         }
@@ -153,7 +160,13 @@ fn server_config(provider: Arc<CryptoProvider>, certified: CertifiedKey) -> Resu
 }
 
 fn read(key: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read { key, path: path.to_path_buf(), source })
+    let error = |source| TlsError::Read { key, path: path.to_path_buf(), source };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path).and_then(|f| f.take(MAX_PEM_BYTES + 1).read_to_end(&mut bytes)).map_err(error)?;
+    if bytes.len() as u64 > MAX_PEM_BYTES {
+        return Err(TlsError::TooLarge { key, path: path.to_path_buf() });
+    }
+    Ok(bytes)
 }
 
 /// The metric handles of TLS termination.

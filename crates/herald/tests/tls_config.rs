@@ -31,7 +31,11 @@ fn error_for(files: &TlsFiles) -> String {
 
 /// The error `herald::start` gives for `files` in an otherwise valid config.
 async fn start_error(files: &TlsFiles) -> String {
-    let config = Config { tls: Some(files.config()), ..test_config() };
+    start_error_with(files.config()).await
+}
+
+async fn start_error_with(tls: TlsConfig) -> String {
+    let config = Config { tls: Some(tls), ..test_config() };
     match herald::start(config).await {
         Ok(_) => panic!("herald started with an unusable pair"),
         Err(e) => e.to_string(),
@@ -165,4 +169,14 @@ fn check_config_reports_a_bad_pair_and_accepts_a_good_one() {
     assert_eq!(bad.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert!(stderr.contains("configuration error: tls.key_file: the private key in"), "{stderr}");
+}
+
+#[tokio::test]
+async fn an_endless_file_is_refused_naming_its_key() {
+    // /dev/zero never ends: herald reads at most 1 MiB of a PEM file.
+    let files = TlsFiles::new(&valid_leaf());
+    let config = TlsConfig { cert_file: "/dev/zero".into(), key_file: files.key.clone() };
+    let err = herald::tls::load(&config).err().expect("refused").to_string();
+    assert!(err.starts_with("tls.cert_file: /dev/zero is larger than 1 MiB"), "{err}");
+    assert!(start_error_with(config).await.starts_with("tls.cert_file: /dev/zero is larger"));
 }
