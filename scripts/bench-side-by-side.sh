@@ -14,7 +14,11 @@
 #   HERALD_BIN=...                  use this herald binary (default: build target/release/herald)
 #   BENCH_BIN=...                   use this herald-bench binary (default: build it)
 #   BENCH_SERVERS="herald sockudo"  which servers to run; add herald-base to measure a change against
-#                                   an earlier herald build in the same run (needs BASE_HERALD_BIN)
+#                                   an earlier herald build in the same run (needs BASE_HERALD_BIN),
+#                                   herald-tls for the same herald terminating TLS ([tls] with a
+#                                   certificate made here by openssl; herald-bench connects with
+#                                   --tls-ca: wss:// and https://); the table then shows herald-tls
+#                                   against herald (ratios TLS / plain)
 #   BASE_HERALD_BIN=...             the baseline herald binary for herald-base (e.g. a release build
 #                                   of the commit before the change, from a git worktree)
 #   BENCH_SCENARIOS="connections fanout saturate client-events churn"  (add connections-19k for
@@ -102,6 +106,21 @@ ulimit -n "$(ulimit -Hn)" || true
 cat "$RESULTS/machine.txt" >&2
 
 # --- servers ----------------------------------------------------------------------------------
+# herald-tls: a CA and a leaf for 127.0.0.1 (herald-bench verifies it against the CA).
+if [[ " $SERVERS " == *" herald-tls "* ]]; then
+  TLS_DIR="$RESULTS/tls"
+  mkdir -p "$TLS_DIR"
+  (
+    cd "$TLS_DIR"
+    ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+    openssl req -x509 "${ec[@]}" -days 30 -subj "/CN=herald bench CA" -keyout ca.key -out ca.pem
+    openssl req "${ec[@]}" -subj "/CN=localhost" -keyout key.pem -out leaf.csr
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >leaf.ext
+    openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 -extfile leaf.ext -out cert.pem
+  ) >"$TLS_DIR/openssl.log" 2>&1
+  printf 'openssl: a CA and a P-256 leaf for 127.0.0.1 in %s (the commands of docs/OPERATIONS.md, "TLS")\n' "$TLS_DIR" >>"$COMMANDS"
+fi
+
 cat >"$RESULTS/herald.toml" <<EOF
 host = "127.0.0.1"
 port = $PORT
@@ -115,6 +134,10 @@ secret = "app-secret"
 enable_client_messages = true
 max_client_events_per_second = 10
 EOF
+if [[ -n "${TLS_DIR:-}" ]]; then
+  cp "$RESULTS/herald.toml" "$RESULTS/herald-tls.toml"
+  printf '\n[tls]\ncert_file = "%s"\nkey_file = "%s"\n' "$TLS_DIR/cert.pem" "$TLS_DIR/key.pem" >>"$RESULTS/herald-tls.toml"
+fi
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
 
@@ -126,11 +149,12 @@ start_server() { # name logfile
     exit 1
   fi
   case $name in
-    herald | herald-base)
-      local bin="$HERALD_BIN"
+    herald | herald-base | herald-tls)
+      local bin="$HERALD_BIN" toml="$RESULTS/herald.toml"
       [[ $name == herald-base ]] && bin="$BASE_HERALD_BIN"
-      printf '%s --config %s\n' "$bin" "$RESULTS/herald.toml" >>"$COMMANDS"
-      "$bin" --config "$RESULTS/herald.toml" >"$logf" 2>&1 &
+      [[ $name == herald-tls ]] && toml="$RESULTS/herald-tls.toml"
+      printf '%s --config %s\n' "$bin" "$toml" >>"$COMMANDS"
+      "$bin" --config "$toml" >"$logf" 2>&1 &
       SERVER_PID=$!
       ;;
     sockudo)
@@ -210,6 +234,7 @@ for sc in $SCENARIOS; do
     log "$server: $sc"
     start_server "$server" "$RESULTS/$server/$sc.server.log" || continue
     args=$(scenario_args "$sc")
+    [[ $server == herald-tls ]] && args="--tls-ca $TLS_DIR/ca.pem $args"
     perf_pid=""
     if [[ "${PERF:-0}" == 1 && $sc == fanout ]] && command -v perf >/dev/null; then
       perf record -e cpu-clock -F 499 --call-graph dwarf,16384 -p "$SERVER_PID" -o "$RESULTS/$server/fanout.perf.data" >/dev/null 2>&1 &
@@ -246,8 +271,10 @@ PAIRS=()
 for other in sockudo herald-base; do
   [[ -d "$RESULTS/herald" && -d "$RESULTS/$other" ]] && PAIRS+=("herald:$other")
 done
+# TLS against plain: ratios herald-tls / herald.
+[[ -d "$RESULTS/herald" && -d "$RESULTS/herald-tls" ]] && PAIRS+=("herald-tls:herald")
 if [[ ${#PAIRS[@]} -eq 0 ]]; then
-  for d in herald herald-base sockudo; do [[ -d "$RESULTS/$d" ]] && PAIRS=("$d:$d"); done
+  for d in herald herald-base herald-tls sockudo; do [[ -d "$RESULTS/$d" ]] && PAIRS=("$d:$d"); done
 fi
 {
   echo "# herald benchmark: ${SERVERS// / vs }"

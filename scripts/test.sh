@@ -209,6 +209,15 @@ ensure_mysql() {
   echo "MariaDB started and set up at $HERALD_TEST_MYSQL_URL"
 }
 
+# tests/compat/test/tls.test.mjs makes its CA and certificate with the openssl command line.
+ensure_openssl() {
+  if command -v openssl >/dev/null 2>&1; then
+    echo "openssl present: $(openssl version)"
+    return 0
+  fi
+  apt_install openssl
+}
+
 ensure_npm() { # dir
   local dir="$1" stamp sum
   stamp="$STAMP_DIR/npm-$(echo "$dir" | sha256sum | cut -c1-12)"
@@ -240,6 +249,7 @@ run "install: redis-server" ensure_redis
 run "install: PostgreSQL + MariaDB packages" ensure_sql_packages
 run "service: PostgreSQL (app store tests)" ensure_postgres
 run "service: MariaDB/MySQL (app store tests)" ensure_mysql
+run "install: openssl" ensure_openssl
 run "install: npm ci tests/compat" ensure_npm "$COMPAT"
 run "install: npm ci examples/browser" ensure_npm "$EXAMPLE"
 run "install: python venv" ensure_venv

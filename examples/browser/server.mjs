@@ -7,6 +7,9 @@
 //   HOST          bind address of this example server (default 127.0.0.1)
 //   HERALD_HOST   herald host for the browser and the SDK (default 127.0.0.1)
 //   HERALD_PORT   herald port (default 6001)
+//   HERALD_TLS    1 when herald serves TLS ([tls]): the page connects with wss:// and the SDK
+//                 publishes over https:// (Node must trust herald's certificate: start this
+//                 server with NODE_EXTRA_CA_CERTS=<CA or certificate PEM> for a private CA)
 //   APP_ID, APP_KEY, APP_SECRET   herald app credentials (default app-id / app-key / app-secret)
 import http from 'node:http';
 import { readFile } from 'node:fs/promises';
@@ -23,6 +26,7 @@ const config = {
   host: process.env.HOST ?? '127.0.0.1',
   heraldHost: process.env.HERALD_HOST ?? '127.0.0.1',
   heraldPort: Number(process.env.HERALD_PORT ?? 6001),
+  heraldTls: process.env.HERALD_TLS === '1',
   appId: process.env.APP_ID ?? 'app-id',
   key: process.env.APP_KEY ?? 'app-key',
   secret: process.env.APP_SECRET ?? 'app-secret',
@@ -37,7 +41,7 @@ const pusher = new Pusher({
   secret: config.secret,
   host: config.heraldHost,
   port: String(config.heraldPort),
-  useTLS: false,
+  useTLS: config.heraldTls,
 });
 
 const pusherJsPath = path.join(path.dirname(require.resolve('pusher-js/package.json')), 'dist', 'web', 'pusher.min.js');
@@ -73,6 +77,7 @@ async function handle(req, res) {
       key: config.key,
       wsHost: config.heraldHost,
       wsPort: config.heraldPort,
+      forceTLS: config.heraldTls,
       publicChannel: PUBLIC_CHANNEL,
       privateChannel: PRIVATE_CHANNEL,
     };
@@ -109,7 +114,7 @@ const server = http.createServer((req, res) => {
 
 server.listen(config.port, config.host, () => {
   const { address, port } = server.address();
-  console.log(`example listening on http://${address}:${port} (herald at ws://${config.heraldHost}:${config.heraldPort}, key ${config.key})`);
+  console.log(`example listening on http://${address}:${port} (herald at ${config.heraldTls ? 'wss' : 'ws'}://${config.heraldHost}:${config.heraldPort}, key ${config.key})`);
 });
 
 for (const sig of ['SIGINT', 'SIGTERM']) {

@@ -1,20 +1,23 @@
 //! A minimal Pusher WebSocket client over loopback: TCP connect (optionally from a chosen
-//! 127.0.0.x source address), WebSocket handshake with small buffers (so 20k clients fit in a
+//! 127.0.0.x source address, and under TLS with `--tls-ca`), WebSocket handshake with small buffers (so 20k clients fit in a
 //! few hundred MB), `pusher:connection_established`, subscribe/unsubscribe, answering
 //! `pusher:ping`, and decoding frames and the benchmark payload carried in event data.
 
 use std::borrow::Cow;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpSocket;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
+
+use crate::tls::{self, Stream};
 
 /// Where the server under test listens and the app it serves.
 #[derive(Debug, Clone)]
@@ -24,6 +27,8 @@ pub(crate) struct Target {
     pub app_id: String,
     pub key: String,
     pub secret: String,
+    /// `--tls-ca`: connect with `wss://` / `https://`, trusting this configuration's CAs.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// Why a connection or subscription failed, classified for the report.
@@ -136,7 +141,7 @@ pub(crate) fn now_ns() -> u64 {
 
 /// A connected Pusher client.
 pub(crate) struct Conn {
-    ws: WebSocketStream<TcpStream>,
+    ws: WebSocketStream<Stream>,
     pub socket_id: String,
 }
 
@@ -172,8 +177,10 @@ async fn connect_inner(target: &Target, source: Option<Ipv4Addr>) -> Result<Conn
     let addr = SocketAddr::V4(SocketAddrV4::new(target.host, target.port));
     let stream = socket.connect(addr).await.map_err(|e| Failure::from_io(&e))?;
     let _ = stream.set_nodelay(true);
+    let stream = tls::wrap(stream, target).await.map_err(|e| Failure::from_io(&e))?;
+    let scheme = if target.tls.is_some() { "wss" } else { "ws" };
     let url = format!(
-        "ws://{}:{}/app/{}?protocol=7&client=js&version=8.4.0&flash=false",
+        "{scheme}://{}:{}/app/{}?protocol=7&client=js&version=8.4.0&flash=false",
         target.host, target.port, target.key
     );
     let (ws, _) =

@@ -10,6 +10,7 @@ mod report;
 mod scenario;
 mod sign;
 mod stats;
+mod tls;
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -40,6 +41,10 @@ struct Cli {
     key: String,
     #[arg(long, global = true, default_value = "app-secret", env = "BENCH_APP_SECRET")]
     secret: String,
+    /// Connect over TLS (`wss://`, `https://`), trusting the CA certificates in this PEM file;
+    /// the server's certificate must name the --host address (an IP SAN).
+    #[arg(long, global = true, value_name = "PEM", env = "BENCH_TLS_CA")]
+    tls_ca: Option<PathBuf>,
     /// Pid of the server process, for RSS and CPU from /proc.
     #[arg(long, global = true, env = "BENCH_SERVER_PID")]
     server_pid: Option<u32>,
@@ -324,8 +329,15 @@ fn main() -> ExitCode {
 }
 
 async fn async_main(cli: Cli) -> ExitCode {
+    let tls = match cli.tls_ca.as_deref().map(tls::client_config).transpose() {
+        Ok(tls) => tls,
+        Err(e) => {
+            eprintln!("herald-bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let ctx = Ctx {
-        target: Target { host: cli.host, port: cli.port, app_id: cli.app_id, key: cli.key, secret: cli.secret },
+        target: Target { host: cli.host, port: cli.port, app_id: cli.app_id, key: cli.key, secret: cli.secret, tls },
         pid: cli.server_pid,
         server: cli.server_name,
         out: cli.out,

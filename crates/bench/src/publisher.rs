@@ -59,6 +59,7 @@ impl ApiConn {
     async fn open(target: &Target) -> Result<SendRequest<Full<Bytes>>, String> {
         let stream = TcpStream::connect((target.host, target.port)).await.map_err(|e| e.to_string())?;
         let _ = stream.set_nodelay(true);
+        let stream = crate::tls::wrap(stream, target).await.map_err(|e| format!("TLS: {e}"))?;
         let (sender, conn) =
             hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
         tokio::spawn(async move {

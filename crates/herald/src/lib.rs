@@ -9,6 +9,7 @@
 //! - `ws/`: upgrade + per-connection task.
 //! - `http/`: the signed Pusher HTTP API.
 //! - `ops.rs`: `/metrics`, `/up`, `/ready`.
+//! - [`tls`]: the `[tls]` certificate/key pair, checked, and swapped on reload.
 //! - `memory.rs`: returning freed memory to the OS after mass disconnects.
 //! - [`webhooks`]: webhook dispatch, durable outbox, dead letters.
 //! - `fuzzing`: the bodies of the cargo-fuzz targets in `fuzz/` (docs/FUZZING.md), hidden.
@@ -25,7 +26,9 @@ mod ops;
 mod reload;
 mod serve;
 mod server;
+pub mod tls;
 pub mod webhooks;
 mod ws;
 
+pub use reload::{ReloadReport, TlsReload};
 pub use server::{start, RunningServer};

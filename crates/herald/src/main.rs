@@ -2,7 +2,8 @@
 //!
 //! Loads the configuration (defaults < file < env < flags), sets up logging, starts the server,
 //! prints where it listens (and the credentials when the built-in default app is in use), then
-//! runs until SIGINT/SIGTERM and shuts down gracefully. SIGHUP reloads the configuration.
+//! runs until SIGINT/SIGTERM and shuts down gracefully. SIGHUP reloads the apps and the `[tls]`
+//! certificate without dropping a connection (`RunningServer::reload`).
 
 use std::process::ExitCode;
 
@@ -79,6 +80,7 @@ async fn serve(config: Config) -> ExitCode {
 /// What start-up prints to stdout.
 struct Banner {
     bind: String,
+    tls: bool,
     prefix: String,
     default_app: Option<(String, String, String)>,
     /// How the apps line reads: "3 app(s) configured" or the SQL table they come from.
@@ -101,7 +103,13 @@ impl Banner {
             ),
             None => format!("{} app(s) configured", config.apps.len()),
         };
-        Banner { bind: config.bind_addr(), prefix: config.path_prefix.clone(), default_app, apps }
+        Banner {
+            bind: config.bind_addr(),
+            tls: config.tls.is_some(),
+            prefix: config.path_prefix.clone(),
+            default_app,
+            apps,
+        }
     }
 
     /// Writes the banner to stdout. A closed stdout (the reader went away) must never take the
@@ -109,13 +117,14 @@ impl Banner {
     fn print(&self, addr: std::net::SocketAddr, ops: Option<std::net::SocketAddr>) {
         use std::io::Write;
         let mut text = String::new();
+        let (http, ws) = if self.tls { ("https", "wss") } else { ("http", "ws") };
         // Tests and scripts parse this first line.
-        text.push_str(&format!("herald listening on http://{addr}\n"));
+        text.push_str(&format!("herald listening on {http}://{addr}\n"));
         text.push_str(&format!(
-            "  WebSocket: ws://{addr}{}/app/{{key}}   HTTP API: http://{addr}{}/apps/{{id}}/...\n",
+            "  WebSocket: {ws}://{addr}{}/app/{{key}}   HTTP API: {http}://{addr}{}/apps/{{id}}/...\n",
             self.prefix, self.prefix
         ));
-        text.push_str(&format!("  metrics: http://{addr}/metrics   liveness: /up   readiness: /ready\n"));
+        text.push_str(&format!("  metrics: {http}://{addr}/metrics   liveness: /up   readiness: /ready\n"));
         if let Some(ops) = ops {
             // Tests parse this line too.
             text.push_str(&format!("  metrics listener on http://{ops} (/up, /ready, /metrics)\n"));
@@ -173,7 +182,7 @@ impl Signals {
     }
 
     /// Runs until SIGINT or SIGTERM; each SIGHUP meanwhile re-reads the configuration (file and
-    /// environment, as at start-up) and applies it (`reload.rs`).
+    /// environment, as at start-up) and the TLS files, and applies them (`reload.rs`).
     #[cfg(unix)]
     async fn run_until_shutdown(self, server: &herald::RunningServer) {
         async fn next(signal: &mut std::io::Result<tokio::signal::unix::Signal>) {
@@ -193,8 +202,8 @@ impl Signals {
                 () = next(&mut interrupt) => return,
                 () = next(&mut terminate) => return,
                 () = next(&mut hangup) => {
-                    tracing::info!("SIGHUP: reloading the configuration");
-                    server.reload_config(config::load());
+                    tracing::info!("SIGHUP: reloading the configuration and the TLS certificate");
+                    server.reload(config::load()).await;
                 }
             }
         }

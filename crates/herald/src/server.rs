@@ -23,6 +23,10 @@
 //! 5. webhooks: release held removals and open batches into the outbox, deliver for up to
 //!    5 s, leave the rest in the outbox for the next start, stop the workers;
 //! 6. stop the HTTP server (in-flight API requests finish, at most 5 s) and the sweeper.
+//!
+//! Reload (`RunningServer::reload` in `reload.rs`, SIGHUP in `main.rs`): re-reads what can
+//! change without a restart, part by part, keeping the old state of a part that fails: the apps
+//! and the `[tls]` certificate/key pair.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
@@ -51,6 +55,7 @@ use crate::config::Config;
 use crate::memory::{self, Trimmer};
 use crate::serve::fds::FdBudget;
 use crate::serve::{self, ServeMetrics, Timeouts};
+use crate::tls::{Tls, TlsMetrics};
 use crate::webhooks::Webhooks;
 use crate::ws::ConnectLimiter;
 use crate::{http, ops, ws};
@@ -133,6 +138,8 @@ pub struct RunningServer {
     /// The accept loops, every HTTP connection task (until its upgrade or its end), the
     /// sweeper and the fd sampler.
     tasks: TaskTracker,
+    /// TLS termination on the main listener (`[tls]`), reloaded by [`RunningServer::reload`].
+    tls: Option<Arc<Tls>>,
 }
 
 /// Binds the listener and starts serving. Returns once the socket is bound.
@@ -217,6 +224,21 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
         alive_tasks,
     });
 
+    let tls = match &state.config.tls {
+        Some(paths) => {
+            let metrics = &state.hub.metrics;
+            let tls_metrics = TlsMetrics {
+                handshake_failures: metrics.counter("herald_tls_handshake_failures_total"),
+                reloads_ok: metrics.labelled_counter("herald_tls_reloads_total", "result", "ok"),
+                reloads_error: metrics.labelled_counter("herald_tls_reloads_total", "result", "error"),
+                not_after: recorder
+                    .register_gauge(&Key::from_static_name("herald_tls_certificate_not_after_seconds"), &METADATA),
+            };
+            Some(Tls::new(paths.clone(), tls_metrics).map_err(std::io::Error::other)?)
+        }
+        None => None,
+    };
+
     let (stop, tasks) = (CancellationToken::new(), TaskTracker::new());
     if let Some(sync) = &state.store {
         let weak = Arc::downgrade(&state);
@@ -248,6 +270,7 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
             max_pending: serve::METRICS_MAX_CONNECTIONS,
             hold_permit: true,
             respect_fd_reserve: false,
+            tls: None,
         };
         let accept = serve::accept_loop(
             ops,
@@ -265,6 +288,7 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
         max_pending: state.config.max_pending_connections,
         hold_permit: false,
         respect_fd_reserve: true,
+        tls: tls.clone(),
     };
     let accept = serve::accept_loop(
         listener,
@@ -276,7 +300,7 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
         stop.clone(),
     );
     tasks.spawn(accept);
-    Ok(RunningServer { addr, metrics_addr, state, stop, tasks })
+    Ok(RunningServer { addr, metrics_addr, state, stop, tasks, tls })
 }
 
 /// Binds the first address `host` resolves to with an accept queue of `backlog` (tokio's
@@ -399,11 +423,21 @@ impl RunningServer {
         &self.state.hub
     }
 
-    /// Replaces the per-app webhook configuration (`Webhooks::set_apps`): the hook a
-    /// configuration reload calls; tests use it to change webhooks while the server runs.
+    /// Replaces the per-app webhook configuration (`Webhooks::set_apps`, which a reload reaches
+    /// through `ServerState::apply_app_changes`); tests use it to change webhooks alone.
     #[doc(hidden)]
     pub fn set_webhooks(&self, apps: &std::collections::HashMap<String, crate::webhooks::config::AppWebhooks>) {
         self.state.webhooks.set_apps(apps);
+    }
+
+    /// TLS termination, when `[tls]` is configured (reloaded by `reload.rs`).
+    pub(crate) fn tls(&self) -> Option<&Arc<Tls>> {
+        self.tls.as_ref()
+    }
+
+    /// Whether the main port serves TLS (`[tls]`).
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// Graceful shutdown: the sequence of the module doc, step by step.

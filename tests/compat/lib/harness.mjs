@@ -74,14 +74,18 @@ process.on('exit', () => {
  *   extraToml: raw TOML text appended after the generated config (e.g. an `[adapter]` table,
  *     or `[[apps.webhooks]]` tables, which attach to the last `[[apps]]`)
  *   env: extra environment variables for the herald process
- * Returns { host, port, httpUrl, apps, app, child, exited, dir, stop(), output() }
+ *   tls: { certFile, keyFile } — serve wss:// and https:// with this pair (a `[tls]` table)
+ * Returns { host, port, httpUrl, tls, apps, app, child, exited, dir, stop(), output() }
+ * (`httpUrl` is https://… with `tls`)
  * (`exited` resolves with { code, signal } when the process ends; `dir` is its temp dir).
  */
-export async function startHerald({ apps = [DEFAULT_APP], config = {}, host = '127.0.0.1', port = 0, startTimeoutMs = 15000, extraToml = '', env = {} } = {}) {
+export async function startHerald({ apps = [DEFAULT_APP], config = {}, host = '127.0.0.1', port = 0, startTimeoutMs = 15000, extraToml = '', env = {}, tls } = {}) {
   const bin = heraldBin();
   const dir = mkdtempSync(path.join(tmpdir(), 'herald-compat-'));
   const cfgPath = path.join(dir, 'herald.toml');
-  writeFileSync(cfgPath, toToml({ host, port, activity_timeout: 120, ...config, apps }) + (extraToml ? `\n${extraToml}\n` : ''));
+  const tlsToml = tls ? `[tls]\ncert_file = ${tomlValue(tls.certFile)}\nkey_file = ${tomlValue(tls.keyFile)}\n` : '';
+  writeFileSync(cfgPath, toToml({ host, port, activity_timeout: 120, ...config, apps }) + (extraToml ? `\n${extraToml}\n` : '') +
+    (tlsToml ? `\n${tlsToml}` : ''));
 
   const child = spawn(bin, ['--config', cfgPath], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -98,12 +102,12 @@ export async function startHerald({ apps = [DEFAULT_APP], config = {}, host = '1
 
   const listening = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
-      reject(new Error(`herald did not print "herald listening on http://HOST:PORT" within ${startTimeoutMs} ms.\n` +
+      reject(new Error(`herald did not print "herald listening on http(s)://HOST:PORT" within ${startTimeoutMs} ms.\n` +
         `config:\n${toToml({ host, port, ...config, apps })}\nstdout:\n${out}\nstderr:\n${err.slice(-4000)}`));
     }, startTimeoutMs);
     const onData = (d) => {
       out += d;
-      const m = /herald listening on http:\/\/(\[[^\]]+\]|[^\s:/]+):(\d+)/.exec(out);
+      const m = /herald listening on https?:\/\/(\[[^\]]+\]|[^\s:/]+):(\d+)/.exec(out);
       if (m) {
         clearTimeout(timer);
         child.stdout.off('data', onData);
@@ -123,7 +127,8 @@ export async function startHerald({ apps = [DEFAULT_APP], config = {}, host = '1
   const server = {
     host: listening.host,
     port: listening.port,
-    httpUrl: `http://${listening.host}:${listening.port}`,
+    httpUrl: `${tls ? 'https' : 'http'}://${listening.host}:${listening.port}`,
+    tls: Boolean(tls),
     apps,
     app: apps[0],
     child,

@@ -3,11 +3,16 @@
 
 Connection settings come from the environment:
   HERALD_HOST (127.0.0.1), HERALD_PORT (6001), APP_ID (1; pusher-http-python only accepts numeric app ids), APP_KEY (app-key), APP_SECRET (app-secret)
+  HERALD_SSL=1: https (ssl=True). The SDK verifies against the CA bundle it ships (its own
+  cacert.pem, whatever REQUESTS_CA_BUNDLE says), so a private CA in REQUESTS_CA_BUNDLE is passed
+  to it through its backend parameter (CaBundleBackend below).
 
 Modes:
   sdk_roundtrip.py roundtrip
       trigger + trigger_batch on the channels below, then channels / channel / users queries.
       Prints {"trigger": ..., "batch": ..., "channels": ..., ...} on one line.
+  sdk_roundtrip.py trigger CHANNEL EVENT JSON_DATA
+      One trigger; prints the SDK's answer.
   sdk_roundtrip.py auth SOCKET_ID CHANNEL [USER_ID [NAME]]
       Prints the SDK's channel authorization (json.dumps spacing in channel_data, as Python emits it).
 
@@ -23,20 +28,33 @@ import urllib.parse
 import pusher
 import requests
 from pusher.http import Request, GET
+from pusher.requests import RequestsBackend
 
 PUBLIC = os.environ.get("PY_PUBLIC_CHANNEL", "py-public")
 PRESENCE = os.environ.get("PY_PRESENCE_CHANNEL", "presence-py")
 
 
+class CaBundleBackend(RequestsBackend):
+    """The SDK's requests backend, verifying against REQUESTS_CA_BUNDLE instead of the SDK's own
+    bundle (which it sets whenever ssl=True)."""
+
+    def __init__(self, client, **options):
+        super().__init__(client, **options)
+        if client.ssl and os.environ.get("REQUESTS_CA_BUNDLE"):
+            self.options["verify"] = os.environ["REQUESTS_CA_BUNDLE"]
+
+
 def client():
+    ssl = os.environ.get("HERALD_SSL") == "1"
     return pusher.Pusher(
         app_id=os.environ.get("APP_ID", "1"),
         key=os.environ.get("APP_KEY", "app-key"),
         secret=os.environ.get("APP_SECRET", "app-secret"),
         host=os.environ.get("HERALD_HOST", "127.0.0.1"),
         port=int(os.environ.get("HERALD_PORT", "6001")),
-        ssl=False,
+        ssl=ssl,
         timeout=5,
+        backend=CaBundleBackend,
     )
 
 
@@ -80,6 +98,8 @@ def auth(socket_id, channel, user_id=None, name=None):
 def main(argv):
     if len(argv) >= 2 and argv[1] == "roundtrip":
         roundtrip()
+    elif len(argv) == 5 and argv[1] == "trigger":
+        print(json.dumps(client().trigger(argv[2], argv[3], json.loads(argv[4]))))
     elif len(argv) >= 4 and argv[1] == "auth":
         auth(*argv[2:6])
     else:

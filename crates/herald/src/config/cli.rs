@@ -20,6 +20,7 @@ Configuration precedence (lowest to highest): built-in defaults, the TOML file
 Every top-level file key can be set from the environment as HERALD_<KEY IN UPPERCASE>,
 e.g. HERALD_PORT, HERALD_LOG_LEVEL, HERALD_MAX_WS_MESSAGE_KB. HERALD_APP_ID, HERALD_APP_KEY
 and HERALD_APP_SECRET (all three together) replace the configured apps with one app.
+HERALD_TLS_CERT_FILE and HERALD_TLS_KEY_FILE (both together) turn on TLS ([tls] in the file).
 See herald.example.toml for every key.
 
 Webhook dead letters of a running server: herald dead-letters --help
@@ -60,6 +61,12 @@ pub(crate) struct Cli {
     /// Directory for persistent state (default ./herald-data).
     #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// TLS certificate chain, PEM, leaf first (requires --tls-key-file; also HERALD_TLS_CERT_FILE).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// TLS private key, PEM (requires --tls-cert-file; also HERALD_TLS_KEY_FILE).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub tls_key_file: Option<PathBuf>,
     /// Single-app id (requires --app-key and --app-secret; replaces configured apps).
     #[arg(long, global = true, value_name = "ID")]
     pub app_id: Option<String>,

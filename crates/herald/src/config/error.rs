@@ -55,6 +55,11 @@ pub enum ConfigError {
         given: String,
     },
 
+    /// The `[tls]` certificate or key file is unusable; the message names `tls.cert_file` or
+    /// `tls.key_file`.
+    #[error("{0}")]
+    Tls(#[from] crate::tls::TlsError),
+
     /// A value parsed but is not acceptable (zero where >0 is required, duplicate app key, ...).
     #[error("{key}: {reason}")]
     Invalid { key: String, reason: String },

@@ -1,6 +1,8 @@
 //! The `config_toml` fuzz target (see `crate::fuzzing`): a config file's text through the same
-//! steps as `load_from` (TOML → [`Layer`](super::file::Layer), then validation and the
-//! `[adapter]` section), without touching the file system or the process environment.
+//! steps as `load_from` (TOML → [`Layer`](super::file::Layer), then validation, the
+//! `[adapter]` section and the `[tls]` paths), without touching the file system or the process
+//! environment (so the `[tls]` files named are not read: their contents are not the config's
+//! text).
 //!
 //! Invariants: a parse error points at a line and column inside the text; loading is
 //! deterministic; an accepted config obeys the bounds start-up promises (every bounded key
@@ -11,7 +13,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use super::{adapter, app_store, file, validate, Config, ConfigError, Source};
+use super::{adapter, app_store, file, tls, validate, Config, ConfigError, Source};
 
 /// Runs one input: the text of a config file.
 pub fn config_toml(data: &[u8]) {
@@ -33,9 +35,11 @@ pub fn config_toml(data: &[u8]) {
 fn load(text: &str) -> Result<Config, ConfigError> {
     let layer = file::parse(text, Path::new("fuzz.toml"))?;
     let file_adapter = layer.adapter.clone();
+    let file_tls = layer.tls.clone();
     let store = app_store::resolve(layer.app_store.as_ref(), &HashMap::new())?;
     let mut config = validate::resolve(vec![(Source::File, layer)], None, false, Vec::new(), &store)?;
     config.adapter = adapter::resolve(file_adapter.as_ref(), &HashMap::new())?;
+    config.tls = tls::resolve(file_tls.as_ref(), &HashMap::new(), (None, None))?;
     Ok(config)
 }
 

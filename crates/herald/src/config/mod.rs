@@ -7,6 +7,7 @@
 //!   `Layer` every source is converted into;
 //! * `env.rs`: `HERALD_*` environment variables;
 //! * `cli.rs`: command-line flags (clap);
+//! * `tls.rs`: the `[tls]` table (certificate and key paths; `crate::tls` checks the files);
 //! * `webhooks.rs`: validation of the per-app `[[apps.webhooks]]` targets;
 //! * `adapter.rs`: the `[adapter]` section (single node or a Redis cluster);
 //! * `app_store.rs`: the `[app_store]` section (apps from the config or from a SQL table);
@@ -34,6 +35,7 @@ mod file;
 #[doc(hidden)]
 pub(crate) mod fuzz;
 pub(crate) mod reload;
+pub mod tls;
 mod validate;
 mod webhooks;
 
@@ -193,6 +195,8 @@ pub struct Config {
     /// Where the metrics listener binds. Default `127.0.0.1`: Prometheus stays off the public
     /// network unless asked.
     pub metrics_host: String,
+    /// TLS termination on `port` (`[tls]`); `None` (the default): plain HTTP and `ws://`.
+    pub tls: Option<tls::TlsConfig>,
     /// Single node or cluster (`[adapter]`).
     pub adapter: adapter::AdapterConfig,
     /// Where apps come from (`[app_store]`): the config (`apps` below) or a SQL table.
@@ -295,6 +299,7 @@ pub fn load_from(
     }
     let file_adapter = layers.first().and_then(|(_, l)| l.adapter.clone());
     let file_app_store = layers.first().and_then(|(_, l)| l.app_store.clone());
+    let file_tls = layers.first().and_then(|(_, l)| l.tls.clone());
     let (env_layer, warnings) = env::layer(env)?;
     layers.push((Source::Env, env_layer));
     layers.push((Source::Flags, cli.layer()?));
@@ -302,6 +307,12 @@ pub fn load_from(
     let app_store = app_store::resolve(file_app_store.as_ref(), env)?;
     let mut config = validate::resolve(layers, config_file, cli.check_only(), warnings, &app_store)?;
     config.adapter = adapter::resolve(file_adapter.as_ref(), env)?;
+    config.tls = tls::resolve(file_tls.as_ref(), env, (cli.tls_cert_file.clone(), cli.tls_key_file.clone()))?;
+    // Fail fast on the files themselves (unreadable, no certificate or key, a key that does not
+    // match, an expired leaf), so `herald check-config` reports them too.
+    if let Some(tls) = &config.tls {
+        crate::tls::load(tls)?;
+    }
     Ok(config)
 }
 

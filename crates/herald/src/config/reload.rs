@@ -5,7 +5,8 @@
 //! instead (`[app_store]` itself needs a restart). Every other key is read once at start-up by something that
 //! cannot be rebuilt under live connections (the listeners, the adapter, the outbox, the
 //! per-connection buffers), so a reload that changes one reports it as needing a restart and
-//! leaves it as it was. [`restart_needed`] names those keys; it destructures the whole
+//! leaves it as it was. (`tls` names the certificate files: a reload re-reads the files it
+//! started with; other paths need a restart.) [`restart_needed`] names those keys; it destructures the whole
 //! [`Config`], so a new key does not compile until it is sorted into one list or the other.
 
 use super::Config;
@@ -46,7 +47,7 @@ pub(crate) fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
         webhook_dead_letter_max_age, webhook_cache_miss_dedup_max, trusted_proxies,
         http_header_read_timeout, http_keep_alive_timeout, http_body_read_timeout,
         max_pending_connections, ws_connect_rate_per_ip, ws_connect_burst_per_ip, fd_reserve,
-        metrics_port, metrics_host, adapter, app_store,
+        metrics_port, metrics_host, adapter, app_store, tls,
     )
 }
 

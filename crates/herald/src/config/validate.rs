@@ -239,6 +239,7 @@ pub(crate) fn resolve(
         webhooks: HashMap::new(),
         adapter: super::adapter::AdapterConfig::Local,
         app_store: app_store.clone(),
+        tls: None,
         default_app_in_use: false,
         check_only,
         config_file,

@@ -12,6 +12,13 @@
 //!   first, and leaves a request head already begun to the header-read timeout.
 //! - After a WebSocket upgrade hyper hands the socket over and this task ends: the WebSocket
 //!   is governed by the Pusher activity timeout from then on, not by these.
+//! - TLS (`[tls]`): the handshake runs here first, inside this task and under the header-read
+//!   timeout, while the connection holds its pending permit, so a client that connects and
+//!   never finishes its handshake is closed in seconds and counts against
+//!   `max_pending_connections`. A failed or timed-out handshake is counted
+//!   (`herald_tls_handshake_failures_total`) and logged at debug only: any client can cause
+//!   one. Every request of a TLS connection carries [`OverTls`], which makes its WebSocket
+//!   `secure` for `force_tls` apps.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -26,12 +33,18 @@ use hyper::Request;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use metrics::Counter;
 use parking_lot::Mutex;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tower::Service;
 
 use super::fds::Counted;
+use crate::tls::Tls;
+
+/// A request extension: the request arrived over herald's own TLS (not through a proxy).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OverTls;
 
 /// The per-connection timeouts.
 #[derive(Debug, Clone, Copy)]
@@ -51,6 +64,8 @@ pub(crate) struct Context {
     pub header_timeouts: Counter,
     /// Cancelled by the last shutdown step: every connection finishes gracefully.
     pub stop: CancellationToken,
+    /// TLS termination (the main listener with `[tls]`); `None`: plain HTTP.
+    pub tls: Option<Arc<Tls>>,
 }
 
 /// What the connection task and the requests it serves share.
@@ -96,11 +111,44 @@ impl Drop for InProgress {
     }
 }
 
-/// Serves `stream` until the client closes it, a timeout ends it, it is upgraded to a
-/// WebSocket, or `stop` asks every connection to finish (graceful: a request in progress is
-/// answered first).
+/// Serves `stream` (after the TLS handshake, with `[tls]`) until the client closes it, a
+/// timeout ends it, it is upgraded to a WebSocket, or `stop` asks every connection to finish
+/// (graceful: a request in progress is answered first).
 pub(crate) async fn serve(stream: Counted, peer: SocketAddr, permit: OwnedSemaphorePermit, cx: Context) {
-    let Context { router, timeouts, hold_permit, header_timeouts, stop } = cx;
+    let Some(tls) = cx.tls.clone() else {
+        return serve_http(stream, peer, permit, None, cx).await;
+    };
+    // The handshake's own deadline is the header-read timeout; hyper's starts after it.
+    let handshake = tokio::time::timeout(cx.timeouts.header_read, tls.acceptor().accept(stream));
+    let result = tokio::select! {
+        result = handshake => result,
+        () = cx.stop.cancelled() => return,
+    };
+    match result {
+        Ok(Ok(stream)) => serve_http(stream, peer, permit, Some(OverTls), cx).await,
+        Ok(Err(e)) => {
+            tls.metrics.handshake_failures.increment(1);
+            tracing::debug!(error = %e, %peer, "TLS handshake failed");
+        }
+        Err(_) => {
+            tls.metrics.handshake_failures.increment(1);
+            cx.header_timeouts.increment(1);
+            tracing::debug!(%peer, "TLS handshake not finished within http_header_read_timeout");
+        }
+    }
+}
+
+/// HTTP/1.1 on `stream` (plain, or a finished TLS session when `over_tls` is set).
+async fn serve_http<I>(
+    stream: I,
+    peer: SocketAddr,
+    permit: OwnedSemaphorePermit,
+    over_tls: Option<OverTls>,
+    cx: Context,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Context { router, timeouts, hold_permit, header_timeouts, stop, tls: _ } = cx;
     let activity = Arc::new(Activity {
         accepted: Instant::now(),
         busy: AtomicUsize::new(0),
@@ -113,6 +161,9 @@ pub(crate) async fn serve(stream: Counted, peer: SocketAddr, permit: OwnedSemaph
         // The peer address reaches the handlers as axum's `ConnectInfo` (`trusted_proxies` is
         // checked against it).
         req.extensions_mut().insert(ConnectInfo(peer));
+        if let Some(over_tls) = over_tls {
+            req.extensions_mut().insert(over_tls);
+        }
         let in_progress = InProgress::start(&shared);
         let mut router = router.clone();
         async move {

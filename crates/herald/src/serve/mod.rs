@@ -8,10 +8,12 @@
 //!   `RLIMIT_NOFILE - fd_reserve` (`fds.rs`); the rest wait in the kernel's accept queue;
 //! - an `accept()` error other than a per-connection one (EMFILE, ENFILE, ENOBUFS…) is counted
 //!   and retried after a doubling back-off (5 ms to 1 s), never in a spin and never fatal;
-//! - each connection is served by `conn.rs` (timeouts, keep-alive, upgrades, graceful stop).
+//! - each connection is served by `conn.rs` (the TLS handshake with `[tls]`, timeouts,
+//!   keep-alive, upgrades, graceful stop).
 //!
 //! The optional metrics listener (`metrics_port`) uses the same loop with its own small cap, held for
-//! each connection's whole life, and ignores the fd reserve: the reserve is what it runs on.
+//! each connection's whole life, and ignores the fd reserve: the reserve is what it runs on. It
+//! always serves plain HTTP (Prometheus scrapes it on a private address).
 
 mod conn;
 pub(crate) mod fds;
@@ -26,8 +28,10 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub(crate) use conn::Timeouts;
+pub(crate) use conn::{OverTls, Timeouts};
 use fds::{Counted, FdBudget};
+
+use crate::tls::Tls;
 
 /// Connections the metrics listener serves at once (from the fd reserve).
 pub(crate) const METRICS_MAX_CONNECTIONS: usize = 16;
@@ -41,7 +45,7 @@ const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nC
 Content-Length: 26\r\nRetry-After: 1\r\n\r\nToo many pending requests\n";
 
 /// How one listener serves.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub(crate) struct Options {
     pub timeouts: Timeouts,
     /// Connections not yet answered once (or, with `hold_permit`, open) at a time.
@@ -51,6 +55,8 @@ pub(crate) struct Options {
     pub hold_permit: bool,
     /// Pause accepting while the fd budget has no headroom (the main listener).
     pub respect_fd_reserve: bool,
+    /// TLS termination (the main listener with `[tls]`).
+    pub tls: Option<Arc<Tls>>,
 }
 
 /// The accept loops' counters (registered once on the server's recorder).
@@ -66,7 +72,8 @@ pub(crate) struct ServeMetrics {
     pub paused: Counter,
 }
 
-/// Accepts on `listener` until `stop`, serving each connection with `router` on `tasks`.
+/// Accepts on `listener` until `stop`, serving each connection with `router` on `tasks`, over
+/// TLS when `options.tls` is set.
 pub(crate) async fn accept_loop(
     listener: TcpListener,
     router: Router,
@@ -76,6 +83,8 @@ pub(crate) async fn accept_loop(
     tasks: TaskTracker,
     stop: CancellationToken,
 ) {
+    // A plain 503 means nothing to a client expecting a TLS record: it is only closed.
+    let busy_answer = options.tls.is_none();
     // Permits of connections not yet answered; see `conn.rs` for when one is released.
     let pending = Arc::new(Semaphore::new(options.max_pending));
     let mut backoff = BACKOFF_MIN;
@@ -86,6 +95,7 @@ pub(crate) async fn accept_loop(
         hold_permit: options.hold_permit,
         header_timeouts: metrics.header_timeouts.clone(),
         stop: stop.clone(),
+        tls: options.tls,
     };
     loop {
         if options.respect_fd_reserve && !budget.has_headroom() {
@@ -136,15 +146,18 @@ pub(crate) async fn accept_loop(
             Ok(permit) => {
                 tasks.spawn(conn::serve(stream, peer, permit, cx.clone()));
             }
-            Err(_) => refuse(stream, &metrics.refused),
+            Err(_) => refuse(stream, &metrics.refused, busy_answer),
         }
     }
 }
 
-/// Over the pending cap: a 503 if the socket takes it without waiting, then closed.
-fn refuse(stream: Counted, refused: &Counter) {
+/// Over the pending cap: a 503 if the socket takes it without waiting (plain HTTP only), then
+/// closed.
+fn refuse(stream: Counted, refused: &Counter, answer: bool) {
     refused.increment(1);
-    let _ = stream.try_write(BUSY);
+    if answer {
+        let _ = stream.try_write(BUSY);
+    }
 }
 
 fn is_connection_error(e: &std::io::Error) -> bool {

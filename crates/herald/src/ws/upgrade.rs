@@ -16,6 +16,7 @@ use super::client_ip::client_ip;
 use super::connection;
 use super::rate::Verdict;
 use crate::apps::By;
+use crate::serve::OverTls;
 use crate::server::ServerState;
 
 /// Answers the upgrade request (429 over the per-IP rate limit) and spawns (on the server's socket tracker) the task that admits
@@ -44,7 +45,9 @@ pub(crate) async fn ws_upgrade(
     }
     let accept = derive_accept_key(ws_key.as_bytes());
     let protocol = query_param(req.uri().query().unwrap_or(""), "protocol");
-    let secure = forwarded_as_https(headers, peer, &state.config.trusted_proxies);
+    // Secure: over herald's own TLS, or a trusted proxy says the client used TLS.
+    let secure =
+        req.extensions().get::<OverTls>().is_some() || forwarded_as_https(headers, peer, &state.config.trusted_proxies);
     let on_upgrade = hyper::upgrade::on(req);
 
     let sockets = state.sockets.clone();

@@ -13,6 +13,7 @@ mod server;
 mod signing;
 mod sql;
 mod sql_servers;
+mod tls;
 mod webhooks;
 mod ws_client;
 
@@ -20,7 +21,7 @@ mod ws_client;
 #[allow(unused_imports)]
 pub(crate) use self::{
     api_fixtures::*, cluster::*, http_client::*, process::*, raw_ws::*, server::*, signing::*, sql::*, sql_servers::*,
-    webhooks::*, ws_client::*,
+    tls::*, webhooks::*, ws_client::*,
 };
 
 use std::time::Duration;

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 pub(crate) struct HeraldProcess {
     /// Behind a mutex so `stop` takes `&self` (tests stop it while closures read the log).
     child: Mutex<Child>,
-    /// The address from its `herald listening on http://…` line.
+    /// The address from its `herald listening on http://…` (or `https://…`) line.
     pub(crate) addr: SocketAddr,
     /// Every stderr line so far (filled by a reader thread).
     log: Arc<Mutex<Vec<String>>>,
@@ -30,7 +30,10 @@ impl HeraldProcess {
             .expect("spawn herald");
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
         let first = tokio::task::block_in_place(|| stdout.next().expect("a first line").expect("stdout"));
-        let addr = first.strip_prefix("herald listening on http://").expect("listening line");
+        let addr = first
+            .strip_prefix("herald listening on http://")
+            .or_else(|| first.strip_prefix("herald listening on https://"))
+            .expect("listening line");
         let addr = addr.parse().expect("listening address");
         std::thread::spawn(move || for _ in stdout {});
         let log: Arc<Mutex<Vec<String>>> = Arc::default();
@@ -42,6 +45,11 @@ impl HeraldProcess {
             }
         });
         HeraldProcess { child: Mutex::new(child), addr, log }
+    }
+
+    /// The process id (to signal it).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.lock().expect("child lock").id()
     }
 
     /// The stderr lines logged so far.
