@@ -94,8 +94,8 @@ ensure_redis() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends redis-server
 }
 
-# The app-store tests (crates/herald/tests/app_store_*.rs) need a PostgreSQL and a MariaDB/MySQL
-# server: the shared ones at HERALD_TEST_POSTGRES_URL / HERALD_TEST_MYSQL_URL (defaults below;
+# The app-store tests (crates/herald/tests/app_store_*.rs, tests/compat/test/app-store.test.mjs)
+# need a PostgreSQL and a MariaDB/MySQL server: the shared ones at HERALD_TEST_POSTGRES_URL / HERALD_TEST_MYSQL_URL (defaults below;
 # trust / empty root password, database `test`), the clients psql and mariadb (they write rows
 # with plain SQL), and the server binaries, with which the outage tests start private servers on
 # free ports. Missing packages are installed; a default server that is down is started and set

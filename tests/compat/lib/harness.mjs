@@ -40,12 +40,26 @@ function tomlValue(v) {
   throw new Error(`unsupported TOML value ${JSON.stringify(v)}`);
 }
 
-/** Serialise a flat config: top-level scalars + `apps` (array of flat tables). */
+const isTable = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/**
+ * Serialise a config: top-level scalars, then each plain-object value as a `[name]` table of
+ * scalars (e.g. `app_store: { driver, url, table, cache_ttl }`), then `apps` (array of flat
+ * tables, each an `[[apps]]`; none when `apps` is empty or missing).
+ */
 export function toToml(config) {
   const lines = [];
   for (const [k, v] of Object.entries(config)) {
-    if (k === 'apps' || v === undefined) continue;
+    if (k === 'apps' || v === undefined || isTable(v)) continue;
     lines.push(`${k} = ${tomlValue(v)}`);
+  }
+  for (const [name, table] of Object.entries(config)) {
+    if (name === 'apps' || !isTable(table)) continue;
+    lines.push('', `[${name}]`);
+    for (const [k, v] of Object.entries(table)) {
+      if (v === undefined) continue;
+      lines.push(`${k} = ${tomlValue(v)}`);
+    }
   }
   for (const app of config.apps ?? []) {
     lines.push('', '[[apps]]');
@@ -68,16 +82,19 @@ process.on('exit', () => {
 
 /**
  * Start herald. Options:
- *   apps: array of app tables (default [DEFAULT_APP])
- *   config: extra top-level keys (activity_timeout, ...)
+ *   apps: array of app tables (default [DEFAULT_APP]); `[]` writes no `[[apps]]` at all (for a
+ *     server whose apps come from an `[app_store]` table; `server.app` is then undefined)
+ *   config: extra top-level keys (activity_timeout, ...); an object value is written as a table
+ *     (`config: { app_store: { driver: 'postgres', url, table, cache_ttl: 1 } }`)
  *   host: bind host (default 127.0.0.1), port: (default 0 = OS picks)
  *   extraToml: raw TOML text appended after the generated config (e.g. an `[adapter]` table,
  *     or `[[apps.webhooks]]` tables, which attach to the last `[[apps]]`)
  *   env: extra environment variables for the herald process
  *   tls: { certFile, keyFile } — serve wss:// and https:// with this pair (a `[tls]` table)
- * Returns { host, port, httpUrl, tls, apps, app, child, exited, dir, stop(), output() }
- * (`httpUrl` is https://… with `tls`)
- * (`exited` resolves with { code, signal } when the process ends; `dir` is its temp dir).
+ * Returns { host, port, httpUrl, tls, apps, app, child, exited, dir, configPath, stop(), output() }
+ * (`httpUrl` is https://… with `tls`; `exited` resolves with { code, signal } when the process
+ * ends; `dir` is its temp dir and `configPath` the config file in it, which a test may rewrite
+ * before sending SIGHUP).
  */
 export async function startHerald({ apps = [DEFAULT_APP], config = {}, host = '127.0.0.1', port = 0, startTimeoutMs = 15000, extraToml = '', env = {}, tls } = {}) {
   const bin = heraldBin();
@@ -134,6 +151,7 @@ export async function startHerald({ apps = [DEFAULT_APP], config = {}, host = '1
     child,
     exited,
     dir,
+    configPath: cfgPath,
     output: () => ({ stdout: out, stderr: err }),
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
@@ -169,6 +187,8 @@ export function serverSdk(server, app = server.app, extra = {}) {
 }
 
 const openClients = new Set();
+// The WebSocket (faye-websocket) of every connection the clients opened, for closeAllClients.
+const openSockets = new Set();
 
 /** A pusher-js (Node build) client. Call `closeAllClients()` (or client.disconnect()) at the end. */
 export function client(server, { app = server.app, ...opts } = {}) {
@@ -182,6 +202,10 @@ export function client(server, { app = server.app, ...opts } = {}) {
     ...opts,
   });
   openClients.add(c);
+  c.connection.bind('connected', () => {
+    const socket = c.connection.connection?.transport?.socket;
+    if (socket) openSockets.add(socket);
+  });
   return c;
 }
 
@@ -190,6 +214,12 @@ export function closeAllClients() {
     try { c.disconnect(); } catch { /* ignore */ }
   }
   openClients.clear();
+  // When the server closes an established connection with a "refused" code (4000-4099, e.g.
+  // 4003), pusher-js answers the close by calling close() on the already closed faye-websocket,
+  // which arms a 30 s close timer nothing clears: it would keep this test file's process alive
+  // for 30 s after its last test. Unref'ing it changes nothing else (the socket is closed).
+  for (const socket of openSockets) socket._closeTimer?.unref?.();
+  openSockets.clear();
 }
 
 // ---------------------------------------------------------------- waiting helpers
@@ -322,6 +352,70 @@ export async function eventually(fn, { timeoutMs = 3000, intervalMs = 25, what =
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last result: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
     await sleep(intervalMs);
   }
+}
+
+/** The close code a pusher-js `error` event carries (handshake refusal or `pusher:error`). */
+export const errorCode = (e) => e?.error?.data?.code ?? e?.data?.code;
+
+/** Resolves with the first pusher-js `error` event of `c` carrying `code`; rejects after `ms`. */
+export function errorWithCode(c, code, ms = 5000, what = `an error with code ${code}`) {
+  return withTimeout(new Promise((resolve) => {
+    const fn = (e) => {
+      if (errorCode(e) !== code) return;
+      c.connection.unbind('error', fn);
+      resolve(e);
+    };
+    c.connection.bind('error', fn);
+  }), ms, what);
+}
+
+/**
+ * A new pusher-js client of `app` is refused with `code` (4001, 4003, ...) and gives up: it
+ * ends "disconnected" without a socket id, and never went back to "connecting".
+ */
+export async function refusedWith(server, app, code, ms = 5000) {
+  const c = client(server, { app });
+  const states = [];
+  c.connection.bind('state_change', (s) => states.push(s.current));
+  try {
+    await errorWithCode(c, code, ms, `a new pusher-js connection with key ${app.key} to be refused with ${code}`);
+    await eventually(() => c.connection.state === 'disconnected',
+      { what: `the refused client to stop (${states.join(' -> ')})` });
+    // pusher-js went "connecting" in its constructor, before `states` was bound
+    if (c.connection.socket_id !== undefined || states.includes('connecting')) {
+      throw new Error(`refused client reconnected: ${states.join(' -> ')}, socket_id ${c.connection.socket_id}`);
+    }
+  } finally {
+    c.disconnect();
+  }
+}
+
+/** The HTTP status a `pusher` SDK request ends with (200, or the RequestError's status). */
+export async function statusOf(request) {
+  try {
+    return (await request).status;
+  } catch (e) {
+    if (e?.status === undefined) throw e;
+    return e.status;
+  }
+}
+
+/**
+ * pusher-js options whose channel authorization is signed by whichever `pusher` SDK `signer()`
+ * returns at that moment (its authorizeChannel): a backend whose secret can be rotated.
+ */
+export function signedBy(signer) {
+  return {
+    channelAuthorization: {
+      customHandler: ({ socketId, channelName }, callback) => {
+        try {
+          callback(null, signer().authorizeChannel(socketId, channelName));
+        } catch (e) {
+          callback(e, null);
+        }
+      },
+    },
+  };
 }
 
 /** Read a JSON body from a `pusher` SDK response (fetch Response). */

@@ -12,7 +12,8 @@ Modes:
       trigger + trigger_batch on the channels below, then channels / channel / users queries.
       Prints {"trigger": ..., "batch": ..., "channels": ..., ...} on one line.
   sdk_roundtrip.py trigger CHANNEL EVENT JSON_DATA
-      One trigger; prints the SDK's answer.
+      One trigger of EVENT on CHANNEL with the decoded JSON_DATA; prints the SDK's result.
+      A refusal (HTTP 4xx) exits non-zero with the SDK's exception on stderr.
   sdk_roundtrip.py auth SOCKET_ID CHANNEL [USER_ID [NAME]]
       Prints the SDK's channel authorization (json.dumps spacing in channel_data, as Python emits it).
 
@@ -87,6 +88,10 @@ def roundtrip():
     print(json.dumps(out, sort_keys=True))
 
 
+def trigger(channel, event, data):
+    print(json.dumps(client().trigger(channel, event, json.loads(data))))
+
+
 def auth(socket_id, channel, user_id=None, name=None):
     p = client()
     custom = None
@@ -99,7 +104,7 @@ def main(argv):
     if len(argv) >= 2 and argv[1] == "roundtrip":
         roundtrip()
     elif len(argv) == 5 and argv[1] == "trigger":
-        print(json.dumps(client().trigger(argv[2], argv[3], json.loads(argv[4]))))
+        trigger(*argv[2:5])
     elif len(argv) >= 4 and argv[1] == "auth":
         auth(*argv[2:6])
     else:
