@@ -127,17 +127,56 @@ async fn a_row_with_an_invalid_setting_costs_only_its_own_app() {
     }
 }
 
+/// A private database server a test may stop and start again.
+trait PrivateDb {
+    fn stop(&mut self);
+    fn start_again(&mut self);
+}
+
+impl PrivateDb for PrivatePostgres {
+    fn stop(&mut self) {
+        PrivatePostgres::stop(self);
+    }
+    fn start_again(&mut self) {
+        PrivatePostgres::start_again(self);
+    }
+}
+
+impl PrivateDb for PrivateMariadb {
+    fn stop(&mut self) {
+        PrivateMariadb::stop(self);
+    }
+    fn start_again(&mut self) {
+        PrivateMariadb::start_again(self);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stopped_database_costs_nothing_already_loaded_and_recovery_needs_no_operator() {
+async fn a_stopped_postgres_costs_nothing_already_loaded_and_recovery_needs_no_operator() {
     let mut pg = PrivatePostgres::start();
-    let table = SqlTable::on(Db::Postgres, pg.url(), "outage_server");
+    let url = pg.url();
+    outage_script(Db::Postgres, url, &mut pg).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_mariadb_costs_nothing_already_loaded_and_recovery_needs_no_operator() {
+    let mut db = PrivateMariadb::start();
+    let url = db.url();
+    outage_script(Db::Mysql, url, &mut db).await;
+}
+
+/// Connected clients of a loaded app keep receiving while the database is down, new
+/// connections of that app are admitted, unknown keys are refused fast, `/ready` says so, and
+/// everything comes back on its own.
+async fn outage_script(db: Db, url: String, database: &mut impl PrivateDb) {
+    let table = SqlTable::on(db, url, "outage_server");
     let server = start_with(store_config(&table, Duration::from_secs(1))).await;
     insert(&table, "shop", "shop-key", "shop-secret", "{}");
     let mut client = Client::connect_established(&server.ws_url("shop-key")).await;
     client.subscribe("news").await;
     assert_eq!(ready_text(&server).await, (200, "ready\n".to_owned()));
 
-    tokio::task::block_in_place(|| pg.stop());
+    tokio::task::block_in_place(|| database.stop());
     // the next refresh fails (within the 2 s a connection is waited for), the cached app keeps
     // working
     let mut body = String::new();
@@ -159,7 +198,7 @@ async fn a_stopped_database_costs_nothing_already_loaded_and_recovery_needs_no_o
     assert_eq!(closed_code(&mut unknown).await, 4001, "an unknown key is refused while the store is down");
     assert!(started.elapsed() < Duration::from_secs(5), "refused in {:?}", started.elapsed());
 
-    tokio::task::block_in_place(|| pg.start_again());
+    tokio::task::block_in_place(|| database.start_again());
     let ok = async {
         for _ in 0..150 {
             if ready_text(&server).await.1 == "ready\n" {
