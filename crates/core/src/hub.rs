@@ -194,7 +194,8 @@ impl Hub {
                     }
                     other => other.clone(),
                 };
-                Arc::new(Namespace::new(app_id, self.node, Events::new(app_id, sink), self.adapter.clone()))
+                let ns = Namespace::new(app_id, self.node, Events::new(app_id, sink), self.adapter.clone());
+                Arc::new(ns.with_connections_gauge(self.metrics.app_connections(app_id)))
             })
             .value()
             .clone()

@@ -86,6 +86,13 @@ impl Metrics {
         self.recorder.register_counter(&key, &METADATA)
     }
 
+    /// `herald_app_connections{app_id}`: open WebSocket connections of one app on this node.
+    /// Registered once per app namespace (which keeps the handle), never per connection.
+    pub fn app_connections(&self, app_id: &str) -> Gauge {
+        let key = Key::from_parts("herald_app_connections", vec![Label::new("app_id", app_id.to_owned())]);
+        self.recorder.register_gauge(&key, &METADATA)
+    }
+
     /// Counts one protocol error sent to a client, by code (`null` codes count as "none").
     pub fn error(&self, code: Option<ErrorCode>) {
         let code = code.map_or_else(|| "none".to_owned(), |c| c.to_string());

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use herald_protocol::channel::ChannelKind;
 use herald_protocol::outbound;
+use metrics::Gauge;
 
 use crate::adapter::{Adapter, LocalChange};
 use crate::channel::{CachedEvent, Channel, ChannelState, CountPolicy, Member, Subscriber};
@@ -105,6 +106,9 @@ pub struct Namespace {
     connections: DashMap<u64, Arc<Connection>>,
     /// Exact number of admitted connections; checked and bumped atomically for quotas.
     connection_count: AtomicUsize,
+    /// `herald_app_connections{app_id}` (see [`Namespace::with_connections_gauge`]); moved with
+    /// `connection_count`. `None` (tests, or a namespace built without metrics): not exported.
+    connections_gauge: Option<Gauge>,
     /// Channels with at least one local subscriber (`max_channels`): raised, under the
     /// channel's write lock, by the subscribe that occupies a channel (checked and bumped in one
     /// atomic step), lowered by the unsubscribe that vacates it.
@@ -138,6 +142,13 @@ impl Namespace {
         Namespace { events, app_id: Arc::from(app_id), node, adapter, ..Namespace::default() }
     }
 
+    /// Exports this app's connection count as `gauge` (the hub passes
+    /// `herald_app_connections{app_id}`, registered once here rather than per connection).
+    pub fn with_connections_gauge(mut self, gauge: Gauge) -> Self {
+        self.connections_gauge = Some(gauge);
+        self
+    }
+
     /// Reports a local change to the cluster (no-op on a single node).
     fn tell(&self, change: impl FnOnce() -> LocalChange) {
         if let Some(adapter) = &self.adapter {
@@ -153,6 +164,9 @@ impl Namespace {
             return false;
         }
         self.connections.insert(conn.socket_id.seq, conn.clone());
+        if let Some(g) = &self.connections_gauge {
+            g.increment(1.0);
+        }
         true
     }
 
@@ -160,6 +174,9 @@ impl Namespace {
     pub fn remove_connection(&self, seq: u64) {
         if self.connections.remove(&seq).is_some() {
             self.connection_count.fetch_sub(1, Ordering::AcqRel);
+            if let Some(g) = &self.connections_gauge {
+                g.decrement(1.0);
+            }
         }
     }
 

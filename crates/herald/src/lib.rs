@@ -9,6 +9,7 @@
 //! - `ws/`: upgrade + per-connection task.
 //! - `http/`: the signed Pusher HTTP API.
 //! - `ops.rs`: `/metrics`, `/up`, `/ready`.
+//! - `datadog.rs`: the server's metrics recorder (Prometheus, plus DogStatsD with `[datadog]`).
 //! - [`tls`]: the `[tls]` certificate/key pair, checked, and swapped on reload.
 //! - `memory.rs`: returning freed memory to the OS after mass disconnects.
 //! - [`webhooks`]: webhook dispatch, durable outbox, dead letters.
@@ -17,6 +18,7 @@
 pub mod apps;
 pub mod cluster;
 pub mod config;
+mod datadog;
 #[doc(hidden)]
 pub mod fuzzing;
 mod http;

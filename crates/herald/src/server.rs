@@ -32,6 +32,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use crate::datadog::ServerRecorder;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
@@ -144,8 +145,12 @@ pub struct RunningServer {
 
 /// Binds the listener and starts serving. Returns once the socket is bound.
 pub async fn start(config: Config) -> std::io::Result<RunningServer> {
-    let recorder = Arc::new(PrometheusBuilder::new().build_recorder());
-    let prometheus = recorder.handle();
+    let prometheus_recorder = PrometheusBuilder::new().build_recorder();
+    let prometheus = prometheus_recorder.handle();
+    // Every handle below registers on this one recorder: Prometheus, and DogStatsD too with
+    // `[datadog]` (a bad address fails start-up naming `datadog.statsd_addr`).
+    let recorder =
+        Arc::new(ServerRecorder::new(prometheus_recorder, config.datadog.as_ref()).map_err(std::io::Error::other)?);
     let metrics = Metrics::new(recorder.clone());
     let settings = HubSettings {
         activity_timeout: config.activity_timeout,

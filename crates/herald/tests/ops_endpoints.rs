@@ -102,6 +102,25 @@ async fn connections_gauge_follows_open_websockets() {
 }
 
 #[tokio::test]
+async fn app_connections_gauge_counts_each_apps_open_websockets() {
+    let mut cfg = test_config();
+    cfg.apps.push(app("other-id", "other-key", "other-secret"));
+    let srv = start_with(cfg).await;
+    let a = srv.client().await;
+    let b = srv.client().await;
+    let c = Client::connect_established(&srv.ws_url("other-key")).await;
+    let mine = format!("herald_app_connections{{app_id=\"{APP_ID}\"}}");
+    let other = "herald_app_connections{app_id=\"other-id\"}";
+    wait_for_sample(&srv, &mine, 2.0).await;
+    wait_for_sample(&srv, other, 1.0).await;
+    drop(a);
+    wait_for_sample(&srv, &mine, 1.0).await;
+    drop((b, c));
+    wait_for_sample(&srv, &mine, 0.0).await;
+    wait_for_sample(&srv, other, 0.0).await;
+}
+
+#[tokio::test]
 async fn metrics_of_two_servers_in_one_process_are_separate() {
     let one = start().await;
     let two = start().await;

@@ -148,6 +148,7 @@ pub(crate) fn layer(env: &HashMap<String, String>) -> Result<(Layer, Vec<String>
                 && !super::adapter::ADAPTER_VARS.contains(&k.as_str())
                 && !super::app_store::APP_STORE_VARS.contains(&k.as_str())
                 && !super::tls::TLS_VARS.contains(&k.as_str())
+                && !super::datadog::DATADOG_VARS.contains(&k.as_str())
                 && !SCALAR_VARS.iter().any(|&(_, v)| v == k.as_str())
         })
         .map(|k| format!("ignoring unknown environment variable {k}"))

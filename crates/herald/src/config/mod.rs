@@ -8,6 +8,7 @@
 //! * `env.rs`: `HERALD_*` environment variables;
 //! * `cli.rs`: command-line flags (clap);
 //! * `tls.rs`: the `[tls]` table (certificate and key paths; `crate::tls` checks the files);
+//! * `datadog.rs`: the `[datadog]` table (DogStatsD address, prefix, tags, interval);
 //! * `webhooks.rs`: validation of the per-app `[[apps.webhooks]]` targets;
 //! * `adapter.rs`: the `[adapter]` section (single node or a Redis cluster);
 //! * `app_store.rs`: the `[app_store]` section (apps from the config or from a SQL table);
@@ -29,6 +30,7 @@
 pub mod adapter;
 pub mod app_store;
 mod cli;
+pub mod datadog;
 mod env;
 mod error;
 mod file;
@@ -197,6 +199,8 @@ pub struct Config {
     pub metrics_host: String,
     /// TLS termination on `port` (`[tls]`); `None` (the default): plain HTTP and `ws://`.
     pub tls: Option<tls::TlsConfig>,
+    /// Metrics also sent to DogStatsD (`[datadog]`); `None` (the default): Prometheus only.
+    pub datadog: Option<datadog::DatadogConfig>,
     /// Single node or cluster (`[adapter]`).
     pub adapter: adapter::AdapterConfig,
     /// Where apps come from (`[app_store]`): the config (`apps` below) or a SQL table.
@@ -300,6 +304,7 @@ pub fn load_from(
     let file_adapter = layers.first().and_then(|(_, l)| l.adapter.clone());
     let file_app_store = layers.first().and_then(|(_, l)| l.app_store.clone());
     let file_tls = layers.first().and_then(|(_, l)| l.tls.clone());
+    let file_datadog = layers.first().and_then(|(_, l)| l.datadog.clone());
     let (env_layer, warnings) = env::layer(env)?;
     layers.push((Source::Env, env_layer));
     layers.push((Source::Flags, cli.layer()?));
@@ -307,6 +312,7 @@ pub fn load_from(
     let app_store = app_store::resolve(file_app_store.as_ref(), env)?;
     let mut config = validate::resolve(layers, config_file, cli.check_only(), warnings, &app_store)?;
     config.adapter = adapter::resolve(file_adapter.as_ref(), env)?;
+    config.datadog = datadog::resolve(file_datadog.as_ref(), env)?;
     config.tls = tls::resolve(file_tls.as_ref(), env, (cli.tls_cert_file.clone(), cli.tls_key_file.clone()))?;
     // Fail fast on the files themselves (unreadable, no certificate or key, a key that does not
     // match, an expired leaf), so `herald check-config` reports them too.

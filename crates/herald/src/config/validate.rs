@@ -240,6 +240,7 @@ pub(crate) fn resolve(
         adapter: super::adapter::AdapterConfig::Local,
         app_store: app_store.clone(),
         tls: None,
+        datadog: None,
         default_app_in_use: false,
         check_only,
         config_file,
