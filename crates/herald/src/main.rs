@@ -85,6 +85,8 @@ struct Banner {
     default_app: Option<(String, String, String)>,
     /// How the apps line reads: "3 app(s) configured" or the SQL table they come from.
     apps: String,
+    /// The DogStatsD line, with `[datadog]`.
+    datadog: Option<String>,
 }
 
 impl Banner {
@@ -109,6 +111,10 @@ impl Banner {
             prefix: config.path_prefix.clone(),
             default_app,
             apps,
+            datadog: config.datadog.as_ref().map(|dd| {
+                let names = if dd.prefix.is_empty() { String::new() } else { format!(" as {}.*", dd.prefix) };
+                format!("DogStatsD: metrics{names} to udp://{} every {} s", dd.statsd_addr, dd.interval.as_secs())
+            }),
         }
     }
 
@@ -128,6 +134,9 @@ impl Banner {
         if let Some(ops) = ops {
             // Tests parse this line too.
             text.push_str(&format!("  metrics listener on http://{ops} (/up, /ready, /metrics)\n"));
+        }
+        if let Some(datadog) = &self.datadog {
+            text.push_str(&format!("  {datadog}\n"));
         }
         match &self.default_app {
             Some((id, key, secret)) => {
