@@ -1,7 +1,8 @@
 //! `[datadog]`: a server on port 0, configured from a TOML file to send DogStatsD to a UDP
 //! socket this test owns, every second; after a client connects and an event is published, the
 //! socket receives the metrics with the configured prefix, their DogStatsD types and the tags
-//! (the metric's labels, such as `app_id`, and the configured `tags`).
+//! (the metric's labels, such as `app_id`, and the configured `tags`), while `/metrics` still
+//! shows the same numbers.
 #![allow(clippy::unwrap_used)] // a test's unwrap is its failure report
 
 mod support;
@@ -98,6 +99,10 @@ async fn datadog_receives_prefixed_typed_and_tagged_metrics_every_interval() {
         assert!(l.tags.last().is_some_and(|t| t == "env:test"), "{l:?}");
         assert!(["c", "g", "d"].contains(&l.kind.as_str()), "{l:?}");
     }
+    // Prometheus still gets every update (the same handles feed both).
+    let prom = raw_http(srv.addr, "GET", "/metrics", b"").await.body;
+    assert!(prom.contains(&format!("herald_app_connections{{app_id=\"{APP_ID}\"}} 1\n")), "{prom}");
+    assert!(prom.contains("herald_api_events_published_total 1\n"), "{prom}");
     drop(client);
     srv.server.shutdown().await;
 }
