@@ -6,7 +6,8 @@
 //! * `slack`: a Slack incoming-webhook message: `text` (the notification fallback) and Block
 //!   Kit `blocks`: a `section` with `mrkdwn` text (title, app, message) and a `context` with
 //!   the node, the severity and the time. Text from outside (messages, app ids, errors) is
-//!   escaped as Slack asks (`&`, `<`, `>`), so it can never form a link or a mention.
+//!   escaped as Slack asks (`&`, `<`, `>`), so it can never form a link or a mention, and
+//!   clipped to fit a section (Slack refuses a longer one).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -79,7 +80,7 @@ fn slack_body(alert: &Alert, origin: &Origin) -> Value {
     };
     let app = alert.app_id.as_deref().map(|a| format!(" (app `{}`)", escape(a))).unwrap_or_default();
     let fallback_app = alert.app_id.as_deref().map(|a| format!(" (app {a})")).unwrap_or_default();
-    let section = format!("{icon} *{}*{app}\n{}", kind.title(), escape(&alert.message));
+    let section = format!("{icon} *{}*{app}\n{}", kind.title(), clip(&escape(&alert.message), MESSAGE_MAX));
     let context = format!(
         "herald `{}` · node {} · {} · {}",
         kind.name(),
@@ -88,12 +89,24 @@ fn slack_body(alert: &Alert, origin: &Origin) -> Value {
         rfc3339(origin.unix_secs)
     );
     json!({
-        "text": escape(&format!("[herald] {}{fallback_app}: {}", kind.title(), alert.message)),
+        "text": clip(&escape(&format!("[herald] {}{fallback_app}: {}", kind.title(), alert.message)), MESSAGE_MAX),
         "blocks": [
             {"type": "section", "text": {"type": "mrkdwn", "text": section}},
             {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
         ],
     })
+}
+
+/// The longest message put in a Slack block (a section's text may hold 3,000 characters; Slack
+/// refuses the whole message above that, which would only be retried in vain).
+const MESSAGE_MAX: usize = 2_500;
+
+/// `s` cut to at most `max` characters, with `…` when cut.
+fn clip(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_owned(),
+    }
 }
 
 /// Slack's required escaping of `&`, `<` and `>` in message text.
@@ -128,6 +141,15 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(1_796_528_640), "2026-12-06T03:44:00Z");
+    }
+
+    #[test]
+    fn a_long_message_is_clipped_to_fit_a_slack_section() {
+        let alert = Alert::new(AlertKind::ConfigReloadFailed, "é".repeat(5_000));
+        let body: Value = serde_json::from_str(&body(AlertFormat::Slack, &alert, &Origin::now("n"))).unwrap();
+        let section = body["blocks"][0]["text"]["text"].as_str().unwrap();
+        assert!(section.chars().count() < 3_000, "{}", section.chars().count());
+        assert!(section.ends_with('…'));
     }
 
     #[test]
