@@ -1,7 +1,8 @@
 //! Alerts (`[[alerts]]`) delivered to local HTTP receivers: the Slack and JSON payloads, the
 //! `events` filter, retries of a failing receiver, a hanging receiver that delays no other
-//! target, quota alerts sent once per app/quota/level, and `config_reload_failed` from a bad
-//! SIGHUP reload of the real binary.
+//! target, a stuck target's full queue dropping (counted), quota alerts sent once per app,
+//! quota and level, dead-lettered webhooks aggregated into one alert per app and interval, and
+//! `config_reload_failed` from a bad SIGHUP reload of the real binary.
 #![allow(clippy::unwrap_used)] // a test's unwrap is its failure report
 
 mod support;
@@ -178,4 +179,19 @@ async fn dead_lettered_webhooks_make_one_alert_per_app_and_interval_with_the_cou
     assert_eq!(got[0]["event"], "webhook_dead_letter");
     assert_eq!(got[0]["app_id"], APP_ID);
     assert_eq!(got[0]["details"]["interval_seconds"], 10);
+}
+
+#[tokio::test]
+async fn alerts_beyond_a_stuck_targets_queue_are_dropped_and_counted() {
+    let hanging = WebhookReceiver::start().await;
+    hanging.set_hang(true);
+    let s = server_with(vec![target(&hanging, AlertFormat::Json, &[])]).await;
+    s.server.raise_quota_alert("first", QuotaKind::Messages, QuotaLevel::Warning, 8, 10);
+    // The target's task takes the first alert off the queue at once (its request hangs); the
+    // queue then holds 256 more.
+    tokio::time::sleep(QUIET).await;
+    for i in 0..300 {
+        s.server.raise_quota_alert(&format!("app-{i}"), QuotaKind::Messages, QuotaLevel::Warning, 8, 10);
+    }
+    assert_eq!(metric(s.addr, "herald_alerts_dropped_total").await, 44.0);
 }
