@@ -30,8 +30,9 @@ pub(super) fn resolve(file: Option<&[FileAlert]>) -> Result<Vec<AlertTarget>, Co
 fn target(i: usize, a: &FileAlert) -> Result<AlertTarget, ConfigError> {
     let key = |name: &str| format!("alerts[{i}].{name}");
     let Some(url) = a.url.clone() else { return Err(ConfigError::invalid(key("url"), "is required")) };
-    match url::Url::parse(&url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty()) => {}
+    // Kept in its normalised form (`HTTP://Host` → `http://host/`).
+    let url = match url::Url::parse(&url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty()) => u.to_string(),
         Ok(u) if !matches!(u.scheme(), "http" | "https") => {
             return Err(ConfigError::invalid(
                 key("url"),
@@ -41,7 +42,7 @@ fn target(i: usize, a: &FileAlert) -> Result<AlertTarget, ConfigError> {
         // The URL itself is not repeated: a Slack webhook URL is a secret.
         Ok(_) => return Err(ConfigError::invalid(key("url"), "has no host")),
         Err(e) => return Err(ConfigError::invalid(key("url"), format!("is not a valid URL ({e})"))),
-    }
+    };
     let format = match a.format.as_deref() {
         None => return Err(ConfigError::invalid(key("format"), "is required (\"slack\" or \"json\")")),
         Some(f) => AlertFormat::parse(f)
