@@ -13,8 +13,10 @@
 //! - [`tls`]: the `[tls]` certificate/key pair, checked, and swapped on reload.
 //! - `memory.rs`: returning freed memory to the OS after mass disconnects.
 //! - [`webhooks`]: webhook dispatch, durable outbox, dead letters.
+//! - [`alerts`]: alerts to Slack and JSON webhooks (quotas, dead letters, Redis, nodes, reloads).
 //! - `fuzzing`: the bodies of the cargo-fuzz targets in `fuzz/` (docs/FUZZING.md), hidden.
 
+pub mod alerts;
 pub mod apps;
 pub mod cluster;
 pub mod config;

@@ -6,7 +6,8 @@
 //!
 //! **The configuration** ([`RunningServer::reload_config`]):
 //! 1. keeps the running configuration when the new one does not validate (the error names the
-//!    key; `herald_config_reloads_total{result="error"}`);
+//!    key; `herald_config_reloads_total{result="error"}`, and a `config_reload_failed` alert
+//!    with the error);
 //! 2. reports the keys that changed but only apply after a restart (`config/reload.rs`) and
 //!    leaves them as they were;
 //! 3. with a SQL app store, reads the table at once (the apps live there, not in the file);
@@ -22,6 +23,7 @@
 
 use herald_core::app::AppChange;
 
+use crate::alerts::{Alert, AlertKind};
 use crate::config::reload::restart_needed;
 use crate::config::{Config, ConfigError};
 use crate::server::RunningServer;
@@ -87,6 +89,9 @@ impl RunningServer {
             Err(e) => {
                 metrics.labelled_counter("herald_config_reloads_total", "result", "error").increment(1);
                 tracing::error!("config reload failed, the running configuration stays: {e}");
+                let message = format!("the new configuration does not validate; the running one stays: {e}");
+                let alert = Alert::new(AlertKind::ConfigReloadFailed, message).detail("error", e.to_string());
+                state.alerts.emit(alert);
                 return ReloadReport { error: Some(e.to_string()), ..ReloadReport::default() };
             }
         };

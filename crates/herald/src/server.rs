@@ -21,7 +21,8 @@
 //! 4. cluster: graceful leave — deferred removals applied after `leave_grace`, queued
 //!    operations written, the adapter's tasks stopped, this node's state removed;
 //! 5. webhooks: release held removals and open batches into the outbox, deliver for up to
-//!    5 s, leave the rest in the outbox for the next start, stop the workers;
+//!    5 s, leave the rest in the outbox for the next start, stop the workers; then the alert
+//!    tasks (alerts still queued are dropped: they are never persisted);
 //! 6. stop the HTTP server (in-flight API requests finish, at most 5 s) and the sweeper.
 //!
 //! Reload (`RunningServer::reload` in `reload.rs`, SIGHUP in `main.rs`): re-reads what can
@@ -48,6 +49,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::alerts::{Alerts, ClusterKeys, QuotaKind, QuotaLevel};
 use crate::apps::sql::SqlStore;
 use crate::apps::{By, Directory, Replaced, StoreSync};
 use crate::cluster::{ClusterConfig, RedisAdapter};
@@ -74,6 +76,9 @@ pub(crate) struct ServerState {
     pub webhooks: Arc<Webhooks>,
     /// The Redis adapter when clustered (graceful leave on shutdown).
     pub cluster: Option<RedisAdapter>,
+    /// Alerts to operators (`[[alerts]]`); shared with the webhooks and the adapter. The quota
+    /// accounting calls `alerts.quota(…)`.
+    pub alerts: Arc<Alerts>,
     /// Every task holding a client socket: upgrade + admission, the connection task, its close
     /// handshake (spawned by the connection task before it ends, so the count never touches 0
     /// in between). Shutdown waits for it to empty, so the process does not exit before the
@@ -206,7 +211,14 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
         None => Arc::new(LocalAdapter),
     };
     let hub = Hub::new(apps.clone(), settings, metrics, sink, adapter);
+    // After the hub (its metrics and node id), before the adapter starts (it reports to it).
+    let alerts = Alerts::start(&config.alerts, &hub.metrics, hub.node()).map_err(std::io::Error::other)?;
+    webhooks.use_alerts(alerts.clone());
     if let Some(redis) = &cluster {
+        if let AdapterConfig::Redis(c) = &config.adapter {
+            alerts.use_cluster(ClusterKeys { client: redis.client(), prefix: c.prefix.clone() });
+        }
+        redis.use_alerts(alerts.clone());
         redis.attach(&hub);
     }
     let connect_limiter = ConnectLimiter::new(
@@ -225,6 +237,7 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
         prometheus,
         webhooks,
         cluster,
+        alerts,
         sockets: TaskTracker::new(),
         alive_tasks,
     });
@@ -435,6 +448,12 @@ impl RunningServer {
         self.state.webhooks.set_apps(apps);
     }
 
+    /// Raises a quota alert as the quota accounting does (`Alerts::quota`); for tests.
+    #[doc(hidden)]
+    pub fn raise_quota_alert(&self, app_id: &str, kind: QuotaKind, level: QuotaLevel, used: u64, limit: u64) {
+        self.state.alerts.quota(app_id, kind, level, used, limit);
+    }
+
     /// TLS termination, when `[tls]` is configured (reloaded by `reload.rs`).
     pub(crate) fn tls(&self) -> Option<&Arc<Tls>> {
         self.tls.as_ref()
@@ -475,6 +494,8 @@ impl RunningServer {
         }
         // 5.
         state.webhooks.shutdown(WEBHOOK_DRAIN).await;
+        // Alerts are never persisted: what is still queued is dropped.
+        state.alerts.shutdown().await;
         // 6.
         self.stop.cancel();
         self.tasks.close();

@@ -218,6 +218,29 @@ fn unknown_adapter_key_is_rejected_naming_it() {
 }
 
 #[test]
+fn alerts_tables_load_and_every_bad_value_names_its_key() {
+    let ok = "[[alerts]]\nurl = \"https://hooks.example/x\"\nformat = \"slack\"\n\
+              [[alerts]]\nurl = \"http://ops.example/a\"\nformat = \"json\"\nevents = [\"node_lost\"]\n";
+    let f = TempFile::new(ok);
+    let cfg = load(&["--config", f.path()], &[]).unwrap();
+    assert_eq!(cfg.alerts.len(), 2);
+    assert_eq!(cfg.alerts[1].format, herald::alerts::AlertFormat::Json);
+    assert!(cfg.alerts[1].events.contains(herald::alerts::AlertKind::NodeLost));
+    assert!(!cfg.alerts[1].events.contains(herald::alerts::AlertKind::RedisDown));
+    for (text, key) in [
+        ("url = \"ftp://x/\"\nformat = \"json\"", "alerts[1].url:"),
+        ("format = \"json\"", "alerts[1].url: is required"),
+        ("url = \"http://x/\"\nformat = \"teams\"", "alerts[1].format:"),
+        ("url = \"http://x/\"\nformat = \"json\"\nevents = [\"redis_down\", \"oops\"]", "alerts[1].events[1]:"),
+        ("url = \"http://x/\"\nformat = \"json\"\nchannel = \"#ops\"", "alerts[1].channel:"),
+    ] {
+        let f = TempFile::new(&format!("[[alerts]]\nurl = \"http://x/\"\nformat = \"json\"\n[[alerts]]\n{text}\n"));
+        let err = load_err(&["--config", f.path()], &[]);
+        assert!(err.starts_with(key), "{key}: {err}");
+    }
+}
+
+#[test]
 fn bad_adapter_driver_names_key() {
     let f = TempFile::new("[adapter]\ndriver = \"etcd\"\n");
     let err = load_err(&["--config", f.path()], &[]);

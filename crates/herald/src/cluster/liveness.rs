@@ -5,7 +5,11 @@
 //! removes its state channel by channel (Lua, so verdicts are exact), reports the resulting
 //! vacated / member_removed webhooks, and publishes `NodeGone` so every node drops the dead
 //! node's members from its replicas (member_removed to local subscribers). Upper bound from
-//! crash to cleanup: `node_timeout + heartbeat`.
+//! crash to cleanup: `node_timeout + heartbeat`. The reaper sends the `node_lost` alert once
+//! the state is gone (an error leaves the node to be reaped, and reported, later).
+//!
+//! A heartbeat that fails after one that succeeded (or the first one) sends `redis_down`; the
+//! next that succeeds sends `redis_restored` (this node's own view of Redis).
 //!
 //! If this node's own heartbeat entry was missing (first start, or it was reaped during an
 //! outage), it re-registers everything it holds locally.
@@ -28,6 +32,7 @@ use super::errors::Step;
 use super::scripts;
 use super::wire::{ControlMsg, ONLINE};
 use super::{Inner, Op};
+use crate::alerts::{Alert, AlertKind};
 
 /// How long a reaper holds a dead node's reap lock.
 const REAP_LOCK_MS: i64 = 30_000;
@@ -45,6 +50,9 @@ pub(crate) async fn run(inner: Arc<Inner>) {
     let mut registered = false;
     let mut connected_since = tokio::time::Instant::now();
     let mut resync_at: Vec<tokio::time::Instant> = Vec::new();
+    // Whether the last heartbeat reached Redis (`None` before the first): its changes are the
+    // `redis_down` / `redis_restored` alerts.
+    let mut redis_up: Option<bool> = None;
     loop {
         tick.tick().await;
         let Some(hub) = inner.hub() else { return };
@@ -67,11 +75,20 @@ pub(crate) async fn run(inner: Arc<Inner>) {
                 // Treated as an outage: once a heartbeat succeeds again, this node
                 // re-registers its state.
                 inner.redis_error(Step::Heartbeat, &e, "this node re-registers its state once Redis answers");
+                if redis_up != Some(false) {
+                    let message = format!("node {node} cannot reach Redis ({e}); it serves its local connections only");
+                    inner.alert(Alert::new(AlertKind::RedisDown, message).detail("error", e.to_string()));
+                }
+                redis_up = Some(false);
                 was_connected = false;
                 continue;
             }
         }
         was_connected = true;
+        if redis_up == Some(false) {
+            inner.alert(Alert::new(AlertKind::RedisRestored, format!("node {node} reaches Redis again")));
+        }
+        redis_up = Some(true);
         if !registered {
             // A registration that could not read what Redis holds is not half-applied: it is
             // retried whole at the next heartbeat.
@@ -206,6 +223,11 @@ async fn reap(inner: &Inner, me: u32) {
                 if let Some(m) = inner.metrics() {
                     m.reaped_nodes.increment(1);
                 }
+                // Only the node holding the reap lock gets here, and only once: the dead node is
+                // out of the node set now.
+                let message =
+                    format!("node {id} stopped heartbeating for longer than node_timeout; node {me} removed its state");
+                inner.alert(Alert::new(AlertKind::NodeLost, message).detail("lost_node", id).detail("reaped_by", me));
             }
             // Not declared gone: it stays in the node set and whoever takes the reap lock once
             // it expires removes the rest (removing is idempotent: verdicts come only once).

@@ -6,7 +6,9 @@
 //!   Redis under the owning node's id; verdicts (occupied/vacated, member added/removed) come
 //!   from Lua scripts so exactly one node reports each (`worker.rs`, `scripts.rs`).
 //! - Nodes heartbeat; a node silent for `node_timeout` is reaped by a survivor, which removes
-//!   its state and tells everyone (`liveness.rs`).
+//!   its state and tells everyone (`liveness.rs`), and sends the `node_lost` alert (one node
+//!   per dead node: the reap lock). A node's heartbeat failing or succeeding again after a
+//!   failure sends `redis_down` / `redis_restored` (per node: each its own connection).
 //! - HTTP API queries read Redis, never other nodes (`query.rs`).
 //! - Redis down: local delivery goes on (it never depends on Redis), `/ready` reports
 //!   degraded, the client reconnects with backoff, and on reconnect the node re-registers its
@@ -163,6 +165,9 @@ pub(crate) struct Inner {
     tasks: TaskTracker,
     /// Cancelled by `leave`: every task in `tasks` ends at its next await.
     stop: CancellationToken,
+    /// Where `redis_down` / `redis_restored` and `node_lost` go (`liveness.rs`). Set once before
+    /// `attach`, read without a lock.
+    alerts: OnceLock<Arc<crate::alerts::Alerts>>,
 }
 
 impl Inner {
@@ -174,6 +179,12 @@ impl Inner {
     }
     pub(crate) fn metrics(&self) -> Option<&ClusterMetrics> {
         self.metrics.get()
+    }
+    /// Sends `alert` when alerts are set up.
+    pub(crate) fn alert(&self, alert: crate::alerts::Alert) {
+        if let Some(alerts) = self.alerts.get() {
+            alerts.emit(alert);
+        }
     }
     /// Runs `task` on the adapter's tracker until the adapter stops.
     pub(crate) fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
@@ -274,8 +285,19 @@ impl RedisAdapter {
             delayed: delayed_tx,
             tasks: TaskTracker::new(),
             stop: CancellationToken::new(),
+            alerts: OnceLock::new(),
         });
         Ok(RedisAdapter { inner, ops_rx: Arc::new(Mutex::new(Some((rx, delayed_rx)))) })
+    }
+
+    /// Where the adapter reports Redis outages and reaped nodes (call before `attach`).
+    pub(crate) fn use_alerts(&self, alerts: Arc<crate::alerts::Alerts>) {
+        let _ = self.inner.alerts.set(alerts);
+    }
+
+    /// The adapter's command client (shared connection; the alerts' once-per-cluster keys use it).
+    pub(crate) fn client(&self) -> Client {
+        self.inner.client.clone()
     }
 
     /// Connects (in the background; Redis may be down) and starts the worker, delayed-removal,

@@ -5,8 +5,9 @@
 //! flags all produce a `Layer`; `mod.rs` stacks them in precedence order. Both structs use
 //! `deny_unknown_fields` so a typo is an error naming the key and its line instead of a
 //! silently ignored setting. `[[apps.webhooks]]` is [`FileWebhook`] (validated in
-//! `webhooks.rs`). The `[adapter]`, `[app_store]`, `[tls]` and `[datadog]` sections are resolved in
-//! their own modules (`adapter.rs`, `app_store.rs`, `tls.rs`, `datadog.rs`), which also read their environment variables.
+//! `webhooks.rs`). The `[adapter]`, `[app_store]`, `[tls]`, `[datadog]` and `[[alerts]]` sections are
+//! resolved in their own modules (`adapter.rs`, `app_store.rs`, `tls.rs`, `datadog.rs`, `alerts.rs`),
+//! which also read their environment variables.
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +28,8 @@ pub(crate) struct Layer {
     pub tls: Option<super::tls::FileTls>,
     /// `[datadog]` (file only; env handled in `datadog.rs`).
     pub datadog: Option<super::datadog::FileDatadog>,
+    /// `[[alerts]]` (file only; validated in `alerts.rs`).
+    pub alerts: Option<Vec<super::alerts::FileAlert>>,
     pub host: Option<String>,
     pub port: Option<u16>,
     pub path_prefix: Option<String>,

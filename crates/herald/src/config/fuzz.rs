@@ -13,7 +13,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use super::{adapter, app_store, file, tls, validate, Config, ConfigError, Source};
+use super::{adapter, alerts, app_store, file, tls, validate, Config, ConfigError, Source};
 
 /// Runs one input: the text of a config file.
 pub fn config_toml(data: &[u8]) {
@@ -36,10 +36,12 @@ fn load(text: &str) -> Result<Config, ConfigError> {
     let layer = file::parse(text, Path::new("fuzz.toml"))?;
     let file_adapter = layer.adapter.clone();
     let file_tls = layer.tls.clone();
+    let file_alerts = layer.alerts.clone();
     let store = app_store::resolve(layer.app_store.as_ref(), &HashMap::new())?;
     let mut config = validate::resolve(vec![(Source::File, layer)], None, false, Vec::new(), &store)?;
     config.adapter = adapter::resolve(file_adapter.as_ref(), &HashMap::new())?;
     config.tls = tls::resolve(file_tls.as_ref(), &HashMap::new(), (None, None))?;
+    config.alerts = alerts::resolve(file_alerts.as_deref())?;
     Ok(config)
 }
 
@@ -55,6 +57,9 @@ fn check(c: &Config) {
     assert!(within(c.webhook_batch_max as u64, 10_000) && within(c.webhook_queue_size as u64, 10_000_000));
     assert!(c.path_prefix.is_empty() || (c.path_prefix.starts_with('/') && !c.path_prefix.ends_with('/')));
     assert!(!c.log_level.is_empty());
+    for a in &c.alerts {
+        assert!(a.url.starts_with("http://") || a.url.starts_with("https://"), "{}", a.url);
+    }
 
     match c.app_store.sql() {
         None => assert!(!c.apps.is_empty(), "there is always an app"),

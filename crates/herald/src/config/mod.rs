@@ -11,6 +11,7 @@
 //! * `datadog.rs`: the `[datadog]` table (DogStatsD address, prefix, tags, interval);
 //! * `webhooks.rs`: validation of the per-app `[[apps.webhooks]]` targets;
 //! * `adapter.rs`: the `[adapter]` section (single node or a Redis cluster);
+//! * `alerts.rs`: the `[[alerts]]` tables (Slack and JSON alert targets);
 //! * `app_store.rs`: the `[app_store]` section (apps from the config or from a SQL table);
 //! * `validate.rs`: turning the stacked layers into a [`Config`], rejecting bad values;
 //! * `error.rs`: [`ConfigError`];
@@ -28,6 +29,7 @@
 //! an error naming the key.
 
 pub mod adapter;
+mod alerts;
 pub mod app_store;
 mod cli;
 pub mod datadog;
@@ -203,6 +205,8 @@ pub struct Config {
     pub datadog: Option<datadog::DatadogConfig>,
     /// Single node or cluster (`[adapter]`).
     pub adapter: adapter::AdapterConfig,
+    /// Where alerts go (`[[alerts]]`); empty (the default): no alerts.
+    pub alerts: Vec<crate::alerts::AlertTarget>,
     /// Where apps come from (`[app_store]`): the config (`apps` below) or a SQL table.
     pub app_store: app_store::AppStoreConfig,
     /// Webhook targets per app id (only apps that have at least one target).
@@ -305,6 +309,7 @@ pub fn load_from(
     let file_app_store = layers.first().and_then(|(_, l)| l.app_store.clone());
     let file_tls = layers.first().and_then(|(_, l)| l.tls.clone());
     let file_datadog = layers.first().and_then(|(_, l)| l.datadog.clone());
+    let file_alerts = layers.first().and_then(|(_, l)| l.alerts.clone());
     let (env_layer, warnings) = env::layer(env)?;
     layers.push((Source::Env, env_layer));
     layers.push((Source::Flags, cli.layer()?));
@@ -313,6 +318,7 @@ pub fn load_from(
     let mut config = validate::resolve(layers, config_file, cli.check_only(), warnings, &app_store)?;
     config.adapter = adapter::resolve(file_adapter.as_ref(), env)?;
     config.datadog = datadog::resolve(file_datadog.as_ref(), env)?;
+    config.alerts = alerts::resolve(file_alerts.as_deref())?;
     config.tls = tls::resolve(file_tls.as_ref(), env, (cli.tls_cert_file.clone(), cli.tls_key_file.clone()))?;
     // Fail fast on the files themselves (unreadable, no certificate or key, a key that does not
     // match, an expired leaf), so `herald check-config` reports them too.

@@ -238,6 +238,7 @@ pub(crate) fn resolve(
         apps: Vec::new(),
         webhooks: HashMap::new(),
         adapter: super::adapter::AdapterConfig::Local,
+        alerts: Vec::new(),
         app_store: app_store.clone(),
         tls: None,
         datadog: None,

@@ -4,6 +4,7 @@
 //! spread by ±`jitter` (a fraction) so that many deliveries failing at once do not retry in
 //! lock-step, and a total budget `max_elapsed` after which the caller gives up. It holds no
 //! state between attempts: the caller passes the attempt number and the time already spent.
+//! Used by the webhook workers and by the alert delivery (`crate::alerts`).
 
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ pub enum BackoffError {
 
 /// What to do after a failed attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Next {
+pub(crate) enum Next {
     /// Wait this long, then try again.
     RetryAfter(Duration),
     /// The budget is spent: give up.
@@ -28,7 +29,7 @@ pub(super) enum Next {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) struct Backoff {
+pub(crate) struct Backoff {
     initial: Duration,
     max: Duration,
     jitter: f64,
@@ -36,7 +37,7 @@ pub(super) struct Backoff {
 }
 
 impl Backoff {
-    pub(super) fn new(
+    pub(crate) fn new(
         initial: Duration,
         max: Duration,
         jitter: f64,
@@ -55,7 +56,7 @@ impl Backoff {
     }
 
     /// The webhook schedule: `initial`, doubling, capped at 60 s (or `initial` if larger), ±20 %.
-    pub(super) fn webhooks(initial: Duration, max_elapsed: Duration) -> Result<Self, BackoffError> {
+    pub(crate) fn webhooks(initial: Duration, max_elapsed: Duration) -> Result<Self, BackoffError> {
         Backoff::new(initial, Duration::from_secs(60).max(initial), 0.2, max_elapsed)
     }
 
@@ -75,7 +76,7 @@ impl Backoff {
 
     /// After failed attempt `attempt`, `elapsed` after the first: wait (never past the
     /// budget, so the last attempt happens just before it ends) or give up.
-    pub(super) fn next(&self, attempt: u32, elapsed: Duration) -> Next {
+    pub(crate) fn next(&self, attempt: u32, elapsed: Duration) -> Next {
         if elapsed >= self.max_elapsed {
             return Next::GiveUp;
         }

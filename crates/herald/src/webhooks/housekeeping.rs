@@ -8,7 +8,8 @@
 //!   that old. Until then they wait: a target configured again (same app, same URL) resumes
 //!   them in order, and apps loaded after the start have time to appear.
 //!
-//! Every [`REPORT_INTERVAL`] it writes the aggregated per-app warnings of `per_app.rs`, and
+//! Every [`REPORT_INTERVAL`] it writes the aggregated per-app warnings of `per_app.rs` (an
+//! app's dead letters of the interval also become one `webhook_dead_letter` alert), and
 //! forgets the counters of apps whose state is gone (after writing their last report). On
 //! stop it writes what is left to report and ends.
 
@@ -19,10 +20,11 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::payload::now_ms;
-use super::per_app::{PerApp, REPORT_INTERVAL};
+use super::per_app::{Kind, PerApp, REPORT_INTERVAL};
 use super::routes::Limits;
 use super::store::{app_of, DeliveryStore, StoreError};
 use super::Shared;
+use crate::alerts::{Alert, AlertKind};
 
 /// How often aged dead letters and expired entries of removed targets are looked for.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(1);
@@ -122,17 +124,33 @@ fn expire_removed(shared: &Shared, store: &DeliveryStore, missing: &mut Missing)
             shared.metrics.dead_lettered.increment(moved);
         }
         if let Some(p) = per_app {
-            p.note(super::per_app::Kind::DeadLettered, moved);
+            p.note(Kind::DeadLettered, moved);
             p.note_pruned(pruned, false);
         }
     }
     Ok(())
 }
 
+/// The aggregated warnings; an app's dead letters of the interval also make one
+/// `webhook_dead_letter` alert with their count.
 fn write_report(shared: &Shared) {
     for app in shared.report_apps() {
-        for line in app.report() {
+        for (kind, n, line) in app.report() {
             tracing::warn!(app_id = %app.app_id, "{line}");
+            if kind == Kind::DeadLettered {
+                if let Some(alerts) = shared.alerts.get() {
+                    let message = format!(
+                        "{n} webhook deliveries of app {} were dead-lettered in the last {} s (failed for the whole retry window)",
+                        app.app_id,
+                        REPORT_INTERVAL.as_secs()
+                    );
+                    let alert = Alert::new(AlertKind::WebhookDeadLetter, message)
+                        .app(&app.app_id)
+                        .detail("count", n)
+                        .detail("interval_seconds", REPORT_INTERVAL.as_secs());
+                    alerts.emit(alert);
+                }
+            }
         }
     }
 }

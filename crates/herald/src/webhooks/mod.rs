@@ -26,7 +26,7 @@
 //! `webhook_payload` fuzz target (`crate::fuzzing`), which drives step 2's pure stages.
 
 pub mod admin;
-mod backoff;
+pub(crate) mod backoff;
 mod batch;
 pub mod cli;
 pub mod config;
@@ -135,6 +135,9 @@ pub(crate) struct Shared {
     /// events across a change) and by the housekeeping report every 10 s (which forgets apps
     /// whose state is gone and whose queue is empty). Never taken on the event path.
     states: Mutex<HashMap<String, Slot>>,
+    /// Where the housekeeping report sends `webhook_dead_letter` alerts. Set once at start-up
+    /// (`Webhooks::use_alerts`), read without a lock.
+    pub alerts: OnceLock<Arc<crate::alerts::Alerts>>,
 }
 
 /// An app's entry in `Shared::states`.
@@ -158,6 +161,7 @@ impl Shared {
             metrics: WebhookMetrics::new(recorder.as_ref()),
             recorder,
             states: Mutex::new(HashMap::new()),
+            alerts: OnceLock::new(),
         }
     }
 
@@ -357,6 +361,12 @@ impl Webhooks {
         self.shared.apps.store(Arc::new(apps));
     }
 
+    /// Where the aggregated dead-letter counts go as `webhook_dead_letter` alerts (at most one
+    /// per app per 10 s report). Called once, at start-up.
+    pub fn use_alerts(&self, alerts: Arc<crate::alerts::Alerts>) {
+        let _ = self.shared.alerts.set(alerts);
+    }
+
     /// The sink to hand to the hub.
     pub fn sink(&self) -> Arc<dyn EventSink> {
         self.sink.clone()
@@ -510,7 +520,7 @@ mod tests {
         assert_eq!(got, [("app-id".to_owned(), occupied("x"))]);
         let text = metrics.render();
         assert!(text.contains(r#"herald_webhook_events_dropped_total{app_id="app-id"} 2"#), "{text}");
-        assert!(shared.report_apps()[0].report()[0].starts_with("2 webhook events dropped for app app-id"));
+        assert!(shared.report_apps()[0].report()[0].2.starts_with("2 webhook events dropped for app app-id"));
 
         install(&shared, &lanes, &hooks(&[EventKind::CacheMiss]));
         assert!(!sink.wants("app-id", EventKind::Occupied), "the new event types apply at once");

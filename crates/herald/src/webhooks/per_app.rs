@@ -6,7 +6,9 @@
 //! [`PerApp`] is shared by the sink (socket hot path), the dispatcher, the workers and the
 //! housekeeping task; everything in it is either immutable or an atomic / metric handle, so no
 //! caller ever waits for another. It is keyed by app id, not by position in the config, so apps
-//! can gain and lose webhook targets at run time (`Webhooks::set_apps`).
+//! can gain and lose webhook targets at run time (`Webhooks::set_apps`). The same report turns
+//! an app's dead letters into at most one `webhook_dead_letter` alert per interval
+//! (`housekeeping.rs`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -120,13 +122,13 @@ impl PerApp {
         self.note(Kind::Pruned, n);
     }
 
-    /// The warning lines for what was counted since the last call, and resets the counts.
-    pub(crate) fn report(&self) -> Vec<String> {
+    /// What was counted since the last call (kind, count, the warning line), and resets the counts.
+    pub(crate) fn report(&self) -> Vec<(Kind, u64, String)> {
         KINDS
             .iter()
             .filter_map(|&k| {
                 let n = self.window[k as usize].swap(0, Ordering::Relaxed);
-                (n > 0).then(|| k.sentence(n, &self.app_id))
+                (n > 0).then(|| (k, n, k.sentence(n, &self.app_id)))
             })
             .collect()
     }
@@ -145,7 +147,7 @@ mod tests {
         }
         a.note(Kind::Dropped, 5);
         a.note_pruned(2, true);
-        let lines = a.report();
+        let lines: Vec<String> = a.report().into_iter().map(|(_, _, line)| line).collect();
         assert_eq!(lines.len(), 3, "{lines:?}");
         assert!(lines[0].starts_with("5 webhook events dropped for app app-id in the last 10 s"), "{lines:?}");
         assert!(lines[1].starts_with("1000 webhook deliveries dead-lettered for app app-id"), "{lines:?}");
