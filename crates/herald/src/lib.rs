@@ -12,6 +12,7 @@
 //! - [`tls`]: the `[tls]` certificate/key pair, checked, and swapped on reload.
 //! - `memory.rs`: returning freed memory to the OS after mass disconnects.
 //! - [`webhooks`]: webhook dispatch, durable outbox, dead letters.
+//! - `usage/`: message accounting per app and UTC day, quotas, the API rate limit.
 //! - `fuzzing`: the bodies of the cargo-fuzz targets in `fuzz/` (docs/FUZZING.md), hidden.
 
 pub mod apps;
@@ -27,6 +28,7 @@ mod reload;
 mod serve;
 mod server;
 pub mod tls;
+mod usage;
 pub mod webhooks;
 mod ws;
 
