@@ -82,8 +82,9 @@ pub(crate) struct ServerState {
     pub connect_limiter: Option<ConnectLimiter>,
     /// Message accounting, quotas and the API rate limit (`usage/`).
     pub usage: crate::usage::Usage,
-    /// Told when an app crosses 80 % / 100 % of a quota (the alerts); `None`: nobody listens.
-    pub quota_observer: Option<Arc<dyn crate::usage::QuotaObserver>>,
+    /// Told when an app crosses 80 % / 100 % of a quota (the alerts). Set once, at start-up or
+    /// right after (`OnceLock`, read by the usage flusher every second); unset: nobody listens.
+    pub quota_observer: std::sync::OnceLock<Arc<dyn crate::usage::QuotaObserver>>,
     /// `herald_tokio_alive_tasks`: set from the runtime's count each time `/metrics` is rendered
     /// (a count of live tasks that grows under steady load is a task leak).
     pub alive_tasks: Gauge,
@@ -219,7 +220,7 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
     webhooks.count_requests_in(usage.requests.clone());
     let state = Arc::new(ServerState {
         usage,
-        quota_observer: None,
+        quota_observer: std::sync::OnceLock::new(),
         connect_limiter,
         hub,
         apps,

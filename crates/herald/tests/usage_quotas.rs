@@ -1,7 +1,8 @@
 //! Message accounting, daily quotas, the API rate limit and `GET /apps/{id}/usage`
 //! (PROTOCOL.md 10.11, docs/OPERATIONS.md "Usage and quotas"), through real sockets: a publish
 //! to N subscribers counts N + 1, an app at `max_messages_per_day` gets 403 on publishes and
-//! `pusher:error` on client events, the count survives a restart, `max_api_requests_per_second`
+//! `pusher:error` on client events, the count survives a restart, every webhook attempt counts,
+//! `max_api_requests_per_second`
 //! answers 429 with `Retry-After`, and two nodes on one private Redis share the count.
 #![allow(clippy::unwrap_used)] // a test's unwrap is its failure report
 
@@ -109,6 +110,26 @@ async fn an_app_without_quotas_reports_null_limits_and_writes_nothing() {
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert!(!dir.exists(), "no quota: usage stays in memory");
     server.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn every_webhook_request_sent_counts_each_attempt() {
+    let receiver = WebhookReceiver::start().await;
+    let config = webhook_config(&receiver.url(), &["channel_occupied"], "usage-webhooks");
+    let dir = config.data_dir.clone();
+    let server = start_with(config).await;
+    receiver.set_status(500);
+    let mut c = server.client().await;
+    c.subscribe("room").await;
+    assert!(eventually(WAIT, || receiver.hits().len() >= 2).await, "retried once at least");
+    receiver.set_status(200);
+    assert!(eventually(WAIT, || receiver.delivered().len() == 1).await);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let attempts = receiver.hits().len() as u64;
+    // The attempts, plus this usage request; subscribing counts nothing.
+    assert_eq!(usage(&server).await["messages"], attempts + 1);
+    server.server.shutdown().await;
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test]

@@ -268,7 +268,7 @@ impl Usage {
             if let Some(ns) = &ns {
                 ns.set_over_message_quota(app.limits.max_messages_per_day.is_some_and(|l| messages >= l));
             }
-            if let Some(observer) = &state.quota_observer {
+            if let Some(observer) = state.quota_observer.get() {
                 for (kind, level, used, limit) in crossed {
                     let level =
                         if level == Reached::Exceeded { QuotaLevel::Exceeded100 } else { QuotaLevel::Warning80 };
@@ -321,6 +321,9 @@ fn write_atomically(path: &std::path::Path, file: &UsageFile) -> std::io::Result
     std::fs::write(&tmp, serde_json::to_vec(file).map_err(std::io::Error::other)?)?;
     std::fs::rename(&tmp, path)
 }
+
+#[cfg(test)]
+mod tests;
 
 /// The flusher: every second until `stop`, then once more (shutdown keeps the last second).
 pub(crate) async fn run(state: Weak<ServerState>, stop: CancellationToken) {
