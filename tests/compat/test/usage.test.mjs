@@ -1,4 +1,4 @@
-// PROTOCOL.md 10.11, 7.1 rule 8, 10.1 — message quotas seen by unmodified libraries: the `pusher`
+// PROTOCOL.md 10.1 and 10.11, and 7.1 rule 8 — message quotas seen by unmodified libraries: the `pusher`
 // Node SDK gets 403 with the quota message once an app used its `max_messages_per_day`, reads
 // `GET /usage`, gets 429 over `max_api_requests_per_second`, and pusher-js gets `pusher:error`
 // for a client event while the connection stays open.
