@@ -13,7 +13,9 @@
 //! writes nothing); in a cluster, in Redis (`shared.rs`), which answers the cluster-wide total.
 //! It then sets each namespace's over-quota flag (client events read it) and reports quota
 //! crossings to the [`QuotaObserver`]. HTTP publishes check [`Usage::over_quota`], which adds
-//! this node's not-yet-flushed counts, so a single node stops at the exact count.
+//! this node's not-yet-flushed counts, so a single node stops at its own count (give or take
+//! the publishes racing a flush: the counts taken and not yet added to the day, microseconds on
+//! a single node, a Redis round trip in a cluster).
 
 mod day;
 mod rate;
@@ -36,6 +38,7 @@ use day::{AppDay, Reached};
 use rate::Buckets;
 use shared::Shared;
 
+use crate::log_limit::LogLimit;
 use crate::server::ServerState;
 
 /// Which limit an app crossed.
@@ -130,6 +133,8 @@ pub(crate) struct Usage {
     shared: Option<Shared>,
     /// `max_api_requests_per_second`.
     buckets: Buckets,
+    /// At most one warning per 10 s about Redis errors of the flusher.
+    redis_errors: LogLimit,
 }
 
 impl Usage {
@@ -144,6 +149,7 @@ impl Usage {
             file,
             shared,
             buckets: Buckets::default(),
+            redis_errors: LogLimit::new(Duration::from_secs(10)),
         }
     }
 
@@ -235,7 +241,13 @@ impl Usage {
                 Some(shared) => match shared.flush(&id, &date(today), hour, n, hub.node(), local_connections).await {
                     Ok(f) => Some(f),
                     Err(e) => {
-                        tracing::warn!(app_id = %id, "usage not written to Redis ({n} messages lost): {e}");
+                        if let Some(held_back) = self.redis_errors.admit() {
+                            tracing::warn!(
+                                app_id = %id,
+                                "usage not written to Redis ({n} messages counted on this node only; \
+                                 {held_back} more such errors in the last 10 s): {e}"
+                            );
+                        }
                         None
                     }
                 },
