@@ -200,3 +200,37 @@ async fn two_nodes_on_one_redis_share_the_count_and_the_quota() {
     a.server.shutdown().await;
     b.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn on_a_redis_cluster_the_usage_keys_of_an_app_share_one_slot_and_the_count_is_shared() {
+    use herald::cluster::ClusterConfig;
+    use herald::config::adapter::AdapterConfig;
+    let rc = RedisCluster::start();
+    let mut config = test_config();
+    config.adapter = AdapterConfig::Redis(ClusterConfig {
+        url: rc.url(),
+        prefix: "rcu".into(),
+        node_timeout: Duration::from_secs(2),
+        heartbeat: Duration::from_millis(400),
+        leave_grace: Duration::from_millis(500),
+        removal_delay: Duration::from_millis(500),
+    });
+    let a = start_with(config.clone()).await;
+    let b = start_with(config).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    for _ in 0..5 {
+        assert_eq!(a.api().trigger(publish_body()).await.status, 200);
+    }
+    let mut report = Value::Null;
+    for _ in 0..50 {
+        report = usage(&b).await;
+        if report["messages"].as_u64().unwrap() >= 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(report["messages"].as_u64().unwrap() >= 5, "node B reads node A's requests: {report}");
+    assert_eq!(report["hourly"].as_array().unwrap().len(), 24);
+    a.server.shutdown().await;
+    b.server.shutdown().await;
+}
