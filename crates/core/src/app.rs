@@ -58,6 +58,12 @@ pub struct AppLimits {
     pub emit_subscription_error: bool,
     /// Whether connections that did not arrive over TLS are closed with 4000.
     pub force_tls: bool,
+    /// Messages (API requests + deliveries + webhook requests) the app may use per UTC day;
+    /// at the limit HTTP publishes get 403 and client events `pusher:error`. `None`: unlimited.
+    pub max_messages_per_day: Option<u64>,
+    /// HTTP API requests per second (token bucket, burst of the same size), per node; over it
+    /// 429 with `Retry-After`. `None`: unlimited.
+    pub max_api_requests_per_second: Option<u64>,
 }
 
 impl Default for AppLimits {
@@ -83,6 +89,8 @@ impl Default for AppLimits {
             enable_subscription_count: false,
             emit_subscription_error: false,
             force_tls: false,
+            max_messages_per_day: None,
+            max_api_requests_per_second: None,
         }
     }
 }

@@ -106,6 +106,21 @@ impl Metrics {
         self.recorder.register_counter(&key, &METADATA).increment(1);
     }
 
+    /// Counts one request refused because `app_id` is over a quota (`reason`: `messages` or
+    /// `api_rate`): `herald_quota_refusals_total{app_id,reason}`.
+    pub fn quota_refusal(&self, app_id: &str, reason: &'static str) {
+        let labels = vec![Label::new("app_id", app_id.to_owned()), Label::new("reason", reason)];
+        let key = Key::from_parts("herald_quota_refusals_total", labels);
+        self.recorder.register_counter(&key, &METADATA).increment(1);
+    }
+
+    /// Adds `n` to `herald_messages_total{app_id}`: messages counted for the app's usage (API
+    /// requests, deliveries, webhook requests), added by the usage flusher once per second.
+    pub fn messages(&self, app_id: &str, n: u64) {
+        let key = Key::from_parts("herald_messages_total", vec![Label::new("app_id", app_id.to_owned())]);
+        self.recorder.register_counter(&key, &METADATA).increment(n);
+    }
+
     /// Counts one HTTP API request by status.
     pub fn http_request(&self, status: u16) {
         let key = Key::from_parts("herald_http_requests_total", vec![Label::new("status", status.to_string())]);

@@ -5,7 +5,7 @@
 //! changes reported by other nodes in [`crate::remote`]. There is no global lock: channels sit in a sharded map, and each
 //! channel has its own lock (see [`crate::channel`] for the lock order).
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -116,6 +116,15 @@ pub struct Namespace {
     /// Local subscriptions (connection, channel) of the app: what the memory trim watches with
     /// the connection and channel counts.
     subscription_count: AtomicU64,
+    /// Messages delivered to this app's connections on this node since the usage flusher last
+    /// took them (`take_delivered`): bumped once per fan-out by its number of recipients
+    /// (channel events, client events, `member_added` / `member_removed`), never per recipient.
+    /// Relaxed: only the sum matters, read by one flusher.
+    delivered: AtomicU64,
+    /// Set by the usage accounting while today's message count is at or over the app's
+    /// `max_messages_per_day`: client events are then refused (HTTP publishes check the same
+    /// flag through [`Namespace::over_message_quota`]).
+    over_quota: AtomicBool,
     /// Signed-in users and watchlists.
     pub users: Users,
     /// Where channel lifecycle events (webhooks) go, tagged with this app's id.
@@ -178,6 +187,33 @@ impl Namespace {
                 g.decrement(1.0);
             }
         }
+    }
+
+    /// Counts `n` messages delivered to this app's connections (one call per fan-out).
+    pub(crate) fn count_delivered(&self, n: usize) {
+        if n > 0 {
+            self.delivered.fetch_add(n as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// The messages delivered since the last call, resetting the count (the usage flusher).
+    pub fn take_delivered(&self) -> u64 {
+        self.delivered.swap(0, Ordering::Relaxed)
+    }
+
+    /// The messages delivered since the flusher last took them (not resetting the count).
+    pub fn pending_delivered(&self) -> u64 {
+        self.delivered.load(Ordering::Relaxed)
+    }
+
+    /// Whether the app is over its daily message quota (set by the usage accounting).
+    pub fn over_message_quota(&self) -> bool {
+        self.over_quota.load(Ordering::Relaxed)
+    }
+
+    /// Marks the app as over (or back under) its daily message quota.
+    pub fn set_over_message_quota(&self, over: bool) {
+        self.over_quota.store(over, Ordering::Relaxed);
     }
 
     /// Connections of this app on this node.
@@ -256,7 +292,7 @@ impl Namespace {
         if new_member {
             if let Some(member) = &join_as {
                 let frame = outbound::member_added(name, &member.user_id, member.user_info.as_deref());
-                st.broadcast(&frame, Some(seq), metrics);
+                self.count_delivered(st.broadcast(&frame, Some(seq), metrics));
             }
         }
         if occupied {
@@ -319,7 +355,7 @@ impl Namespace {
             }
             if gone {
                 st.members.remove(&uid);
-                st.broadcast(&outbound::member_removed(name, &uid), None, metrics);
+                self.count_delivered(st.broadcast(&outbound::member_removed(name, &uid), None, metrics));
                 let (kind, channel, user_id) = (channel.kind, channel.name.clone(), uid.clone());
                 self.events
                     .emit_with(EventKind::MemberRemoved, kind, || ChannelEvent::MemberRemoved { channel, user_id });

@@ -11,7 +11,9 @@
 //! [`RemoteUpdate::Event`](crate::remote::RemoteUpdate::Event) and takes the same local fan-out.
 //!
 //! Every published event passes through [`Namespace::publish`] exactly once, on the node where
-//! it was published, which makes it the place for per-app message accounting and a console tap.
+//! it was published (a console tap belongs there); every delivery to local connections passes
+//! through `Namespace::deliver` exactly once, on the node that delivers, which is where
+//! delivered messages are counted for the app's usage ([`Namespace::take_delivered`]).
 //!
 //! The excluded connection (the HTTP API's `socket_id`, the sender of a client event) travels
 //! as a [`SocketId`], to other nodes too, and is resolved to a local sequence number in one
@@ -110,7 +112,24 @@ impl Namespace {
     /// `#server-to-user-{id}` is the exception: its recipients are the connections signed in
     /// as `id`, subscribed to it yet or not (PROTOCOL.md 8.3), so an event sent right after
     /// `signin_success` does not race the client's subscribe frame.
+    ///
+    /// Every delivery of an event to this node's connections passes here exactly once (events
+    /// from other nodes too), so this is where delivered messages are counted for the app's
+    /// usage: once per fan-out, by its number of recipients.
     pub(crate) fn deliver(
+        &self,
+        name: &str,
+        frame: &Bytes,
+        exclude: Option<SocketId>,
+        cache: Option<CachedEvent>,
+        metrics: &Metrics,
+    ) -> Fanout {
+        let fanout = self.fan_out(name, frame, exclude, cache, metrics);
+        self.count_delivered(fanout.recipients);
+        fanout
+    }
+
+    fn fan_out(
         &self,
         name: &str,
         frame: &Bytes,
@@ -229,6 +248,20 @@ mod tests {
         // Same sequence number, issued by another node: not this connection.
         assert_eq!(ns.publish(["room"], &api(Some(SocketId { node: 8, seq: 1 })), &Metrics::noop()), 2);
         assert_eq!((queued(&a).len(), queued(&b).len()), (1, 1));
+    }
+
+    #[test]
+    fn deliveries_are_counted_once_per_recipient_for_local_and_remote_events() {
+        let ns = Namespace::new("app", NODE, Events::none(), Arc::new(LocalAdapter));
+        let _conns = subscribed(&ns, "room");
+        assert_eq!(ns.take_delivered(), 0, "subscription_succeeded is not a delivered message");
+        ns.publish(["room"], &api(None), &Metrics::noop());
+        ns.publish(["room"], &api(Some(SocketId { node: NODE, seq: 1 })), &Metrics::noop());
+        ns.publish(["nobody-here"], &api(None), &Metrics::noop());
+        let remote = RemoteUpdate::Event { frame: Bytes::from_static(b"{}"), exclude: None, cache: None };
+        ns.apply_remote("room", remote, POLICY.count, &Metrics::noop());
+        assert_eq!(ns.take_delivered(), 2 + 1 + 2);
+        assert_eq!(ns.take_delivered(), 0, "taking resets the count");
     }
 
     #[test]

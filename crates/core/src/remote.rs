@@ -88,13 +88,13 @@ impl Namespace {
             let mut st = channel.state.write();
             drop(entry);
             st.remote_interest = true;
-            apply(&channel, &mut st, update, count, &self.events, metrics);
+            self.count_delivered(apply(&channel, &mut st, update, count, &self.events, metrics));
             return true;
         }
         let Some(channel) = self.channels.get(name).map(|c| c.value().clone()) else { return false };
         let mut st = channel.state.write();
         let needed = !st.subscribers.is_empty() || st.remote_interest;
-        apply(&channel, &mut st, update, count, &self.events, metrics);
+        self.count_delivered(apply(&channel, &mut st, update, count, &self.events, metrics));
         needed
     }
 
@@ -106,7 +106,7 @@ impl Namespace {
             let users: Vec<Arc<str>> =
                 st.members.iter().filter(|(_, m)| m.nodes.contains(&node)).map(|(u, _)| u.clone()).collect();
             for user_id in users {
-                member_left(&channel, &mut st, node, user_id, metrics);
+                self.count_delivered(member_left(&channel, &mut st, node, user_id, metrics));
             }
             if st.remote_counts.remove(&node).is_some() {
                 channel.count_changed(&mut st, count, &self.events, metrics);
@@ -190,6 +190,8 @@ impl Namespace {
     }
 }
 
+/// Applies a non-event update; returns the `member_added` / `member_removed` frames it queued
+/// (what counts as delivered messages).
 fn apply(
     channel: &Arc<Channel>,
     st: &mut ChannelState,
@@ -197,7 +199,8 @@ fn apply(
     count: CountPolicy,
     events: &Events,
     metrics: &Metrics,
-) {
+) -> usize {
+    let mut delivered = 0;
     match update {
         RemoteUpdate::Snapshot { members, counts, cache, replace } => {
             let mut changed = !counts.is_empty();
@@ -211,14 +214,14 @@ fn apply(
                     .filter(|(n, u)| !confirmed.contains(&(*n, &**u)))
                     .collect();
                 for (node, user_id) in stale {
-                    member_left(channel, st, node, user_id, metrics);
+                    delivered += member_left(channel, st, node, user_id, metrics);
                 }
                 // Counts of nodes the snapshot no longer names are gone: that is a change too.
                 changed |= !st.remote_counts.is_empty();
                 st.remote_counts.clear();
             }
             for (node, user_id, user_info) in members {
-                member_joined(channel, st, node, user_id, user_info, metrics);
+                delivered += member_joined(channel, st, node, user_id, user_info, metrics);
             }
             for (node, n) in counts {
                 st.remote_counts.insert(node, n);
@@ -233,9 +236,9 @@ fn apply(
             }
         }
         RemoteUpdate::MemberJoined { node, user_id, user_info } => {
-            member_joined(channel, st, node, user_id, user_info, metrics)
+            delivered += member_joined(channel, st, node, user_id, user_info, metrics)
         }
-        RemoteUpdate::MemberLeft { node, user_id } => member_left(channel, st, node, user_id, metrics),
+        RemoteUpdate::MemberLeft { node, user_id } => delivered += member_left(channel, st, node, user_id, metrics),
         RemoteUpdate::Count { node, count: n } => {
             if n == 0 {
                 st.remote_counts.remove(&node);
@@ -247,6 +250,7 @@ fn apply(
         // Events never get here: `apply_remote` hands them to the publish fan-out.
         RemoteUpdate::Event { .. } => {}
     }
+    delivered
 }
 
 fn member_joined(
@@ -256,7 +260,7 @@ fn member_joined(
     user_id: Arc<str>,
     user_info: Option<Arc<str>>,
     metrics: &Metrics,
-) {
+) -> usize {
     let m = st.members.entry(user_id.clone()).or_insert_with(|| Member {
         info: user_info.clone(),
         connections: 0,
@@ -266,17 +270,20 @@ fn member_joined(
     if !m.nodes.contains(&node) {
         m.nodes.push(node);
     }
-    if !was_present {
-        let frame = outbound::member_added(&channel.name, &user_id, user_info.as_deref());
-        st.broadcast(&frame, None, metrics);
+    if was_present {
+        return 0;
     }
+    let frame = outbound::member_added(&channel.name, &user_id, user_info.as_deref());
+    st.broadcast(&frame, None, metrics)
 }
 
-fn member_left(channel: &Channel, st: &mut ChannelState, node: u32, user_id: Arc<str>, metrics: &Metrics) {
-    let Some(m) = st.members.get_mut(&user_id) else { return };
+/// Returns the `member_removed` frames queued.
+fn member_left(channel: &Channel, st: &mut ChannelState, node: u32, user_id: Arc<str>, metrics: &Metrics) -> usize {
+    let Some(m) = st.members.get_mut(&user_id) else { return 0 };
     m.nodes.retain(|n| *n != node);
-    if !m.present() {
-        st.members.remove(&user_id);
-        st.broadcast(&outbound::member_removed(&channel.name, &user_id), None, metrics);
+    if m.present() {
+        return 0;
     }
+    st.members.remove(&user_id);
+    st.broadcast(&outbound::member_removed(&channel.name, &user_id), None, metrics)
 }

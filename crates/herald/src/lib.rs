@@ -14,6 +14,7 @@
 //! - `memory.rs`: returning freed memory to the OS after mass disconnects.
 //! - [`webhooks`]: webhook dispatch, durable outbox, dead letters.
 //! - [`alerts`]: alerts to Slack and JSON webhooks (quotas, dead letters, Redis, nodes, reloads).
+//! - `usage/`: message accounting per app and UTC day, quotas, the API rate limit.
 //! - `fuzzing`: the bodies of the cargo-fuzz targets in `fuzz/` (docs/FUZZING.md), hidden.
 
 pub mod alerts;
@@ -31,6 +32,7 @@ mod reload;
 mod serve;
 mod server;
 pub mod tls;
+mod usage;
 pub mod webhooks;
 mod ws;
 

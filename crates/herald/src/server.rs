@@ -5,8 +5,8 @@
 //! - `ServerState::sockets` ([`TaskTracker`]): every task that holds a client socket — the
 //!   upgrade and admission task, the connection task, the close handshake;
 //! - `RunningServer::tasks`, ended by `RunningServer::stop` ([`CancellationToken`]): the accept
-//!   loops (`serve/`), each HTTP connection until it is upgraded or ends, the sweeper and the
-//!   fd sampler;
+//!   loops (`serve/`), each HTTP connection until it is upgraded or ends, the sweeper, the
+//!   fd sampler and the usage flusher (which flushes once more when stopped);
 //! - the cluster adapter and the webhooks own theirs the same way and end them in
 //!   `RedisAdapter::leave` and `Webhooks::shutdown`.
 //!
@@ -86,6 +86,11 @@ pub(crate) struct ServerState {
     pub sockets: TaskTracker,
     /// The per-IP limit on new WebSocket connections; `None` when off.
     pub connect_limiter: Option<ConnectLimiter>,
+    /// Message accounting, quotas and the API rate limit (`usage/`).
+    pub usage: crate::usage::Usage,
+    /// Told when an app crosses 80 % / 100 % of a quota (the alerts). Set once, at start-up or
+    /// right after (`OnceLock`, read by the usage flusher every second); unset: nobody listens.
+    pub quota_observer: std::sync::OnceLock<Arc<dyn crate::usage::QuotaObserver>>,
     /// `herald_tokio_alive_tasks`: set from the runtime's count each time `/metrics` is rendered
     /// (a count of live tasks that grows under steady load is a task leak).
     pub alive_tasks: Gauge,
@@ -228,7 +233,18 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
         hub.metrics.counter("herald_ws_rate_limit_untracked_total"),
     );
     let alive_tasks = recorder.register_gauge(&Key::from_static_name("herald_tokio_alive_tasks"), &METADATA);
+    let usage = crate::usage::Usage::new(&config.data_dir, cluster.as_ref().map(RedisAdapter::usage_shared));
+    webhooks.count_requests_in(usage.requests.clone());
+    // Quota crossings become alerts (once per app, kind and level per 24 h, per cluster) when
+    // some alert target is configured.
+    let quota_observer = std::sync::OnceLock::new();
+    if !config.alerts.is_empty() {
+        let observer = Arc::new(crate::alerts::QuotaAlerts(alerts.clone()));
+        let _ = quota_observer.set(observer as Arc<dyn crate::usage::QuotaObserver>);
+    }
     let state = Arc::new(ServerState {
+        usage,
+        quota_observer,
         connect_limiter,
         hub,
         apps,
@@ -267,6 +283,7 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
         };
         tasks.spawn(sync.clone().run(state.apps.clone(), apply, stop.clone()));
     }
+    tasks.spawn(crate::usage::run(Arc::downgrade(&state), stop.clone()));
     let trims = memory::trims_counter(recorder.as_ref());
     tasks.spawn(sweep(Arc::downgrade(&state.hub), trims, tasks.clone(), stop.clone()));
     let budget = FdBudget::new(state.config.fd_reserve);

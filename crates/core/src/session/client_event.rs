@@ -40,6 +40,10 @@ impl Session {
             return self
                 .send_error(None, &format!("Event name is longer than {} characters", limits.max_event_name_length));
         }
+        if self.ns.over_message_quota() {
+            self.hub.metrics.quota_refusal(&app.id, "messages");
+            return self.send_error(None, "Application is over its daily message quota; client event not sent");
+        }
         // user_id only on presence channels, from the sender's membership, never the payload.
         let user_id = if kind.is_presence() { self.presence_user_id(channel) } else { None };
         let publication = Publication {

@@ -247,6 +247,27 @@ fn a_client_event_on_a_channel_not_subscribed_is_refused() {
 }
 
 #[test]
+fn a_client_event_of_an_app_over_its_message_quota_is_refused_and_the_connection_stays_open() {
+    let (hub, _) = hub(AppLimits { enable_client_messages: true, ..AppLimits::default() });
+    let (mut alice, mut bob) = (connect(&hub), connect(&hub));
+    subscribe_session(&mut alice, ROOM, Some("alice"));
+    subscribe_session(&mut bob, ROOM, Some("bob"));
+    take(alice.connection());
+    take(bob.connection());
+    assert_eq!(ns(&hub).take_delivered(), 1, "bob's member_added to alice");
+    ns(&hub).set_over_message_quota(true);
+    let text = json!({ "event": "client-typing", "channel": ROOM, "data": {} }).to_string();
+    alice.handle_text(&text);
+    assert_eq!(take_events(alice.connection()), [ERROR]);
+    assert!(take(bob.connection()).is_empty());
+    assert_eq!(ns(&hub).take_delivered(), 0);
+    ns(&hub).set_over_message_quota(false);
+    alice.handle_text(&text);
+    assert_eq!(take(bob.connection()).len(), 1, "allowed again once back under the quota");
+    assert_eq!(ns(&hub).take_delivered(), 1);
+}
+
+#[test]
 fn in_a_cluster_a_subscription_waits_for_the_channel_to_be_prepared() {
     let (hub, adapter) = clustered_hub(AppLimits::default());
     let mut s = connect(&hub);

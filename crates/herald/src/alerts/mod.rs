@@ -234,3 +234,29 @@ fn host_name() -> String {
         _ => "unknown".to_owned(),
     }
 }
+
+/// The usage accounting's quota crossings as `quota_warning` / `quota_exceeded` alerts (the
+/// accounting reports each crossing once per node and day; [`Alerts::quota`] keeps one per
+/// cluster and 24 hours).
+pub(crate) struct QuotaAlerts(pub(crate) Arc<Alerts>);
+
+impl crate::usage::QuotaObserver for QuotaAlerts {
+    fn crossed(
+        &self,
+        app_id: &str,
+        kind: crate::usage::QuotaKind,
+        level: crate::usage::QuotaLevel,
+        used: u64,
+        limit: u64,
+    ) {
+        let kind = match kind {
+            crate::usage::QuotaKind::Messages => QuotaKind::Messages,
+            crate::usage::QuotaKind::Connections => QuotaKind::Connections,
+        };
+        let level = match level {
+            crate::usage::QuotaLevel::Warning80 => QuotaLevel::Warning,
+            crate::usage::QuotaLevel::Exceeded100 => QuotaLevel::Exceeded,
+        };
+        self.0.quota(app_id, kind, level, used, limit);
+    }
+}

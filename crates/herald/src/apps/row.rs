@@ -203,6 +203,17 @@ mod tests {
     }
 
     #[test]
+    fn quota_settings_are_read_and_checked_like_the_file() {
+        let (app, _) =
+            app_from_row(&row(json!({"max_messages_per_day": 5000, "max_api_requests_per_second": 50}))).unwrap();
+        assert_eq!((app.limits.max_messages_per_day, app.limits.max_api_requests_per_second), (Some(5000), Some(50)));
+        let err = error(json!({"max_messages_per_day": 0}));
+        assert_eq!(err, "app \"shop\": settings.max_messages_per_day: must be greater than 0 (omit it for no cap)");
+        let err = error(json!({"max_api_requests_per_second": 1_000_001}));
+        assert_eq!(err, "app \"shop\": settings.max_api_requests_per_second: must be at most 1000000, got 1000001");
+    }
+
+    #[test]
     fn enabled_comes_from_its_column() {
         let mut r = row(json!({}));
         r.enabled = false;

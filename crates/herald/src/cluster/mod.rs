@@ -334,6 +334,11 @@ impl RedisAdapter {
         inner.spawn(liveness::run(inner.clone()));
     }
 
+    /// The usage accounting's view of Redis: the adapter's client under its key prefix.
+    pub(crate) fn usage_shared(&self) -> crate::usage::shared::Shared {
+        crate::usage::shared::Shared::new(self.inner.client.clone(), &self.inner.config.prefix)
+    }
+
     /// Graceful leave, after local connections were closed: keep this node's members and
     /// counts for `leave_grace` (drained clients reconnect elsewhere meanwhile, so other nodes'
     /// subscribers never see them leave), then apply the deferred removals, stop the adapter's

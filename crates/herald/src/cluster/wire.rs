@@ -18,6 +18,7 @@
 //! | `P:{<app>}:pres:<channel>` | hash | `<node>\|<user_id>` → user_info JSON (`""` when none; `\0leaving` while the removal is pending) |
 //! | `P:{<app>}:pres:#online` | hash | the same for signed-in users ([`ONLINE`]; values `""`) |
 //! | `P:{<app>}:cache:<channel>` | string with expiry | `<event>\0<data>` of a cache channel ([`cache_value`]) |
+//! | `P:{<app>}:usage:…` | strings and a hash, with expiry | the app's message and connection usage (`usage/shared.rs`) |
 //!
 //! Messages on `P:c:…` start with a one-line JSON header, then `\n`, then (events only) the
 //! frame bytes exactly as local subscribers receive them.

@@ -115,6 +115,8 @@ pub(crate) struct FileApp {
     pub enable_subscription_count: Option<bool>,
     pub emit_subscription_error: Option<bool>,
     pub force_tls: Option<bool>,
+    pub max_messages_per_day: Option<u64>,
+    pub max_api_requests_per_second: Option<u64>,
     pub batch_webhooks: Option<bool>,
     pub webhook_max_pending: Option<u64>,
     pub webhook_dead_letters_max: Option<u64>,

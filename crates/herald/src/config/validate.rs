@@ -556,13 +556,18 @@ pub(crate) fn app_limits(fa: &FileApp, name: impl Fn(&str) -> String) -> Result<
         enable_subscription_count: fa.enable_subscription_count.unwrap_or(d.enable_subscription_count),
         emit_subscription_error: fa.emit_subscription_error.unwrap_or(d.emit_subscription_error),
         force_tls: fa.force_tls.unwrap_or(d.force_tls),
+        max_messages_per_day: fa.max_messages_per_day.or(d.max_messages_per_day),
+        max_api_requests_per_second: fa.max_api_requests_per_second.or(d.max_api_requests_per_second),
     };
 
-    // (key, value, the largest value it accepts; `max_connections` and `max_channels` have
-    // none: omit them for no cap). docs/OPERATIONS.md lists the same bounds.
-    let checks: [(&str, u64, u64); 13] = [
+    // (key, value, the largest value it accepts; `max_connections`, `max_channels` and
+    // `max_messages_per_day` have none: omit them for no cap). docs/OPERATIONS.md lists the
+    // same bounds.
+    let checks: [(&str, u64, u64); 15] = [
         ("max_connections", l.max_connections.unwrap_or(1), u64::MAX),
         ("max_channels", l.max_channels.unwrap_or(1), u64::MAX),
+        ("max_messages_per_day", l.max_messages_per_day.unwrap_or(1), u64::MAX),
+        ("max_api_requests_per_second", l.max_api_requests_per_second.unwrap_or(1), 1_000_000),
         ("max_presence_members_per_channel", l.max_presence_members_per_channel as u64, 1_000_000),
         ("max_presence_member_size_in_kb", l.max_presence_member_size_in_kb as u64, 1_024),
         ("max_event_payload_in_kb", l.max_event_payload_in_kb as u64, 65_536),
@@ -581,7 +586,9 @@ pub(crate) fn app_limits(fa: &FileApp, name: impl Fn(&str) -> String) -> Result<
         }
         if v == 0 {
             let hint = match key {
-                "max_connections" | "max_channels" => " (omit it for no cap)",
+                "max_connections" | "max_channels" | "max_messages_per_day" | "max_api_requests_per_second" => {
+                    " (omit it for no cap)"
+                }
                 "max_client_events_per_second" => " (set enable_client_messages = false to turn client events off)",
                 _ => "",
             };

@@ -2,7 +2,8 @@
 //!
 //! Order: unknown app → 404; body not in within `http_body_read_timeout` → 408 (and the
 //! connection is closed); body over `max_http_body_kb` → 413; every signature check → 401
-//! (done before the body is parsed); app disabled → 403. The configured path prefix is not part
+//! (done before the body is parsed); app disabled → 403; over `max_api_requests_per_second`
+//! → 429. Every request whose app is known counts as one message of the app. The configured path prefix is not part
 //! of the signed path (SDKs such as PHP's `path` option do not sign it); the router strips it.
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use herald_protocol::api_auth::{verify_api_request, ApiRequest, QueryParams};
 use super::error::ApiError;
 use crate::apps::By;
 use crate::server::ServerState;
+use crate::usage::Refused;
 
 /// A request that passed authentication.
 pub(crate) struct Authed {
@@ -36,6 +38,10 @@ pub(crate) async fn authenticate(state: &ServerState, app_id: Option<&str>, req:
         Some(id) => Some(state.hub.apps().by_id(id).ok_or_else(|| ApiError::NotFound(format!("Unknown app: {id}")))?),
         None => None,
     };
+    // The app is known: the request counts as one of its messages, whatever its answer.
+    if let Some(app) = &path_app {
+        state.usage.count_request(&app.id);
+    }
     let method = req.method().as_str().to_owned();
     // Under a `path_prefix` the router is nested, and a nested router sees the path with the
     // prefix already removed: this is the unprefixed path the SDKs sign.
@@ -66,10 +72,23 @@ pub(crate) async fn authenticate(state: &ServerState, app_id: Option<&str>, req:
     )?;
     let app = match path_app {
         Some(app) => app,
-        None => key_app.ok_or(ApiError::Unauthorized(herald_protocol::api_auth::ApiAuthError::UnknownKey))?,
+        None => {
+            let app = key_app.ok_or(ApiError::Unauthorized(herald_protocol::api_auth::ApiAuthError::UnknownKey))?;
+            state.usage.count_request(&app.id);
+            app
+        }
     };
     if !app.limits.enabled {
         return Err(ApiError::Forbidden("Application is disabled".to_owned()));
+    }
+    // After the signature: unsigned requests cannot use up an app's rate.
+    if let Err(Refused::Rate { retry_after }) = state.usage.admit_request(&app) {
+        state.hub.metrics.quota_refusal(&app.id, "api_rate");
+        let rate = app.limits.max_api_requests_per_second.unwrap_or(0);
+        return Err(ApiError::RateLimited {
+            message: format!("Application is over its API rate limit ({rate} requests per second)"),
+            retry_after,
+        });
     }
     Ok(Authed { app, params: verified.params, body })
 }

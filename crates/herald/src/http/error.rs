@@ -13,7 +13,7 @@ pub(crate) enum ApiError {
     /// 401: every request-authentication failure.
     #[error("{0}")]
     Unauthorized(#[from] ApiAuthError),
-    /// 403: app disabled.
+    /// 403: app disabled, or over its daily message quota (publishes).
     #[error("{0}")]
     Forbidden(String),
     /// 404: unknown app or path.
@@ -23,6 +23,9 @@ pub(crate) enum ApiError {
     /// is closed after the answer (the rest of the body is never read).
     #[error("{0}")]
     Timeout(String),
+    /// 429: over `max_api_requests_per_second`; `Retry-After` says when to try again.
+    #[error("{message}")]
+    RateLimited { message: String, retry_after: u64 },
     /// 413: event data or request body over the limit.
     #[error("{0}")]
     TooLarge(String),
@@ -44,6 +47,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -55,6 +59,9 @@ impl IntoResponse for ApiError {
         let mut response = (self.status(), [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response();
         if matches!(self, ApiError::Timeout(_)) {
             response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+        }
+        if let ApiError::RateLimited { retry_after, .. } = self {
+            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after));
         }
         response
     }

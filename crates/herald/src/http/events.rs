@@ -55,6 +55,7 @@ pub(crate) async fn trigger(
     req: Request,
 ) -> Result<Response, ApiError> {
     let authed = authenticate(&state, Some(&app_id), req).await?;
+    check_quota(&state, &authed.app).await?;
     let event = parse_trigger(&authed.app, &authed.body)?;
     publish(&state.hub, &authed.app, &event);
     if !event.info.any() {
@@ -75,6 +76,7 @@ pub(crate) async fn trigger_batch(
     req: Request,
 ) -> Result<Response, ApiError> {
     let authed = authenticate(&state, Some(&app_id), req).await?;
+    check_quota(&state, &authed.app).await?;
     let events = parse_batch(&authed.app, &authed.body)?;
     for event in &events {
         publish(&state.hub, &authed.app, event);
@@ -90,6 +92,18 @@ pub(crate) async fn trigger_batch(
         batch.push(Value::Object(e.info.attributes(ChannelKind::of(ch), counts)));
     }
     Ok(json_ok(&json!({ "batch": batch })))
+}
+
+/// 403 once the app has used its `max_messages_per_day` today (PROTOCOL.md 10.11).
+async fn check_quota(state: &ServerState, app: &App) -> Result<(), ApiError> {
+    if !state.usage.over_quota_now(&state.hub, app, &state.hub.namespace(&app.id)).await {
+        return Ok(());
+    }
+    state.hub.metrics.quota_refusal(&app.id, "messages");
+    let limit = app.limits.max_messages_per_day.unwrap_or(0);
+    Err(ApiError::Forbidden(format!(
+        "Application is over its message quota ({limit} messages per day); it resets at 00:00 UTC"
+    )))
 }
 
 /// The body of `POST /events`, parsed and validated (10.3).

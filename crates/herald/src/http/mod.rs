@@ -5,6 +5,7 @@
 //! - `events.rs`: `POST /events` and `POST /batch_events`.
 //! - `channels.rs`: `GET /channels`, `GET /channels/{name}`, `GET /channels/{name}/users`.
 //! - `users.rs`: `POST /users/{id}/terminate_connections`.
+//! - `usage.rs`: `GET /usage`, the app's message and connection usage today (a herald extension).
 //! - `fuzz.rs`: the publish-body checks of the `api_auth` fuzz target (`crate::fuzzing`).
 //! - dead-letter admin routes, handled in `webhooks/admin.rs`.
 
@@ -16,6 +17,7 @@ mod events;
 #[doc(hidden)]
 pub(crate) mod fuzz;
 mod info;
+mod usage;
 mod users;
 
 pub(crate) use auth::authenticate;
@@ -41,6 +43,7 @@ pub(crate) fn routes(state: Arc<ServerState>) -> Router<Arc<ServerState>> {
         .route("/apps/{app_id}/channels/{channel}", get(channels::show))
         .route("/apps/{app_id}/channels/{channel}/users", get(channels::users))
         .route("/apps/{app_id}/users/{user_id}/terminate_connections", post(users::terminate))
+        .route("/apps/{app_id}/usage", get(usage::show))
         .route("/apps/{app_id}/webhooks/dead_letters", get(webhooks::admin::list))
         .route("/apps/{app_id}/webhooks/dead_letters/resend_all", post(webhooks::admin::resend_all))
         .route("/apps/{app_id}/webhooks/dead_letters/{dl_id}/resend", post(webhooks::admin::resend_one))

@@ -127,6 +127,9 @@ pub(crate) struct Shared {
     apps: ArcSwap<Arc<dyn AppStore>>,
     pub settings: WebhookSettings,
     pub metrics: WebhookMetrics,
+    /// Where each request sent is counted as a message of its app (usage accounting); set
+    /// once at start-up by `Webhooks::count_requests_in`.
+    pub requests: OnceLock<Arc<crate::usage::Requests>>,
     /// Registers the per-app metrics of apps that appear at run time.
     recorder: Arc<dyn Recorder + Send + Sync>,
     /// Per app id: its live state (weak: held by the tables and routed deliveries), its
@@ -159,6 +162,7 @@ impl Shared {
             apps: ArcSwap::from_pointee(apps),
             settings: WebhookSettings::from_config(config),
             metrics: WebhookMetrics::new(recorder.as_ref()),
+            requests: OnceLock::new(),
             recorder,
             states: Mutex::new(HashMap::new()),
             alerts: OnceLock::new(),
@@ -365,6 +369,11 @@ impl Webhooks {
     /// per app per 10 s report). Called once, at start-up.
     pub fn use_alerts(&self, alerts: Arc<crate::alerts::Alerts>) {
         let _ = self.shared.alerts.set(alerts);
+    }
+
+    /// Counts every webhook request sent (each attempt) in `requests` (usage accounting).
+    pub(crate) fn count_requests_in(&self, requests: Arc<crate::usage::Requests>) {
+        let _ = self.shared.requests.set(requests);
     }
 
     /// The sink to hand to the hub.

@@ -223,6 +223,9 @@ async fn deliver(w: &Worker, env: &WorkerEnv, seq: u64, record: Record, stop: &C
 /// One POST of `body` to `target`, signed with its app's credentials as they are now.
 async fn send(env: &WorkerEnv, target: &Target, body: &str) -> Result<(), SendError> {
     let app = env.shared.app(&target.app_id).ok_or_else(|| SendError::UnknownApp(target.app_id.to_string()))?;
+    if let Some(requests) = env.shared.requests.get() {
+        requests.count(&target.app_id);
+    }
     env.sender.send(&target.dest, &app.key, &app.secret, body).await
 }
 
