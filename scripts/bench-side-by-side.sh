@@ -18,7 +18,13 @@
 #                                   herald-tls for the same herald terminating TLS ([tls] with a
 #                                   certificate made here by openssl; herald-bench connects with
 #                                   --tls-ca: wss:// and https://); the table then shows herald-tls
-#                                   against herald (ratios TLS / plain)
+#                                   against herald (ratios TLS / plain), herald-sql for the same
+#                                   herald with its app read from a PostgreSQL table ([app_store]
+#                                   driver "postgres", cache_ttl 30; the row made here by psql in a
+#                                   table bench_apps_<pid> that is dropped at the end); the table
+#                                   then shows herald-sql against herald (ratios SQL / [[apps]])
+#   BENCH_PG_URL=postgres://postgres@127.0.0.1:5432/test   the database herald-sql reads (psql
+#                                   must reach it too)
 #   BASE_HERALD_BIN=...             the baseline herald binary for herald-base (e.g. a release build
 #                                   of the commit before the change, from a git worktree)
 #   BENCH_SCENARIOS="connections fanout saturate client-events churn"  (add connections-19k for
@@ -101,6 +107,7 @@ ulimit -n "$(ulimit -Hn)" || true
   echo "ip_local_port_range: $(cat /proc/sys/net/ipv4/ip_local_port_range | tr '\t' ' ')"
   echo "herald: $HERALD_BIN"
   [[ -n "${BASE_HERALD_BIN:-}" ]] && echo "herald-base: $BASE_HERALD_BIN"
+  [[ " $SERVERS " == *" herald-sql "* ]] && echo "herald-sql: table bench_apps_$$ in ${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/test} ($(psql -XAtc 'SHOW server_version' "${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/test}" 2>/dev/null || echo unreachable))"
   echo "sockudo: $SOCKUDO_BIN ($("$SOCKUDO_BIN" --version 2>/dev/null || echo missing))"
 } >"$RESULTS/machine.txt"
 cat "$RESULTS/machine.txt" >&2
@@ -121,12 +128,46 @@ if [[ " $SERVERS " == *" herald-tls "* ]]; then
   printf 'openssl: a CA and a P-256 leaf for 127.0.0.1 in %s (the commands of docs/OPERATIONS.md, "TLS")\n' "$TLS_DIR" >>"$COMMANDS"
 fi
 
-cat >"$RESULTS/herald.toml" <<EOF
-host = "127.0.0.1"
-port = $PORT
-log_level = "warn"
-data_dir = "$RESULTS/herald-data"
+# herald-sql: the same app as a row of a table of its own (the CREATE TABLE of docs/OPERATIONS.md,
+# "App store"), dropped when the script ends.
+SQL_TABLE=""
+PG_URL="${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
+drop_sql_table() {
+  [[ -n "$SQL_TABLE" ]] || return 0
+  psql -X -q -v ON_ERROR_STOP=1 "$PG_URL" -c "DROP TABLE IF EXISTS \"$SQL_TABLE\"" >/dev/null || true
+  SQL_TABLE=""
+}
+trap drop_sql_table EXIT # and the servers too, once they exist (below)
+if [[ " $SERVERS " == *" herald-sql "* ]]; then
+  SQL_TABLE="bench_apps_$$"
+  sql="CREATE TABLE \"$SQL_TABLE\" (
+  \"id\" VARCHAR(191) PRIMARY KEY,
+  \"key\" VARCHAR(191) NOT NULL UNIQUE,
+  \"secret\" VARCHAR(255) NOT NULL,
+  \"enabled\" BOOLEAN NOT NULL DEFAULT TRUE,
+  \"settings\" JSONB NOT NULL DEFAULT '{}',
+  \"created_at\" TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  \"updated_at\" TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP
+);
+INSERT INTO \"$SQL_TABLE\" (id, key, secret, settings) VALUES ('app-id', 'app-key', 'app-secret',
+  '{\"enable_client_messages\": true, \"max_client_events_per_second\": 10}');"
+  printf 'psql -X -1 -v ON_ERROR_STOP=1 %s <<SQL\n%s\nSQL\n' "$PG_URL" "$sql" >>"$COMMANDS"
+  if ! psql -X -q -1 -v ON_ERROR_STOP=1 "$PG_URL" <<<"$sql" >"$RESULTS/psql.log" 2>&1; then
+    echo "herald-sql: could not create table $SQL_TABLE in $PG_URL (set BENCH_PG_URL); see $RESULTS/psql.log" >&2
+    cat "$RESULTS/psql.log" >&2
+    SQL_TABLE=""
+    exit 1
+  fi
+fi
 
+# herald and its variants: one file each, the same but for the app (herald-sql) or [tls].
+HERALD_COMMON="host = \"127.0.0.1\"
+port = $PORT
+log_level = \"warn\"
+data_dir = \"$RESULTS/herald-data\"
+"
+cat >"$RESULTS/herald.toml" <<EOF
+$HERALD_COMMON
 [[apps]]
 id = "app-id"
 key = "app-key"
@@ -137,6 +178,16 @@ EOF
 if [[ -n "${TLS_DIR:-}" ]]; then
   cp "$RESULTS/herald.toml" "$RESULTS/herald-tls.toml"
   printf '\n[tls]\ncert_file = "%s"\nkey_file = "%s"\n' "$TLS_DIR/cert.pem" "$TLS_DIR/key.pem" >>"$RESULTS/herald-tls.toml"
+fi
+if [[ -n "$SQL_TABLE" ]]; then
+  cat >"$RESULTS/herald-sql.toml" <<EOF
+$HERALD_COMMON
+[app_store]
+driver = "postgres"
+url = "$PG_URL"
+table = "$SQL_TABLE"
+cache_ttl = 30
+EOF
 fi
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
@@ -149,10 +200,11 @@ start_server() { # name logfile
     exit 1
   fi
   case $name in
-    herald | herald-base | herald-tls)
+    herald | herald-base | herald-tls | herald-sql)
       local bin="$HERALD_BIN" toml="$RESULTS/herald.toml"
       [[ $name == herald-base ]] && bin="$BASE_HERALD_BIN"
       [[ $name == herald-tls ]] && toml="$RESULTS/herald-tls.toml"
+      [[ $name == herald-sql ]] && toml="$RESULTS/herald-sql.toml"
       printf '%s --config %s\n' "$bin" "$toml" >>"$COMMANDS"
       "$bin" --config "$toml" >"$logf" 2>&1 &
       SERVER_PID=$!
@@ -179,6 +231,11 @@ start_server() { # name logfile
   esac
   for _ in $(seq 1 100); do
     if port_busy; then
+      # herald-sql must have read its table (/ready is 503 until then), or every connection fails.
+      if [[ $name == herald-sql ]] && ! curl -fsS "http://127.0.0.1:$PORT/ready" 2>/dev/null | grep -q '^ready'; then
+        sleep 0.1
+        continue
+      fi
       sleep 0.5
       return 0
     fi
@@ -203,7 +260,7 @@ stop_server() {
   # Let the TIME_WAIT sockets of the previous run not matter and the port be free.
   for _ in $(seq 1 50); do port_busy || break; sleep 0.1; done
 }
-trap stop_server EXIT
+trap 'stop_server; drop_sql_table' EXIT
 
 scenario_args() { # scenario -> herald-bench arguments
   case $1 in
@@ -271,10 +328,11 @@ PAIRS=()
 for other in sockudo herald-base; do
   [[ -d "$RESULTS/herald" && -d "$RESULTS/$other" ]] && PAIRS+=("herald:$other")
 done
-# TLS against plain: ratios herald-tls / herald.
+# TLS against plain: ratios herald-tls / herald; the SQL app store against [[apps]]: herald-sql / herald.
 [[ -d "$RESULTS/herald" && -d "$RESULTS/herald-tls" ]] && PAIRS+=("herald-tls:herald")
+[[ -d "$RESULTS/herald" && -d "$RESULTS/herald-sql" ]] && PAIRS+=("herald-sql:herald")
 if [[ ${#PAIRS[@]} -eq 0 ]]; then
-  for d in herald herald-base herald-tls sockudo; do [[ -d "$RESULTS/$d" ]] && PAIRS=("$d:$d"); done
+  for d in herald herald-base herald-tls herald-sql sockudo; do [[ -d "$RESULTS/$d" ]] && PAIRS=("$d:$d"); done
 fi
 {
   echo "# herald benchmark: ${SERVERS// / vs }"
