@@ -216,34 +216,26 @@ impl SqlStore {
     /// The row with this key, if any. The match is exact even where the column's collation
     /// ignores case.
     pub async fn by_key(&self, key: &str) -> Result<Option<AppRow>, StoreError> {
-        let row = self
-            .run(async {
-                Ok(on_pool!(&self.pool, |p| sqlx::query(&self.sql.by_key)
-                    .bind(key)
-                    .fetch_all(p)
-                    .await?
-                    .iter()
-                    .map(decode)
-                    .collect::<Result<Vec<_>, _>>())?)
-            })
-            .await?;
-        Ok(row.into_iter().find(|r| r.key == key))
+        Ok(self.rows_where(&self.sql.by_key, key).await?.into_iter().find(|r| r.key == key))
     }
 
     /// The row with this id, if any (exact match, as for [`SqlStore::by_key`]).
     pub async fn by_id(&self, id: &str) -> Result<Option<AppRow>, StoreError> {
-        let row = self
-            .run(async {
-                Ok(on_pool!(&self.pool, |p| sqlx::query(&self.sql.by_id)
-                    .bind(id)
-                    .fetch_all(p)
-                    .await?
-                    .iter()
-                    .map(decode)
-                    .collect::<Result<Vec<_>, _>>())?)
-            })
-            .await?;
-        Ok(row.into_iter().find(|r| r.id == id))
+        Ok(self.rows_where(&self.sql.by_id, id).await?.into_iter().find(|r| r.id == id))
+    }
+
+    /// The rows a one-parameter lookup (`by_key` / `by_id` statement) returns, decoded.
+    async fn rows_where(&self, statement: &str, value: &str) -> Result<Vec<AppRow>, StoreError> {
+        self.run(async {
+            Ok(on_pool!(&self.pool, |p| sqlx::query(statement)
+                .bind(value)
+                .fetch_all(p)
+                .await?
+                .iter()
+                .map(decode)
+                .collect::<Result<Vec<_>, _>>())?)
+        })
+        .await
     }
 
     /// Adds an app. The row is validated first ([`StoreError::Invalid`], nothing written); an
