@@ -21,6 +21,7 @@ pub mod alerts;
 pub mod apps;
 pub mod cluster;
 pub mod config;
+mod console;
 mod datadog;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -94,6 +94,9 @@ pub(crate) struct ServerState {
     /// `herald_tokio_alive_tasks`: set from the runtime's count each time `/metrics` is rendered
     /// (a count of live tasks that grows under steady load is a task leak).
     pub alive_tasks: Gauge,
+    /// The live debug console's entries per watched app (`console/tap.rs`); every recording
+    /// point goes through it, and it builds nothing while no console watches.
+    pub console_tap: Arc<crate::console::tap::Tap>,
 }
 
 impl ServerState {
@@ -256,6 +259,7 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
         alerts,
         sockets: TaskTracker::new(),
         alive_tasks,
+        console_tap: Arc::default(),
     });
 
     let tls = match &state.config.tls {
