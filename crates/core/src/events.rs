@@ -244,8 +244,9 @@ pub trait EventSink: Send + Sync + 'static {
     /// Takes one event of app `app_id`; called under the channel's lock, so it only queues.
     fn emit(&self, app_id: &str, event: ChannelEvent);
     /// Connection `socket_id` of app `app_id` subscribed to `channel` (`subscribed`), or left
-    /// it (an unsubscribe, or the connection closing). Called by the session after the change,
-    /// with no lock held, once per change (a repeated subscribe is not one). Not a webhook: the
+    /// it (an unsubscribe, or the connection closing). Called by the session with no lock
+    /// held, once per change (a repeated subscribe is not one): after joining (so after
+    /// `channel_occupied`), before leaving (so before `channel_vacated`). Not a webhook: the
     /// default does nothing; an implementation must return at once and build nothing it does
     /// not keep (it runs on every subscribe and on every disconnect, per channel).
     fn subscription(&self, app_id: &str, socket_id: &str, channel: &str, subscribed: bool) {
