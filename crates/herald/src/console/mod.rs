@@ -5,6 +5,6 @@
 //!   events, API messages, client events, webhooks), handed to the consoles watching it. It
 //!   costs one atomic load per recording point while nobody watches.
 
-// Used by the console routes and the recording points being wired in (removed when they land).
+// `Watch` (and `Tap::watch`) are used by the console's stream route (removed when it lands).
 #[allow(dead_code)]
 pub(crate) mod tap;

@@ -13,10 +13,10 @@ mod auth;
 mod channels;
 mod cluster_view;
 mod error;
-mod events;
+pub(crate) mod events;
 #[doc(hidden)]
 pub(crate) mod fuzz;
-mod info;
+pub(crate) mod info;
 mod usage;
 mod users;
 

@@ -141,6 +141,9 @@ pub(crate) struct Shared {
     /// Where the housekeeping report sends `webhook_dead_letter` alerts. Set once at start-up
     /// (`Webhooks::use_alerts`), read without a lock.
     pub alerts: OnceLock<Arc<crate::alerts::Alerts>>,
+    /// The debug console's tap: the workers record deliveries, failures and dead letters in
+    /// it. Set once at start-up (`Webhooks::use_tap`), read without a lock.
+    pub tap: OnceLock<Arc<crate::console::tap::Tap>>,
 }
 
 /// An app's entry in `Shared::states`.
@@ -166,6 +169,7 @@ impl Shared {
             recorder,
             states: Mutex::new(HashMap::new()),
             alerts: OnceLock::new(),
+            tap: OnceLock::new(),
         }
     }
 
@@ -369,6 +373,11 @@ impl Webhooks {
     /// per app per 10 s report). Called once, at start-up.
     pub fn use_alerts(&self, alerts: Arc<crate::alerts::Alerts>) {
         let _ = self.shared.alerts.set(alerts);
+    }
+
+    /// Where the workers record deliveries for the debug console (once, at start-up).
+    pub(crate) fn use_tap(&self, tap: Arc<crate::console::tap::Tap>) {
+        let _ = self.shared.tap.set(tap);
     }
 
     /// Counts every webhook request sent (each attempt) in `requests` (usage accounting).
