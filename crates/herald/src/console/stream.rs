@@ -104,12 +104,13 @@ mod tests {
     use super::*;
     use crate::console::tap::{Entry, EntryKind, Tap, RING};
 
-    fn open(tap: &Arc<Tap>, closing: &CancellationToken) -> Open {
+    /// An open stream whose first ping is due `first_ping` from now.
+    fn open(tap: &Arc<Tap>, closing: &CancellationToken, first_ping: Duration) -> Open {
         let permit = Arc::new(tokio::sync::Semaphore::new(1)).try_acquire_owned().unwrap();
         Open {
             watch: tap.watch("a"),
             _permit: permit,
-            ping: tokio::time::interval_at(tokio::time::Instant::now() + PING, PING),
+            ping: tokio::time::interval_at(tokio::time::Instant::now() + first_ping, PING),
             closing: closing.clone(),
             started: false,
             ended: false,
@@ -124,7 +125,7 @@ mod tests {
     async fn entries_become_data_lines_and_the_watch_closes_with_the_stream() {
         let tap = Arc::new(Tap::default());
         let closing = CancellationToken::new();
-        let mut o = open(&tap, &closing);
+        let mut o = open(&tap, &closing, PING);
         assert!(text(next_chunk(&mut o).await).contains(": connected"));
         tap.record("a", || Entry::new(EntryKind::ApiMessage).channel("room").event("hello"));
         let chunk = text(next_chunk(&mut o).await);
@@ -134,11 +135,11 @@ mod tests {
         assert!(!tap.watching("a"), "dropping the stream dropped its watch");
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn a_quiet_stream_pings_and_a_slow_one_is_told_it_was_dropped() {
         let tap = Arc::new(Tap::default());
         let closing = CancellationToken::new();
-        let mut o = open(&tap, &closing);
+        let mut o = open(&tap, &closing, Duration::ZERO);
         next_chunk(&mut o).await;
         assert_eq!(text(next_chunk(&mut o).await), ": ping\n\n");
         for _ in 0..RING + 1 {
@@ -146,7 +147,7 @@ mod tests {
         }
         assert_eq!(text(next_chunk(&mut o).await), "event: dropped\ndata: {}\n\n");
         assert!(next_chunk(&mut o).await.is_none());
-        let mut o = open(&tap, &closing);
+        let mut o = open(&tap, &closing, PING);
         next_chunk(&mut o).await;
         closing.cancel();
         assert!(next_chunk(&mut o).await.is_none(), "shutdown ends the stream");
