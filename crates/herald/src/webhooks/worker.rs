@@ -156,7 +156,9 @@ async fn run(w: Worker, env: WorkerEnv, stop: CancellationToken) {
             }
             Err(_) => return, // the runtime is shutting down
         };
-        if !deliver(&w, &env, seq, record, &stop).await {
+        let done = deliver(&w, &env, seq, record, &stop).await;
+        env.shared.clear_retry(&w.key);
+        if !done {
             return;
         }
     }
@@ -200,6 +202,7 @@ async fn deliver(w: &Worker, env: &WorkerEnv, seq: u64, record: Record, stop: &C
                         delay.as_millis()
                     )
                 });
+                env.shared.note_retry(&w.key, seq, attempt, delay);
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
                     () = stop.cancelled() => return false,

@@ -1,0 +1,1 @@
+// The console front end (placeholder until the ui assets land).
