@@ -23,6 +23,12 @@
 #                                   driver "postgres", cache_ttl 30; the row made here by psql in a
 #                                   table bench_apps_<pid> that is dropped at the end); the table
 #                                   then shows herald-sql against herald (ratios SQL / [[apps]])
+#                                   herald-console-other / herald-console-own for the same herald with
+#                                   [console] on and a second app, and a live debug console (curl on
+#                                   the server-sent-events stream, as a browser's EventSource reads
+#                                   it) open during every scenario on the other app / on the
+#                                   benchmark's own app; the table then shows each against herald
+#                                   (ratios console / none)
 #   BENCH_PG_URL=postgres://postgres@127.0.0.1:5432/test   the database herald-sql reads (psql
 #                                   must reach it too)
 #   BASE_HERALD_BIN=...             the baseline herald binary for herald-base (e.g. a release build
@@ -184,6 +190,14 @@ if [[ -n "${TLS_DIR:-}" ]]; then
   cp "$RESULTS/herald.toml" "$RESULTS/herald-tls.toml"
   printf '\n[tls]\ncert_file = "%s"\nkey_file = "%s"\n' "$TLS_DIR/cert.pem" "$TLS_DIR/key.pem" >>"$RESULTS/herald-tls.toml"
 fi
+if [[ " $SERVERS " == *" herald-console-"* ]]; then
+  CONSOLE_PASSWORD="bench-console-$$"
+  for which in other own; do
+    cp "$RESULTS/herald.toml" "$RESULTS/herald-console-$which.toml"
+    printf '\n[[apps]]\nid = "other-id"\nkey = "other-key"\nsecret = "other-secret"\n\n[console]\nenabled = true\nusername = "admin"\npassword = "%s"\n' \
+      "$CONSOLE_PASSWORD" >>"$RESULTS/herald-console-$which.toml"
+  done
+fi
 if [[ -n "$SQL_TABLE" ]]; then
   cat >"$RESULTS/herald-sql.toml" <<EOF
 $HERALD_COMMON
@@ -206,11 +220,12 @@ start_server() { # name logfile
     exit 1
   fi
   case $name in
-    herald | herald-base | herald-tls | herald-sql)
+    herald | herald-base | herald-tls | herald-sql | herald-console-other | herald-console-own)
       local bin="$HERALD_BIN" toml="$RESULTS/herald.toml"
       [[ $name == herald-base ]] && bin="$BASE_HERALD_BIN"
       [[ $name == herald-tls ]] && toml="$RESULTS/herald-tls.toml"
       [[ $name == herald-sql ]] && toml="$RESULTS/herald-sql.toml"
+      [[ $name == herald-console-* ]] && toml="$RESULTS/$name.toml"
       if [[ "${CALLGRIND:-0}" == 1 && ${CALLGRIND_OUT:-} ]]; then
         wrap=(valgrind --tool=callgrind --callgrind-out-file="$CALLGRIND_OUT")
       fi
@@ -306,6 +321,17 @@ for sc in $SCENARIOS; do
     start_server "$server" "$RESULTS/$server/$sc.server.log" || continue
     args=$(scenario_args "$sc")
     [[ $server == herald-tls ]] && args="--tls-ca $TLS_DIR/ca.pem $args"
+    # The live debug console: a stream reader that stays for the whole scenario.
+    console_pid=""
+    if [[ $server == herald-console-* ]]; then
+      watched=other-id
+      [[ $server == herald-console-own ]] && watched=app-id
+      printf 'curl -sN -u admin:*** http://127.0.0.1:%s/console/apps/%s/stream\n' "$PORT" "$watched" >>"$COMMANDS"
+      curl -sN -u "admin:$CONSOLE_PASSWORD" "http://127.0.0.1:$PORT/console/apps/$watched/stream" \
+        >"$RESULTS/$server/$sc.console.log" 2>&1 &
+      console_pid=$!
+      sleep 0.5
+    fi
     perf_pid=""
     if [[ "${PERF:-0}" == 1 && $sc == fanout ]] && command -v perf >/dev/null; then
       perf record -e cpu-clock -F 499 --call-graph dwarf,16384 -p "$SERVER_PID" -o "$RESULTS/$server/fanout.perf.data" >/dev/null 2>&1 &
@@ -318,6 +344,11 @@ for sc in $SCENARIOS; do
     if [[ -n "$perf_pid" ]]; then
       kill -INT "$perf_pid" 2>/dev/null || true
       wait "$perf_pid" 2>/dev/null || true
+    fi
+    if [[ -n "$console_pid" ]]; then
+      kill "$console_pid" 2>/dev/null || true
+      wait "$console_pid" 2>/dev/null || true
+      printf '%s: the console stream got %s entries\n' "$server" "$(grep -c '^data:' "$RESULTS/$server/$sc.console.log" || true)" >&2
     fi
     stop_server
   done
@@ -345,8 +376,12 @@ done
 # TLS against plain: ratios herald-tls / herald; the SQL app store against [[apps]]: herald-sql / herald.
 [[ -d "$RESULTS/herald" && -d "$RESULTS/herald-tls" ]] && PAIRS+=("herald-tls:herald")
 [[ -d "$RESULTS/herald" && -d "$RESULTS/herald-sql" ]] && PAIRS+=("herald-sql:herald")
+# A console open on another app / on the benchmark's app against none: herald-console-* / herald.
+for which in other own; do
+  [[ -d "$RESULTS/herald" && -d "$RESULTS/herald-console-$which" ]] && PAIRS+=("herald-console-$which:herald")
+done
 if [[ ${#PAIRS[@]} -eq 0 ]]; then
-  for d in herald herald-base herald-tls herald-sql sockudo; do [[ -d "$RESULTS/$d" ]] && PAIRS=("$d:$d"); done
+  for d in herald herald-base herald-tls herald-sql herald-console-other herald-console-own sockudo; do [[ -d "$RESULTS/$d" ]] && PAIRS=("$d:$d"); done
 fi
 {
   echo "# herald benchmark: ${SERVERS// / vs }"
