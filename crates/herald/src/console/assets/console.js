@@ -372,6 +372,8 @@
     let scheduled = false;
     function enqueue(entry) {
       queue.push(entry);
+      // A hidden tab gets no frames: keep only what the log would keep.
+      if (queue.length > MAX_ROWS) queue.shift();
       if (scheduled) return;
       scheduled = true;
       requestAnimationFrame(() => {
@@ -643,7 +645,8 @@
         }) : [el('tr', {}, el('td', { class: 'empty', colspan: '7', text: 'No dead letters.' }))]));
         if (focusedId) { const b = deadBody.querySelector(`[data-dead-id="${CSS.escape(focusedId)}"]`); if (b) b.focus(); }
         syncButtons();
-        setStatus(status, `${pending.length} pending · ${dead.length} dead · updated ${fmtClock(Date.now())}`);
+        const total = (n, shown) => (typeof n === 'number' && n > shown ? `${fmtNum(n)} (${fmtNum(shown)} shown)` : fmtNum(shown));
+        setStatus(status, `${total(data.pending_total, pending.length)} pending · ${total(data.dead_letters_total, dead.length)} dead letters · updated ${fmtClock(Date.now())}`);
       } catch (e) {
         setStatus(status, `Could not load the webhooks: ${e.message}`, true);
       }
