@@ -6,7 +6,8 @@
 //!   upgrade and admission task, the connection task, the close handshake;
 //! - `RunningServer::tasks`, ended by `RunningServer::stop` ([`CancellationToken`]): the accept
 //!   loops (`serve/`), each HTTP connection until it is upgraded or ends, the sweeper, the
-//!   fd sampler and the usage flusher (which flushes once more when stopped);
+//!   fd sampler, the usage flusher (which flushes once more when stopped) and, with
+//!   `[console]`, the console's history sampler;
 //! - the cluster adapter and the webhooks own theirs the same way and end them in
 //!   `RedisAdapter::leave` and `Webhooks::shutdown`.
 //!
@@ -23,7 +24,8 @@
 //! 5. webhooks: release held removals and open batches into the outbox, deliver for up to
 //!    5 s, leave the rest in the outbox for the next start, stop the workers; then the alert
 //!    tasks (alerts still queued are dropped: they are never persisted);
-//! 6. stop the HTTP server (in-flight API requests finish, at most 5 s) and the sweeper.
+//! 6. end the console's live logs, stop the HTTP server (in-flight API requests finish, at
+//!    most 5 s) and the sweeper.
 //!
 //! Reload (`RunningServer::reload` in `reload.rs`, SIGHUP in `main.rs`): re-reads what can
 //! change without a restart, part by part, keeping the old state of a part that fails: the apps
@@ -97,6 +99,9 @@ pub(crate) struct ServerState {
     /// The live debug console's entries per watched app (`console/tap.rs`); every recording
     /// point goes through it, and it builds nothing while no console watches.
     pub console_tap: Arc<crate::console::tap::Tap>,
+    /// The browser console (`[console]`): its sessions, login limit, live-log streams and
+    /// history. `None` while it is off (no `/console` route is mounted then).
+    pub console: Option<Arc<crate::console::Console>>,
 }
 
 impl ServerState {
@@ -245,6 +250,7 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
         let observer = Arc::new(crate::alerts::QuotaAlerts(alerts.clone()));
         let _ = quota_observer.set(observer as Arc<dyn crate::usage::QuotaObserver>);
     }
+    let console = config.console.clone().map(|c| crate::console::Console::new(c, config.tls.is_some()));
     let state = Arc::new(ServerState {
         usage,
         quota_observer,
@@ -260,6 +266,7 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
         sockets: TaskTracker::new(),
         alive_tasks,
         console_tap: Arc::default(),
+        console: console.map(Arc::new),
     });
 
     let tls = match &state.config.tls {
@@ -288,6 +295,9 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
         tasks.spawn(sync.clone().run(state.apps.clone(), apply, stop.clone()));
     }
     tasks.spawn(crate::usage::run(Arc::downgrade(&state), stop.clone()));
+    if state.console.is_some() {
+        tasks.spawn(crate::console::run_history(Arc::downgrade(&state), stop.clone()));
+    }
     let trims = memory::trims_counter(recorder.as_ref());
     tasks.spawn(sweep(Arc::downgrade(&state.hub), trims, tasks.clone(), stop.clone()));
     let budget = FdBudget::new(state.config.fd_reserve);
@@ -425,6 +435,12 @@ fn router(state: Arc<ServerState>) -> Router {
     let realtime = if prefix.is_empty() { realtime } else { Router::new().nest(&prefix, realtime) };
     let realtime =
         if state.config.metrics_port.is_none() { realtime.route("/metrics", get(ops::metrics)) } else { realtime };
+    // The console (`[console]`) at /console, outside `path_prefix`; without it, 404 as any
+    // unknown path.
+    let realtime = match &state.console {
+        Some(_) => realtime.merge(crate::console::router(state.clone())),
+        None => realtime,
+    };
     realtime
         .route("/up", get(ops::up))
         .route("/ready", get(ops::ready))
@@ -517,7 +533,10 @@ impl RunningServer {
         state.webhooks.shutdown(WEBHOOK_DRAIN).await;
         // Alerts are never persisted: what is still queued is dropped.
         state.alerts.shutdown().await;
-        // 6.
+        // 6. Open console live logs end first: their connections can then finish.
+        if let Some(console) = &state.console {
+            console.closing.cancel();
+        }
         self.stop.cancel();
         self.tasks.close();
         if tokio::time::timeout(HTTP_STOP, self.tasks.wait()).await.is_err() {

@@ -149,6 +149,7 @@ pub(crate) fn layer(env: &HashMap<String, String>) -> Result<(Layer, Vec<String>
                 && !super::app_store::APP_STORE_VARS.contains(&k.as_str())
                 && !super::tls::TLS_VARS.contains(&k.as_str())
                 && !super::datadog::DATADOG_VARS.contains(&k.as_str())
+                && !super::console::CONSOLE_VARS.contains(&k.as_str())
                 && !SCALAR_VARS.iter().any(|&(_, v)| v == k.as_str())
         })
         .map(|k| format!("ignoring unknown environment variable {k}"))
@@ -195,7 +196,7 @@ fn size(v: &str) -> Result<usize, &'static str> {
     num(v).map_err(|_| "expected a non-negative integer")
 }
 
-fn boolean(v: &str) -> Result<bool, &'static str> {
+pub(super) fn boolean(v: &str) -> Result<bool, &'static str> {
     match v.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Ok(true),
         "false" | "0" | "no" | "off" => Ok(false),

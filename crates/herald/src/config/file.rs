@@ -5,8 +5,8 @@
 //! flags all produce a `Layer`; `mod.rs` stacks them in precedence order. Both structs use
 //! `deny_unknown_fields` so a typo is an error naming the key and its line instead of a
 //! silently ignored setting. `[[apps.webhooks]]` is [`FileWebhook`] (validated in
-//! `webhooks.rs`). The `[adapter]`, `[app_store]`, `[tls]`, `[datadog]` and `[[alerts]]` sections are
-//! resolved in their own modules (`adapter.rs`, `app_store.rs`, `tls.rs`, `datadog.rs`, `alerts.rs`),
+//! `webhooks.rs`). The `[adapter]`, `[app_store]`, `[tls]`, `[datadog]`, `[console]` and `[[alerts]]` sections
+//! are resolved in their own modules (`adapter.rs`, `app_store.rs`, `tls.rs`, `datadog.rs`, `console.rs`, `alerts.rs`),
 //! which also read their environment variables.
 
 use std::path::{Path, PathBuf};
@@ -28,6 +28,8 @@ pub(crate) struct Layer {
     pub tls: Option<super::tls::FileTls>,
     /// `[datadog]` (file only; env handled in `datadog.rs`).
     pub datadog: Option<super::datadog::FileDatadog>,
+    /// `[console]` (file only; env handled in `console.rs`).
+    pub console: Option<super::console::FileConsole>,
     /// `[[alerts]]` (file only; validated in `alerts.rs`).
     pub alerts: Option<Vec<super::alerts::FileAlert>>,
     pub host: Option<String>,

@@ -9,6 +9,7 @@
 //! * `cli.rs`: command-line flags (clap);
 //! * `tls.rs`: the `[tls]` table (certificate and key paths; `crate::tls` checks the files);
 //! * `datadog.rs`: the `[datadog]` table (DogStatsD address, prefix, tags, interval);
+//! * `console.rs`: the `[console]` table (the browser console: on/off, username, password);
 //! * `webhooks.rs`: validation of the per-app `[[apps.webhooks]]` targets;
 //! * `adapter.rs`: the `[adapter]` section (single node or a Redis cluster);
 //! * `alerts.rs`: the `[[alerts]]` tables (Slack and JSON alert targets);
@@ -32,6 +33,7 @@ pub mod adapter;
 mod alerts;
 pub mod app_store;
 mod cli;
+pub mod console;
 pub mod datadog;
 mod env;
 mod error;
@@ -203,6 +205,9 @@ pub struct Config {
     pub tls: Option<tls::TlsConfig>,
     /// Metrics also sent to DogStatsD (`[datadog]`); `None` (the default): Prometheus only.
     pub datadog: Option<datadog::DatadogConfig>,
+    /// The browser console under `/console` (`[console]`); `None` (the default): off, every
+    /// `/console` path is 404.
+    pub console: Option<console::ConsoleConfig>,
     /// Single node or cluster (`[adapter]`).
     pub adapter: adapter::AdapterConfig,
     /// Where alerts go (`[[alerts]]`); empty (the default): no alerts.
@@ -309,6 +314,7 @@ pub fn load_from(
     let file_app_store = layers.first().and_then(|(_, l)| l.app_store.clone());
     let file_tls = layers.first().and_then(|(_, l)| l.tls.clone());
     let file_datadog = layers.first().and_then(|(_, l)| l.datadog.clone());
+    let file_console = layers.first().and_then(|(_, l)| l.console.clone());
     let file_alerts = layers.first().and_then(|(_, l)| l.alerts.clone());
     let (env_layer, warnings) = env::layer(env)?;
     layers.push((Source::Env, env_layer));
@@ -318,6 +324,7 @@ pub fn load_from(
     let mut config = validate::resolve(layers, config_file, cli.check_only(), warnings, &app_store)?;
     config.adapter = adapter::resolve(file_adapter.as_ref(), env)?;
     config.datadog = datadog::resolve(file_datadog.as_ref(), env)?;
+    config.console = console::resolve(file_console.as_ref(), env)?;
     config.alerts = alerts::resolve(file_alerts.as_deref())?;
     config.tls = tls::resolve(file_tls.as_ref(), env, (cli.tls_cert_file.clone(), cli.tls_key_file.clone()))?;
     // Fail fast on the files themselves (unreadable, no certificate or key, a key that does not

@@ -47,7 +47,7 @@ pub(crate) fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
         webhook_dead_letter_max_age, webhook_cache_miss_dedup_max, trusted_proxies,
         http_header_read_timeout, http_keep_alive_timeout, http_body_read_timeout,
         max_pending_connections, ws_connect_rate_per_ip, ws_connect_burst_per_ip, fd_reserve,
-        metrics_port, metrics_host, adapter, app_store, tls, datadog, alerts,
+        metrics_port, metrics_host, adapter, app_store, tls, datadog, alerts, console,
     )
 }
 

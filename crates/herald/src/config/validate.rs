@@ -242,6 +242,7 @@ pub(crate) fn resolve(
         app_store: app_store.clone(),
         tls: None,
         datadog: None,
+        console: None,
         default_app_in_use: false,
         check_only,
         config_file,

@@ -78,11 +78,18 @@ pub(crate) async fn authenticate(state: &ServerState, app_id: Option<&str>, req:
             app
         }
     };
+    // After the signature: unsigned requests cannot use up an app's rate.
+    admit(state, &app)?;
+    Ok(Authed { app, params: verified.params, body })
+}
+
+/// The checks of an authenticated request of `app`: app disabled → 403, over
+/// `max_api_requests_per_second` → 429. (The console's event creator applies them too.)
+pub(crate) fn admit(state: &ServerState, app: &App) -> Result<(), ApiError> {
     if !app.limits.enabled {
         return Err(ApiError::Forbidden("Application is disabled".to_owned()));
     }
-    // After the signature: unsigned requests cannot use up an app's rate.
-    if let Err(Refused::Rate { retry_after }) = state.usage.admit_request(&app) {
+    if let Err(Refused::Rate { retry_after }) = state.usage.admit_request(app) {
         state.hub.metrics.quota_refusal(&app.id, "api_rate");
         let rate = app.limits.max_api_requests_per_second.unwrap_or(0);
         return Err(ApiError::RateLimited {
@@ -90,5 +97,5 @@ pub(crate) async fn authenticate(state: &ServerState, app_id: Option<&str>, req:
             retry_after,
         });
     }
-    Ok(Authed { app, params: verified.params, body })
+    Ok(())
 }

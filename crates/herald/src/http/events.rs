@@ -1,6 +1,7 @@
 //! `POST /apps/{id}/events` and `POST /apps/{id}/batch_events` (PROTOCOL.md 10.3, 10.4).
 //!
-//! The whole request is validated before anything is published; then each event goes through
+//! [`trigger_event`] is the one publish path of a single event, shared with the console's event
+//! creator. The whole request is validated before anything is published; then each event goes through
 //! the core's one publish path ([`herald_core::publish`]), which encodes it once per target
 //! channel, queues the same bytes to every subscriber and forwards them to the cluster.
 
@@ -55,15 +56,23 @@ pub(crate) async fn trigger(
     req: Request,
 ) -> Result<Response, ApiError> {
     let authed = authenticate(&state, Some(&app_id), req).await?;
-    check_quota(&state, &authed.app).await?;
-    let event = parse_trigger(&authed.app, &authed.body)?;
-    publish(&state.hub, &authed.app, &event);
+    trigger_event(&state, &authed.app, &authed.body).await
+}
+
+/// Publishes the event in `body` (a `POST /events` body) for `app`, once the request is
+/// authenticated and admitted: the quota check (403), the validation of 10.3 (400/413), the
+/// publish, and the answer with the `info` attributes asked for. `POST /apps/{id}/events` and
+/// the console's event creator both publish through it.
+pub(crate) async fn trigger_event(state: &ServerState, app: &App, body: &[u8]) -> Result<Response, ApiError> {
+    check_quota(state, app).await?;
+    let event = parse_trigger(app, body)?;
+    publish(&state.hub, app, &event);
     if !event.info.any() {
         return Ok(json_ok(&json!({})));
     }
     let mut channels = Map::new();
     for ch in &event.channels {
-        let counts = cluster_view::counts(&state.hub, &authed.app.id, ch).await?;
+        let counts = cluster_view::counts(&state.hub, &app.id, ch).await?;
         let attrs = event.info.attributes(ChannelKind::of(ch), counts);
         channels.insert(ch.clone(), Value::Object(attrs));
     }

@@ -2,25 +2,28 @@
 //!
 //! - `auth.rs`: reads the body (bounded), verifies the signed request, resolves the app.
 //! - `error.rs`: [`ApiError`], the one place HTTP statuses and messages are decided.
-//! - `events.rs`: `POST /events` and `POST /batch_events`.
+//! - `events.rs`: `POST /events` and `POST /batch_events`; [`events::trigger_event`], the publish
+//!   path the console's event creator shares.
 //! - `channels.rs`: `GET /channels`, `GET /channels/{name}`, `GET /channels/{name}/users`.
 //! - `users.rs`: `POST /users/{id}/terminate_connections`.
+//! - `cluster_view.rs`: channel counts and lists, cluster-wide in a cluster (the console reads
+//!   them too).
 //! - `usage.rs`: `GET /usage`, the app's message and connection usage today (a herald extension).
 //! - `fuzz.rs`: the publish-body checks of the `api_auth` fuzz target (`crate::fuzzing`).
 //! - dead-letter admin routes, handled in `webhooks/admin.rs`.
 
 mod auth;
 mod channels;
-mod cluster_view;
+pub(crate) mod cluster_view;
 mod error;
-mod events;
+pub(crate) mod events;
 #[doc(hidden)]
 pub(crate) mod fuzz;
 mod info;
 mod usage;
 mod users;
 
-pub(crate) use auth::authenticate;
+pub(crate) use auth::{admit, authenticate};
 pub(crate) use error::{json_ok, ApiError};
 
 use std::sync::Arc;

@@ -225,6 +225,16 @@ impl Usage {
         }
     }
 
+    /// `app_id`'s messages today without asking Redis: the last flushed count (cluster-wide
+    /// in a cluster, as of this node's last flush) plus what this node counted since. Cheap
+    /// enough for the console's overview and its 10 s history sampler. `ns`: the app's
+    /// namespace on this node, if it has one.
+    pub(crate) fn messages_today(&self, app_id: &str, ns: Option<&Namespace>) -> u64 {
+        let (today, _) = day::now();
+        let flushed = self.days.lock().get(app_id).filter(|d| d.day == today).map_or(0, |d| d.messages);
+        flushed + self.requests.pending(app_id) + ns.map_or(0, Namespace::pending_delivered)
+    }
+
     /// The usage API's numbers for `app` (`ns`: its namespace on this node).
     pub(crate) async fn report(&self, app: &App, ns: &Namespace) -> Result<Report, shared::Error> {
         let (today, hour) = day::now();

@@ -141,6 +141,32 @@ pub(crate) struct Shared {
     /// Where the housekeeping report sends `webhook_dead_letter` alerts. Set once at start-up
     /// (`Webhooks::use_alerts`), read without a lock.
     pub alerts: OnceLock<Arc<crate::alerts::Alerts>>,
+    /// Per target key: the delivery its worker is retrying (the console shows its attempts and
+    /// next attempt). A std mutex held for one map operation by the worker after a failed
+    /// attempt and after each delivery, and by the console's listing; never across an await.
+    retries: Mutex<HashMap<String, Retry>>,
+}
+
+/// The head delivery of a target being retried.
+#[derive(Debug, Clone, Copy)]
+struct Retry {
+    seq: u64,
+    attempts: u32,
+    next_attempt_ms: u64,
+}
+
+/// A pending delivery as the console lists it.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingDelivery {
+    /// Its place in the target's queue (the outbox sequence number).
+    pub id: u64,
+    pub url: String,
+    /// The JSON body to POST.
+    pub body: String,
+    /// Failed attempts so far (0: not attempted yet, or attempted once and in flight).
+    pub attempts: u32,
+    /// Unix ms of the next attempt, while it waits for one.
+    pub next_attempt_ms: Option<u64>,
 }
 
 /// An app's entry in `Shared::states`.
@@ -166,6 +192,24 @@ impl Shared {
             recorder,
             states: Mutex::new(HashMap::new()),
             alerts: OnceLock::new(),
+            retries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The worker of `target` failed attempt `attempts` of delivery `seq` and tries again in
+    /// `delay`.
+    pub(crate) fn note_retry(&self, target: &str, seq: u64, attempts: u32, delay: Duration) {
+        let next_attempt_ms = payload::now_ms().saturating_add(delay.as_millis() as u64);
+        if let Ok(mut retries) = self.retries.lock() {
+            retries.insert(target.to_owned(), Retry { seq, attempts, next_attempt_ms });
+        }
+    }
+
+    /// The worker of `target` is done with its head delivery (delivered, dead-lettered, or
+    /// stopped).
+    pub(crate) fn clear_retry(&self, target: &str) {
+        if let Ok(mut retries) = self.retries.lock() {
+            retries.remove(target);
         }
     }
 
@@ -409,6 +453,36 @@ impl Webhooks {
         let app = app_id.to_owned();
         let page = self.blocking(move |o| o.dead_letters_page(&app, after, limit)).await?;
         Ok(page.unwrap_or(Page { letters: Vec::new(), next: None }))
+    }
+
+    /// Up to `limit` pending deliveries of an app (target by target, each in order), and how
+    /// many it has in all.
+    pub(crate) async fn pending(&self, app_id: &str, limit: usize) -> Result<(Vec<PendingDelivery>, u64), StoreError> {
+        let app = app_id.to_owned();
+        let rows = self.blocking(move |o| o.pending_of_app(&app, limit)).await?.unwrap_or_default();
+        let retries = self.shared.retries.lock().map(|r| r.clone()).unwrap_or_default();
+        let list = rows
+            .into_iter()
+            .map(|(target, seq, record)| {
+                let retry = retries.get(&target).filter(|r| r.seq == seq);
+                PendingDelivery {
+                    id: seq,
+                    url: store::url_of(&target).to_owned(),
+                    body: record.body,
+                    attempts: retry.map_or(0, |r| r.attempts),
+                    next_attempt_ms: retry.map(|r| r.next_attempt_ms),
+                }
+            })
+            .collect();
+        Ok((list, self.counts(app_id).0))
+    }
+
+    /// An app's `(pending deliveries, dead letters)` on disk.
+    pub(crate) fn counts(&self, app_id: &str) -> (u64, u64) {
+        self.shared.store.get().map_or((0, 0), |s| {
+            let c = s.counts(app_id);
+            (c.pending, c.dead)
+        })
     }
 
     /// Puts dead letters of an app (`id`, or all) back into the outbox with a fresh `time_ms`;

@@ -155,7 +155,9 @@ async fn run(w: Worker, env: WorkerEnv, stop: CancellationToken) {
             }
             Err(_) => return, // the runtime is shutting down
         };
-        if !deliver(&w, &env, seq, record, &stop).await {
+        let done = deliver(&w, &env, seq, record, &stop).await;
+        env.shared.clear_retry(&w.key);
+        if !done {
             return;
         }
     }
@@ -187,6 +189,7 @@ async fn deliver(w: &Worker, env: &WorkerEnv, seq: u64, record: Record, stop: &C
         match env.backoff.next(attempt, elapsed) {
             Next::RetryAfter(delay) => {
                 tracing::debug!(target = %w.key, attempt, error = %error, ?delay, "webhook delivery failed; retrying");
+                env.shared.note_retry(&w.key, seq, attempt, delay);
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
                     () = stop.cancelled() => return false,

@@ -12,5 +12,6 @@ mod connection;
 mod rate;
 mod upgrade;
 
+pub(crate) use client_ip::client_ip;
 pub(crate) use rate::ConnectLimiter;
 pub(crate) use upgrade::{websocket_config, ws_upgrade};

@@ -10,7 +10,7 @@
 (function () {
   const body = document.body;
   const PAGE = body.dataset.page || 'apps';
-  const APP = body.dataset.app || '';
+  const APP = body.dataset.appId || '';
   const CSRF = (document.querySelector('meta[name="csrf-token"]') || {}).content || '';
   const PAGES = ['apps', 'debug', 'channels', 'events', 'webhooks', 'charts'];
 

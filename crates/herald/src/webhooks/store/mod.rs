@@ -254,6 +254,26 @@ impl DeliveryStore {
         Ok(())
     }
 
+    /// Up to `limit` pending deliveries of `app_id` as `(target key, seq, record)`, target by
+    /// target, each in creation order. (Target keys are `{app_id} {url}…` and app ids hold no
+    /// space, so the app's keys are exactly those from `"{app_id} "` up to `"{app_id}!"`.)
+    pub(in crate::webhooks) fn pending_of_app(
+        &self,
+        app_id: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, u64, Record)>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let outbox = tx.open_table(OUTBOX)?;
+        let (lo, hi) = (format!("{app_id} "), format!("{app_id}!"));
+        let mut out = Vec::new();
+        for row in outbox.range((lo.as_str(), 0)..(hi.as_str(), 0))?.take(limit) {
+            let (k, v) = row?;
+            let (target, seq) = k.value();
+            out.push((target.to_owned(), seq, serde_json::from_slice(v.value())?));
+        }
+        Ok(out)
+    }
+
     /// Target keys with pending entries (to find the entries of targets no longer
     /// configured). One range lookup per key, whatever the number of entries.
     pub(super) fn pending_targets(&self) -> Result<Vec<String>, StoreError> {
@@ -304,6 +324,20 @@ mod tests {
             attempts: 3,
             last_error: "HTTP 500".into(),
         }
+    }
+
+    #[test]
+    fn pending_of_app_lists_only_that_apps_targets_in_order() {
+        let dir = temp_dir("pending-of-app");
+        let store = DeliveryStore::open(&dir, metrics::Gauge::noop()).unwrap();
+        let items = [("a http://x", "1"), ("ab http://x", "2"), ("a http://y", "3"), ("a http://x", "4")];
+        let items: Vec<(String, Record)> = items.iter().map(|(t, b)| (t.to_string(), rec(b))).collect();
+        store.enqueue(&items).unwrap();
+        let listed = store.pending_of_app("a", 10).unwrap();
+        let bodies: Vec<(&str, &str)> = listed.iter().map(|(t, _, r)| (t.as_str(), r.body.as_str())).collect();
+        assert_eq!(bodies, [("a http://x", "1"), ("a http://x", "4"), ("a http://y", "3")]);
+        assert_eq!(store.pending_of_app("a", 1).unwrap().len(), 1);
+        assert_eq!(store.pending_of_app("ab", 10).unwrap().len(), 1);
     }
 
     #[test]
