@@ -39,6 +39,11 @@
 #   send-floor (no server; also run whenever fanout is): the kernel's CPU per message for one
 #                                   send per message per socket at the fanout pattern, the floor
 #                                   every server pays; the table then shows CPU above that floor
+#   CALLGRIND=1                     run every herald variant under valgrind's callgrind during fanout and
+#                                   add "user-space instructions per delivered message" to the table:
+#                                   a count that does not move with the machine's load, for changes
+#                                   too small for the CPU-time ratio to show (keep the scale small:
+#                                   e.g. FANOUT_SUBS=200 FANOUT_CHANNELS=2 FANOUT_RATE=20)
 #   PERF=1                          also record `perf record` (cpu-clock, dwarf call graphs) of each
 #                                   server during fanout, into <results>/<server>/fanout.perf.data
 set -euo pipefail
@@ -195,6 +200,7 @@ port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
 SERVER_PID=""
 start_server() { # name logfile
   local name=$1 logf=$2
+  local -a wrap=()
   if port_busy; then
     echo "port $PORT is already in use; stop whatever listens there or set BENCH_PORT" >&2
     exit 1
@@ -205,8 +211,11 @@ start_server() { # name logfile
       [[ $name == herald-base ]] && bin="$BASE_HERALD_BIN"
       [[ $name == herald-tls ]] && toml="$RESULTS/herald-tls.toml"
       [[ $name == herald-sql ]] && toml="$RESULTS/herald-sql.toml"
-      printf '%s --config %s\n' "$bin" "$toml" >>"$COMMANDS"
-      "$bin" --config "$toml" >"$logf" 2>&1 &
+      if [[ "${CALLGRIND:-0}" == 1 && ${CALLGRIND_OUT:-} ]]; then
+        wrap=(valgrind --tool=callgrind --callgrind-out-file="$CALLGRIND_OUT")
+      fi
+      printf '%s%s --config %s\n' "${wrap[*]}${wrap[*]:+ }" "$bin" "$toml" >>"$COMMANDS"
+      "${wrap[@]}" "$bin" --config "$toml" >"$logf" 2>&1 &
       SERVER_PID=$!
       ;;
     sockudo)
@@ -229,7 +238,9 @@ start_server() { # name logfile
       SERVER_PID=$!
       ;;
   esac
-  for _ in $(seq 1 100); do
+  local tries=100
+  [[ ${#wrap[@]} -gt 0 ]] && tries=600 # valgrind starts slowly
+  for _ in $(seq 1 "$tries"); do
     if port_busy; then
       # herald-sql must have read its table (/ready is 503 until then), or every connection fails.
       if [[ $name == herald-sql ]] && ! curl -fsS "http://127.0.0.1:$PORT/ready" 2>/dev/null | grep -q '^ready'; then
@@ -246,14 +257,15 @@ start_server() { # name logfile
     fi
     sleep 0.1
   done
-  echo "$name did not listen on $PORT within 10 s; see $logf" >&2
+  echo "$name did not listen on $PORT within $((tries / 10)) s; see $logf" >&2
   return 1
 }
 
 stop_server() {
   [[ -n "$SERVER_PID" ]] || return 0
   kill -TERM "$SERVER_PID" 2>/dev/null || true
-  for _ in $(seq 1 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+  # Under callgrind, shutdown and writing the profile take a while.
+  for _ in $(seq 1 600); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
   kill -KILL "$SERVER_PID" 2>/dev/null || true
   wait "$SERVER_PID" 2>/dev/null || true
   SERVER_PID=""
@@ -289,6 +301,8 @@ for sc in $SCENARIOS; do
     fi
     mkdir -p "$RESULTS/$server"
     log "$server: $sc"
+    CALLGRIND_OUT=""
+    [[ $sc == fanout && $server == herald* ]] && CALLGRIND_OUT="$RESULTS/$server/fanout.callgrind.out"
     start_server "$server" "$RESULTS/$server/$sc.server.log" || continue
     args=$(scenario_args "$sc")
     [[ $server == herald-tls ]] && args="--tls-ca $TLS_DIR/ca.pem $args"
@@ -361,6 +375,25 @@ fi
     "$BENCH_BIN" compare --a "$A" --b "$B" --a-name "$AN" --b-name "$BN" "${FLOOR_ARGS[@]}"
     echo
   done
+  if [[ "${CALLGRIND:-0}" == 1 ]]; then
+    echo "## User-space instructions per delivered message (callgrind, fanout)"
+    echo
+    echo "| server | instructions | delivered | instructions / delivered | ratio to herald |"
+    echo "|---|---:|---:|---:|---:|"
+    base=""
+    for server in $SERVERS; do
+      out="$RESULTS/$server/fanout.callgrind.out" json="$RESULTS/$server/fanout.json"
+      [[ -f $out && -f $json ]] || continue
+      ir=$(awk '/^(summary|totals):/ {print $2; exit}' "$out")
+      delivered=$(python3 -c 'import json,sys; m=dict(json.load(open(sys.argv[1]))["metrics"]); print(int(m["delivered"]))' "$json")
+      per=$(python3 -c "print(f'{$ir/$delivered:.0f}')")
+      [[ $server == herald ]] && base=$per
+      ratio=""
+      [[ -n $base ]] && ratio=$(python3 -c "print(f'{$per/$base:.3f}')")
+      echo "| $server | $ir | $delivered | $per | $ratio |"
+    done
+    echo
+  fi
   echo "Commands: see commands.txt in $RESULTS"
 } >"$TABLE"
 cat "$TABLE"

@@ -7,6 +7,9 @@
 //! presence events are emitted while the channel's lock is held, so a sink sees them in the
 //! order they happened for that channel (occupied before vacated, added before removed).
 //! Therefore `emit` must never block and never take a channel lock: queue and return.
+//!
+//! The sink also hears of each connection's subscriptions ([`EventSink::subscription`]), which
+//! are not webhook events: a default no-op that the live debug console implements.
 
 use std::fmt;
 use std::sync::Arc;
@@ -240,6 +243,15 @@ pub trait EventSink: Send + Sync + 'static {
     fn wants(&self, app_id: &str, kind: EventKind) -> bool;
     /// Takes one event of app `app_id`; called under the channel's lock, so it only queues.
     fn emit(&self, app_id: &str, event: ChannelEvent);
+    /// Connection `socket_id` of app `app_id` subscribed to `channel` (`subscribed`), or left
+    /// it (an unsubscribe, or the connection closing). Called by the session with no lock
+    /// held, once per change (a repeated subscribe is not one): after joining (so after
+    /// `channel_occupied`), before leaving (so before `channel_vacated`). Not a webhook: the
+    /// default does nothing; an implementation must return at once and build nothing it does
+    /// not keep (it runs on every subscribe and on every disconnect, per channel).
+    fn subscription(&self, app_id: &str, socket_id: &str, channel: &str, subscribed: bool) {
+        let _ = (app_id, socket_id, channel, subscribed);
+    }
 }
 
 /// Where a namespace sends its events: the sink plus the app id to tag them with.
@@ -313,6 +325,9 @@ impl EventSink for ClusterVerdictsFiltered {
     fn emit(&self, app_id: &str, event: ChannelEvent) {
         self.0.emit(app_id, event)
     }
+    fn subscription(&self, app_id: &str, socket_id: &str, channel: &str, subscribed: bool) {
+        self.0.subscription(app_id, socket_id, channel, subscribed)
+    }
 }
 
 #[cfg(test)]
@@ -343,6 +358,31 @@ mod tests {
         events.emit_with(EventKind::Occupied, ChannelKind::Public, || occupied("room"));
         events.emit_with(EventKind::ClientEvent, ChannelKind::Private, || panic!("built although not wanted"));
         assert_eq!(*sink.0.lock(), [occupied("room")]);
+    }
+
+    /// Counts the subscription changes it hears of.
+    #[derive(Default)]
+    struct Subscriptions(Mutex<Vec<(String, bool)>>);
+
+    impl EventSink for Subscriptions {
+        fn wants(&self, _: &str, _: EventKind) -> bool {
+            true
+        }
+        fn emit(&self, _: &str, _: ChannelEvent) {}
+        fn subscription(&self, _: &str, _: &str, channel: &str, subscribed: bool) {
+            self.0.lock().push((channel.to_owned(), subscribed));
+        }
+    }
+
+    #[test]
+    fn a_sink_hears_no_subscriptions_by_default_and_the_cluster_filter_passes_them_through() {
+        Kept::default().subscription("app", "1.2", "room", true);
+        let inner = Arc::new(Subscriptions::default());
+        let filtered = ClusterVerdictsFiltered(inner.clone());
+        filtered.subscription("app", "1.2", "room", true);
+        filtered.subscription("app", "1.2", "room", false);
+        assert_eq!(*inner.0.lock(), [("room".to_owned(), true), ("room".to_owned(), false)]);
+        assert!(!filtered.wants("app", EventKind::Occupied) && filtered.wants("app", EventKind::ClientEvent));
     }
 
     #[test]

@@ -137,6 +137,14 @@ impl Hub {
         })
     }
 
+    /// Tells the event sink that a connection subscribed to or left a channel
+    /// ([`EventSink::subscription`]).
+    pub(crate) fn subscription_changed(&self, app_id: &str, socket_id: &str, channel: &str, subscribed: bool) {
+        if let Some(sink) = &self.events {
+            sink.subscription(app_id, socket_id, channel, subscribed);
+        }
+    }
+
     /// The rest of the cluster ([`crate::adapter::LocalAdapter`] on a single node).
     pub fn adapter(&self) -> &Arc<dyn Adapter> {
         &self.adapter

@@ -44,6 +44,9 @@ fn main() -> ExitCode {
             ),
             None => println!("configuration OK ({} app(s))", config.apps.len()),
         }
+        if let Some(console) = &config.console {
+            println!("console enabled at /console (user {})", console.username);
+        }
         return ExitCode::SUCCESS;
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -87,6 +90,8 @@ struct Banner {
     apps: String,
     /// The DogStatsD line, with `[datadog]`.
     datadog: Option<String>,
+    /// Whether `[console]` serves the console at /console.
+    console: bool,
 }
 
 impl Banner {
@@ -115,6 +120,7 @@ impl Banner {
                 let names = if dd.prefix.is_empty() { String::new() } else { format!(" as {}.*", dd.prefix) };
                 format!("DogStatsD: metrics{names} to udp://{} every {} s", dd.statsd_addr, dd.interval.as_secs())
             }),
+            console: config.console.is_some(),
         }
     }
 
@@ -137,6 +143,9 @@ impl Banner {
         }
         if let Some(datadog) = &self.datadog {
             text.push_str(&format!("  {datadog}\n"));
+        }
+        if self.console {
+            text.push_str(&format!("  console: {http}://{addr}/console\n"));
         }
         match &self.default_app {
             Some((id, key, secret)) => {

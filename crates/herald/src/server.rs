@@ -209,7 +209,12 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
         }
         None => None,
     };
-    let sink = Some(webhooks.sink());
+    // The debug console's entries: the sink tees channel events and subscriptions to it, the
+    // webhook workers and (in a cluster) the adapter's relay use it too.
+    let console_tap = Arc::new(crate::console::tap::Tap::default());
+    webhooks.use_tap(console_tap.clone());
+    let sink: Option<Arc<dyn herald_core::events::EventSink>> =
+        Some(Arc::new(crate::console::tap::TapSink { webhooks: webhooks.sink(), tap: console_tap.clone() }));
     // Cluster verdicts (occupied/vacated, member added/removed) are reported by the adapter.
     let cluster = match &config.adapter {
         AdapterConfig::Redis(c) => {
@@ -232,6 +237,7 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
             alerts.use_cluster(ClusterKeys { client: redis.client(), prefix: c.prefix.clone() });
         }
         redis.use_alerts(alerts.clone());
+        redis.use_tap(console_tap.clone());
         redis.attach(&hub);
     }
     let connect_limiter = ConnectLimiter::new(
@@ -265,7 +271,7 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
         alerts,
         sockets: TaskTracker::new(),
         alive_tasks,
-        console_tap: Arc::default(),
+        console_tap,
         console: console.map(Arc::new),
     });
 

@@ -72,7 +72,13 @@ async fn get_with(server: &TestServer, cookie: &str, path: &str) -> reqwest::Res
 }
 
 /// POST JSON with the session cookie and extra headers.
-async fn post_with(server: &TestServer, cookie: &str, path: &str, body: &str, headers: &[(&str, &str)]) -> (u16, String) {
+async fn post_with(
+    server: &TestServer,
+    cookie: &str,
+    path: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
     let mut h = HeaderMap::new();
     for (k, v) in headers {
         h.insert(reqwest::header::HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
@@ -159,7 +165,10 @@ async fn the_login_form_sets_a_session_cookie_that_works_until_logout() {
     assert_eq!(csrf_of(&html).len(), 64, "{html}");
     assert_eq!(get_with(&server, &cookie, "/console/api/apps").await.status(), StatusCode::OK);
     assert_eq!(get_with(&server, &cookie, "/console/apps/no-such-app/debug").await.status(), StatusCode::NOT_FOUND);
-    assert_eq!(get_with(&server, &cookie, &format!("/console/apps/{APP_ID}/nope")).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        get_with(&server, &cookie, &format!("/console/apps/{APP_ID}/nope")).await.status(),
+        StatusCode::NOT_FOUND
+    );
 
     let token = csrf_of(&html);
     let res = http()
@@ -210,7 +219,14 @@ async fn the_event_creator_publishes_to_subscribers_and_validates_like_the_api()
     let token = csrf_of(&get_with(&server, &cookie, "/console").await.text().await.unwrap());
     let path = format!("/console/api/apps/{APP_ID}/events");
     let with_token = [("x-csrf-token", token.as_str())];
-    let (status, body) = post_with(&server, &cookie, &path, r#"{"channel":"room","event":"greeting","data":"{\"hello\":1}"}"#, &with_token).await;
+    let (status, body) = post_with(
+        &server,
+        &cookie,
+        &path,
+        r#"{"channel":"room","event":"greeting","data":"{\"hello\":1}"}"#,
+        &with_token,
+    )
+    .await;
     assert_eq!((status, body.as_str()), (200, "{}"));
     let got = client.recv_event("greeting").await;
     assert_eq!((got["channel"].as_str(), got["data"].as_str()), (Some("room"), Some("{\"hello\":1}")), "{got}");
@@ -218,7 +234,8 @@ async fn the_event_creator_publishes_to_subscribers_and_validates_like_the_api()
     let (status, body) = post_with(&server, &cookie, &path, r#"{"channel":"room","event":"#, &with_token).await;
     assert_eq!(status, 400);
     assert!(serde_json::from_str::<Value>(&body).unwrap()["error"].as_str().unwrap().starts_with("Invalid JSON body"));
-    let (status, body) = post_with(&server, &cookie, &path, r#"{"channel":"bad channel!","event":"e","data":"x"}"#, &with_token).await;
+    let (status, body) =
+        post_with(&server, &cookie, &path, r#"{"channel":"bad channel!","event":"e","data":"x"}"#, &with_token).await;
     assert_eq!(status, 400);
     assert!(body.contains("Invalid channel name"), "{body}");
     let (status, body) = post_with(&server, &cookie, &path, r#"{"channel":"room","data":"x"}"#, &with_token).await;
@@ -301,9 +318,15 @@ async fn webhook_dead_letters_are_listed_and_resent_to_a_receiver_that_recovered
     let (status, body) = resend(&server, &resend_path, &token, r#"{"ids": "x"}"#.into()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let id = dead["id"].as_u64().unwrap();
-    assert_eq!(resend(&server, &resend_path, &token, format!(r#"{{"ids": [{id}]}}"#)).await, (StatusCode::OK, json!({"resent": 1})));
+    assert_eq!(
+        resend(&server, &resend_path, &token, format!(r#"{{"ids": [{id}]}}"#)).await,
+        (StatusCode::OK, json!({"resent": 1}))
+    );
     assert_eq!(rx.wait_events(1, WAIT).await, [json!({"name": "channel_occupied", "channel": "d1"})]);
-    assert_eq!(resend(&server, &resend_path, &token, r#"{"all": true}"#.into()).await, (StatusCode::OK, json!({"resent": 0})));
+    assert_eq!(
+        resend(&server, &resend_path, &token, r#"{"all": true}"#.into()).await,
+        (StatusCode::OK, json!({"resent": 0}))
+    );
     server.server.shutdown().await;
 }
 

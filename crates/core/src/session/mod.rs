@@ -184,6 +184,8 @@ impl Session {
     fn unsubscribe(&mut self, channel: &str) {
         if self.subscriptions.remove(channel).is_some() {
             let count = self.hub.count_policy(&self.app);
+            // Told first, so the leave comes before what it causes (vacated, member removed).
+            self.hub.subscription_changed(&self.app.id, &self.conn.socket_id_str, channel, false);
             self.ns.unsubscribe(&self.conn, channel, count, &self.hub.metrics);
         }
     }
@@ -193,6 +195,7 @@ impl Drop for Session {
     fn drop(&mut self) {
         let count = self.hub.count_policy(&self.app);
         for (channel, ()) in self.subscriptions.drain() {
+            self.hub.subscription_changed(&self.app.id, &self.conn.socket_id_str, &channel, false);
             self.ns.unsubscribe(&self.conn, &channel, count, &self.hub.metrics);
         }
         if let Some(user) = self.user.take() {

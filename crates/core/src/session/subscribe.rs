@@ -8,7 +8,7 @@ use herald_protocol::outbound;
 use herald_protocol::presence::parse_channel_data;
 
 use super::Session;
-use crate::namespace::{JoinAs, SubscribePolicy};
+use crate::namespace::{JoinAs, Joined, SubscribePolicy};
 
 /// A subscription that passed every check and waits for the cluster to be ready.
 #[derive(Debug)]
@@ -51,7 +51,10 @@ impl Session {
             max_channels: self.app.limits.max_channels,
         };
         match self.ns.subscribe(&self.conn, &p.channel, p.kind, p.join_as, policy, &self.hub.metrics) {
-            Ok(_) => {
+            Ok(joined) => {
+                if matches!(joined, Joined::New { .. }) {
+                    self.hub.subscription_changed(&self.app.id, &self.conn.socket_id_str, &p.channel, true);
+                }
                 self.subscriptions.insert(Arc::from(p.channel.as_str()), ());
                 if p.kind.requires_signature() {
                     self.authorized = true;

@@ -147,11 +147,14 @@ pub(crate) fn count_frames(frames: &[Frame]) -> Vec<u64> {
 // Recording sink and adapter
 // ---------------------------------------------------------------------------------------------
 
-/// An [`EventSink`] that wants every event and keeps them in order.
+/// An [`EventSink`] that wants every event and keeps them (and the subscription changes it
+/// hears of) in order.
 #[derive(Default)]
 pub(crate) struct RecordingSink {
     /// Held only to push or drain; tests are single-threaded.
     events: Mutex<Vec<(String, ChannelEvent)>>,
+    /// (socket id, channel, subscribed) per [`EventSink::subscription`]; held like `events`.
+    subscriptions: Mutex<Vec<(String, String, bool)>>,
 }
 
 impl RecordingSink {
@@ -165,6 +168,11 @@ impl RecordingSink {
             })
             .collect()
     }
+
+    /// Takes the recorded subscription changes.
+    pub(crate) fn take_subscriptions(&self) -> Vec<(String, String, bool)> {
+        std::mem::take(&mut *self.subscriptions.lock())
+    }
 }
 
 impl EventSink for RecordingSink {
@@ -173,6 +181,10 @@ impl EventSink for RecordingSink {
     }
     fn emit(&self, app_id: &str, event: ChannelEvent) {
         self.events.lock().push((app_id.to_owned(), event));
+    }
+    fn subscription(&self, app_id: &str, socket_id: &str, channel: &str, subscribed: bool) {
+        assert_eq!(app_id, APP_ID, "subscription changes are tagged with their app");
+        self.subscriptions.lock().push((socket_id.to_owned(), channel.to_owned(), subscribed));
     }
 }
 

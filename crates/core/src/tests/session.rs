@@ -198,6 +198,30 @@ fn ending_a_session_leaves_its_channels_and_signs_it_out() {
 }
 
 #[test]
+fn the_sink_hears_each_subscription_and_each_leave_once_including_those_of_a_closing_connection() {
+    let (hub, sink) = hub(AppLimits::default());
+    let mut s = connect(&hub);
+    let id = s.connection().socket_id_str.to_string();
+    s.handle_text(&subscribe_text(CHAT, None, None));
+    s.handle_text(&subscribe_text(CHAT, None, None));
+    s.handle_text(&subscribe_text("news", None, None));
+    s.handle_text(&subscribe_text("private-x", None, None));
+    s.handle_text(&unsubscribe_text(CHAT));
+    s.handle_text(&unsubscribe_text(CHAT));
+    assert_eq!(
+        sink.take_subscriptions(),
+        [
+            (id.clone(), CHAT.to_owned(), true),
+            (id.clone(), "news".to_owned(), true),
+            (id.clone(), CHAT.to_owned(), false)
+        ],
+        "a repeated subscribe, a refused one and a second unsubscribe are not changes"
+    );
+    drop(s);
+    assert_eq!(sink.take_subscriptions(), [(id, "news".to_owned(), false)], "closing leaves what is left");
+}
+
+#[test]
 fn an_unparseable_frame_is_answered_with_pusher_error_and_the_connection_stays_open() {
     let (hub, _) = hub(AppLimits::default());
     let mut s = connect(&hub);

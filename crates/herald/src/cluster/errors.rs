@@ -31,10 +31,13 @@ pub(crate) enum Step {
     Reap,
     /// Removing this node's state on graceful leave.
     Leave,
+    /// The debug console's relay: registering the apps watched here, reading those watched
+    /// elsewhere, subscribing to their entries (`tap.rs`).
+    Console,
 }
 
 impl Step {
-    const ALL: [Step; 9] = [
+    const ALL: [Step; 10] = [
         Step::Pipeline,
         Step::Subscribe,
         Step::Unsubscribe,
@@ -44,6 +47,7 @@ impl Step {
         Step::Register,
         Step::Reap,
         Step::Leave,
+        Step::Console,
     ];
 
     fn label(self) -> &'static str {
@@ -57,6 +61,7 @@ impl Step {
             Step::Register => "register",
             Step::Reap => "reap",
             Step::Leave => "leave",
+            Step::Console => "console",
         }
     }
 }

@@ -220,6 +220,8 @@ pub(crate) async fn run(inner: Arc<Inner>) {
                     if let Some(m) = inner.metrics() { m.received.increment(1); }
                     if &*msg.channel == control.as_str() {
                         control_message(&inner, &hub, &raw);
+                    } else if let Some(app) = inner.names.parse_tap(&msg.channel) {
+                        super::tap::received(&inner, hub.node(), app, &raw);
                     } else if let Some((app, channel)) = inner.names.parse_channel(&msg.channel) {
                         route(&inner, &hub, app, channel, raw);
                     }

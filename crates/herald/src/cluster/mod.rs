@@ -17,6 +17,8 @@
 //! - Every task the adapter starts (worker, delayed removals, inbound, liveness, resubscribe,
 //!   one per channel snapshot) runs on `Inner::tasks` until `Inner::stop`; [`RedisAdapter::leave`]
 //!   ends them all.
+//! - The debug console's entries reach a console on any node (`tap.rs`); nothing is published
+//!   for it while no console is open anywhere.
 //! - `fuzz.rs` is the body of the `cluster_wire` fuzz target (`crate::fuzzing`).
 
 mod errors;
@@ -26,6 +28,7 @@ mod inbound;
 mod liveness;
 mod query;
 mod scripts;
+mod tap;
 mod wire;
 mod worker;
 
@@ -95,6 +98,11 @@ pub(crate) enum Op {
     Terminate {
         app: Arc<str>,
         user: String,
+    },
+    /// Publish an entry of the debug console for the nodes watching its app (`tap.rs`).
+    Tap {
+        app: Arc<str>,
+        entry: Arc<crate::console::tap::Entry>,
     },
     /// Publish a control message (verdicts the worker turned into cluster news).
     Control(wire::ControlMsg),
@@ -168,6 +176,9 @@ pub(crate) struct Inner {
     /// Where `redis_down` / `redis_restored` and `node_lost` go (`liveness.rs`). Set once before
     /// `attach`, read without a lock.
     alerts: OnceLock<Arc<crate::alerts::Alerts>>,
+    /// The debug console's tap: entries received from other nodes go to it (`tap.rs`). Set
+    /// once before `attach`, read without a lock.
+    tap: OnceLock<Arc<crate::console::tap::Tap>>,
 }
 
 impl Inner {
@@ -286,6 +297,7 @@ impl RedisAdapter {
             tasks: TaskTracker::new(),
             stop: CancellationToken::new(),
             alerts: OnceLock::new(),
+            tap: OnceLock::new(),
         });
         Ok(RedisAdapter { inner, ops_rx: Arc::new(Mutex::new(Some((rx, delayed_rx)))) })
     }
@@ -295,13 +307,19 @@ impl RedisAdapter {
         let _ = self.inner.alerts.set(alerts);
     }
 
+    /// Relays the debug console's entries between the nodes (call before `attach`).
+    pub(crate) fn use_tap(&self, tap: Arc<crate::console::tap::Tap>) {
+        tap.use_relay(Arc::new(tap::TapRelay(Arc::downgrade(&self.inner))));
+        let _ = self.inner.tap.set(tap);
+    }
+
     /// The adapter's command client (shared connection; the alerts' once-per-cluster keys use it).
     pub(crate) fn client(&self) -> Client {
         self.inner.client.clone()
     }
 
     /// Connects (in the background; Redis may be down) and starts the worker, delayed-removal,
-    /// inbound, resubscribe and liveness tasks.
+    /// inbound, resubscribe, liveness and console relay tasks.
     pub fn attach(&self, hub: &Arc<Hub>) {
         let inner = &self.inner;
         let _ = inner.hub.set(Arc::downgrade(hub));
@@ -332,6 +350,9 @@ impl RedisAdapter {
         }
         inner.spawn(inbound::run(inner.clone()));
         inner.spawn(liveness::run(inner.clone()));
+        if let Some(tap) = inner.tap.get() {
+            inner.spawn(tap::run(inner.clone(), tap.clone()));
+        }
     }
 
     /// The usage accounting's view of Redis: the adapter's client under its key prefix.
@@ -366,6 +387,7 @@ impl RedisAdapter {
         if tokio::time::timeout(STOP_WAIT, inner.tasks.wait()).await.is_err() {
             tracing::warn!("cluster tasks did not stop within {STOP_WAIT:?}");
         }
+        tap::leave(inner).await;
         liveness::leave(inner).await;
     }
 }

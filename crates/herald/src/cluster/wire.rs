@@ -10,6 +10,8 @@
 //! | --- | --- | --- |
 //! | `P:c:<app>:<channel>` | pub/sub channel (sharded in Redis Cluster) | events and presence/count changes of one channel (interest-based: only nodes with local subscribers listen) |
 //! | `P:ctl` | pub/sub channel | cluster control ([`ControlMsg`]): node gone, terminate user, user online/offline |
+//! | `P:tap:<app>` | pub/sub channel (never sharded) | the debug console's entries of the app ([`TapMsg`]), published only while some node's console watches it; only watching nodes listen |
+//! | `P:tapw` | sorted set | `<app>\|<node>` → Unix ms until which that node's console watches the app (refreshed every second while it does, see `tap.rs`) |
 //! | `P:nodes` | sorted set | node id → last heartbeat (Unix ms) |
 //! | `P:reap:<node>` | string, 30 s expiry | lock of the survivor reaping dead node `<node>` (`SET NX`) |
 //! | `P:{<app>}:n:<node>` | set | channels of the app the node wrote counts or members for, and [`ONLINE`] (what the reaper cleans) |
@@ -51,6 +53,18 @@ impl Names {
         let rest = name.strip_prefix(self.prefix.as_str())?.strip_prefix(":c:")?;
         // app ids match [A-Za-z0-9_-]+ (config validation), so the first ':' ends the app id.
         rest.split_once(':')
+    }
+    /// The pub/sub channel of an app's debug console entries.
+    pub(crate) fn tap(&self, app: &str) -> String {
+        format!("{}:tap:{app}", self.prefix)
+    }
+    /// The app of a debug console channel name.
+    pub(crate) fn parse_tap<'a>(&self, name: &'a str) -> Option<&'a str> {
+        name.strip_prefix(self.prefix.as_str())?.strip_prefix(":tap:")
+    }
+    /// The sorted set of apps watched by a console, per node.
+    pub(crate) fn tap_watchers(&self) -> String {
+        format!("{}:tapw", self.prefix)
     }
     pub(crate) fn control(&self) -> String {
         format!("{}:ctl", self.prefix)
@@ -200,6 +214,13 @@ pub(crate) enum ControlMsg {
     UserStatus { a: String, u: String, on: bool },
 }
 
+/// A message on `P:tap:<app>`: an entry of the debug console, recorded on node `n`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct TapMsg {
+    pub n: u32,
+    pub e: crate::console::tap::Entry,
+}
+
 /// The pseudo-channel under which signed-in users are recorded like presence members
 /// (`P:{<app>}:pres:#online`), so the same scripts decide online/offline and the reaper cleans it.
 pub(crate) const ONLINE: &str = "#online";
@@ -248,6 +269,14 @@ mod tests {
         let back = cache_from_value(&value, px).expect("decodes");
         assert_eq!((&*back.event, &*back.data), ("price", "a\nb"));
         assert!(cache_from_value("no separator", 1000).is_none());
+    }
+
+    #[test]
+    fn tap_names_round_trip_and_stay_apart_from_channel_names() {
+        let n = Names::new("herald");
+        assert_eq!(n.parse_tap(&n.tap("app-1")), Some("app-1"));
+        assert_eq!(n.parse_channel(&n.tap("app-1")), None);
+        assert_eq!(n.parse_tap(&n.channel("app-1", "tap")), None);
     }
 
     #[test]

@@ -247,6 +247,11 @@ async fn queue(c: &mut Commands<'_>, op: Op) {
         Op::Control(msg) => {
             c.control(serde_json::to_vec(&msg).unwrap_or_default()).await;
         }
+        Op::Tap { app, entry } => {
+            // Plain PUBLISH also on a Redis Cluster: the watching nodes SUBSCRIBE, not SSUBSCRIBE.
+            let queued = c.pipeline.publish(n.tap(&app), super::tap::encode(node, &entry)).await;
+            c.queued(queued, Verdict::None);
+        }
         Op::Terminate { app, user } => {
             let msg = serde_json::to_vec(&ControlMsg::Terminate { a: app.to_string(), u: user }).unwrap_or_default();
             c.control(msg).await;

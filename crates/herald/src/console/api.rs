@@ -152,7 +152,11 @@ pub(crate) async fn members(
 
 /// `POST /console/api/apps/{id}/events`, body `{channel | channels, event, data, socket_id?}`:
 /// published like `POST /apps/{id}/events` with `name` = `event`.
-pub(crate) async fn trigger(State(state): State<Arc<ServerState>>, Path(app_id): Path<String>, req: Request) -> Response {
+pub(crate) async fn trigger(
+    State(state): State<Arc<ServerState>>,
+    Path(app_id): Path<String>,
+    req: Request,
+) -> Response {
     let app = match app(&state, &app_id).await {
         Ok(a) => a,
         Err(res) => return res,
@@ -207,8 +211,7 @@ pub(crate) async fn webhooks(State(state): State<Arc<ServerState>>, Path(app_id)
     let pending: Vec<Value> = pending
         .iter()
         .map(|p| {
-            let mut entry =
-                json!({ "id": p.id, "url": p.url, "events": events_of(&p.body), "attempts": p.attempts });
+            let mut entry = json!({ "id": p.id, "url": p.url, "events": events_of(&p.body), "attempts": p.attempts });
             if let Some(next) = p.next_attempt_ms {
                 entry["next_attempt_ms"] = next.into();
             }
@@ -235,7 +238,11 @@ pub(crate) async fn webhooks(State(state): State<Arc<ServerState>>, Path(app_id)
 
 /// `POST /console/api/apps/{id}/webhooks/resend`, body `{ids: [..]}` or `{all: true}`: the
 /// dead letters go back to the end of their target's queue. → `{resent: n}`.
-pub(crate) async fn resend(State(state): State<Arc<ServerState>>, Path(app_id): Path<String>, req: Request) -> Response {
+pub(crate) async fn resend(
+    State(state): State<Arc<ServerState>>,
+    Path(app_id): Path<String>,
+    req: Request,
+) -> Response {
     let app = match app(&state, &app_id).await {
         Ok(a) => a,
         Err(res) => return res,

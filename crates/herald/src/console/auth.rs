@@ -265,8 +265,8 @@ fn forbidden() -> Response {
 }
 
 pub(crate) fn too_many(wait: u64) -> Response {
-    let mut res = (StatusCode::TOO_MANY_REQUESTS, "Too many failed logins from your address; try again later\n")
-        .into_response();
+    let mut res =
+        (StatusCode::TOO_MANY_REQUESTS, "Too many failed logins from your address; try again later\n").into_response();
     res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait));
     res
 }

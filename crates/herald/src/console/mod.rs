@@ -21,8 +21,6 @@ mod auth;
 mod history;
 mod routes;
 mod stream;
-// Its recording points are wired in separately; until then only `watch` is used here.
-#[allow(dead_code)]
 pub(crate) mod tap;
 
 use std::sync::Arc;

@@ -95,7 +95,8 @@ pub(crate) fn escape(text: &str) -> String {
 
 /// The shell with its placeholders filled in.
 fn shell(csrf: &str, app_id: &str, page: &str) -> Response {
-    let html = INDEX.replace("{{csrf}}", &escape(csrf)).replace("{{app_id}}", &escape(app_id)).replace("{{page}}", page);
+    let html =
+        INDEX.replace("{{csrf}}", &escape(csrf)).replace("{{app_id}}", &escape(app_id)).replace("{{page}}", page);
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
 }
 
@@ -129,7 +130,8 @@ async fn not_found() -> Response {
 
 /// The login page: a form posting `username`, `password` and `next` to `/console/login`.
 pub(crate) fn login_page(next: &str, error: Option<&str>) -> Response {
-    let error = error.map(|e| format!("<p class=\"login-error\" role=\"alert\">{}</p>\n", escape(e))).unwrap_or_default();
+    let error =
+        error.map(|e| format!("<p class=\"login-error\" role=\"alert\">{}</p>\n", escape(e))).unwrap_or_default();
     let html = format!(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
@@ -148,10 +150,9 @@ pub(crate) fn login_page(next: &str, error: Option<&str>) -> Response {
 }
 
 async fn login_form(req: Request) -> Response {
-    let next = req
-        .uri()
-        .query()
-        .and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "next").map(|(_, v)| v.into_owned()));
+    let next = req.uri().query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "next").map(|(_, v)| v.into_owned())
+    });
     login_page(next.as_deref().unwrap_or("/console"), None)
 }
 
@@ -199,9 +200,13 @@ async fn login(State(state): State<Arc<ServerState>>, req: Request) -> Response 
 pub(crate) async fn read_body(state: &ServerState, body: Body) -> Result<Bytes, Response> {
     let deadline = std::time::Duration::from_secs(state.config.http_body_read_timeout);
     match tokio::time::timeout(deadline, to_bytes(body, MAX_BODY)).await {
-        Err(_) => Err((StatusCode::REQUEST_TIMEOUT, [(header::CONNECTION, "close")], "Request body too slow\n")
-            .into_response()),
-        Ok(Err(_)) => Err(api::error(StatusCode::PAYLOAD_TOO_LARGE, format!("Request body larger than {MAX_BODY} bytes"))),
+        Err(_) => {
+            Err((StatusCode::REQUEST_TIMEOUT, [(header::CONNECTION, "close")], "Request body too slow\n")
+                .into_response())
+        }
+        Ok(Err(_)) => {
+            Err(api::error(StatusCode::PAYLOAD_TOO_LARGE, format!("Request body larger than {MAX_BODY} bytes")))
+        }
         Ok(Ok(bytes)) => Ok(bytes),
     }
 }

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use axum::extract::{Path, Request, State};
 use axum::response::Response;
 use herald_core::app::App;
-use herald_core::hub::Hub;
 use herald_core::publish::{Origin, Publication};
 use herald_protocol::channel::{validate_channel_name, ChannelKind};
 use herald_protocol::event::validate_event_name;
@@ -22,6 +21,7 @@ use super::auth::authenticate;
 use super::cluster_view;
 use super::error::{json_ok, ApiError};
 use super::info::Info;
+use crate::console::tap::{Entry, EntryKind};
 use crate::server::ServerState;
 
 const TRIGGER_INFO: &[&str] = &["user_count", "subscription_count"];
@@ -42,12 +42,12 @@ struct BatchBody {
 }
 
 /// One validated event, ready to publish.
-pub(super) struct Event {
-    pub(super) name: String,
-    pub(super) data: String,
-    pub(super) channels: Vec<String>,
-    pub(super) exclude: Option<SocketId>,
-    pub(super) info: Info,
+pub(crate) struct Event {
+    pub(crate) name: String,
+    pub(crate) data: String,
+    pub(crate) channels: Vec<String>,
+    pub(crate) exclude: Option<SocketId>,
+    pub(crate) info: Info,
 }
 
 pub(crate) async fn trigger(
@@ -66,7 +66,7 @@ pub(crate) async fn trigger(
 pub(crate) async fn trigger_event(state: &ServerState, app: &App, body: &[u8]) -> Result<Response, ApiError> {
     check_quota(state, app).await?;
     let event = parse_trigger(app, body)?;
-    publish(&state.hub, app, &event);
+    publish(state, app, &event);
     if !event.info.any() {
         return Ok(json_ok(&json!({})));
     }
@@ -88,7 +88,7 @@ pub(crate) async fn trigger_batch(
     check_quota(&state, &authed.app).await?;
     let events = parse_batch(&authed.app, &authed.body)?;
     for event in &events {
-        publish(&state.hub, &authed.app, event);
+        publish(&state, &authed.app, event);
     }
     if !events.iter().any(|e| e.info.any()) {
         return Ok(json_ok(&json!({})));
@@ -104,7 +104,7 @@ pub(crate) async fn trigger_batch(
 }
 
 /// 403 once the app has used its `max_messages_per_day` today (PROTOCOL.md 10.11).
-async fn check_quota(state: &ServerState, app: &App) -> Result<(), ApiError> {
+pub(crate) async fn check_quota(state: &ServerState, app: &App) -> Result<(), ApiError> {
     if !state.usage.over_quota_now(&state.hub, app, &state.hub.namespace(&app.id)).await {
         return Ok(());
     }
@@ -116,7 +116,7 @@ async fn check_quota(state: &ServerState, app: &App) -> Result<(), ApiError> {
 }
 
 /// The body of `POST /events`, parsed and validated (10.3).
-pub(super) fn parse_trigger(app: &App, body: &[u8]) -> Result<Event, ApiError> {
+pub(crate) fn parse_trigger(app: &App, body: &[u8]) -> Result<Event, ApiError> {
     validate(app, parse_json(body)?, false)
 }
 
@@ -224,7 +224,11 @@ fn string_field(v: Option<Value>, field: &str) -> Result<Option<String>, ApiErro
     }
 }
 
-fn publish(hub: &Hub, app: &App, event: &Event) {
+/// Publishes a validated event through the core's publish path and records it, once per
+/// channel, as an `api_message` of the debug console. Every API publish goes through here
+/// (`POST /events`, `/batch_events`, and the console's event creator).
+pub(crate) fn publish(state: &ServerState, app: &App, event: &Event) {
+    let hub = &state.hub;
     let publication = Publication {
         event: &event.name,
         data: &event.data,
@@ -233,4 +237,14 @@ fn publish(hub: &Hub, app: &App, event: &Event) {
         origin: Origin::Api { cache_ttl: hub.settings.cache_ttl },
     };
     hub.namespace(&app.id).publish(event.channels.iter().map(String::as_str), &publication, &hub.metrics);
+    for channel in &event.channels {
+        state.console_tap.record(&app.id, || {
+            let entry = Entry::new(EntryKind::ApiMessage).channel(channel.as_str()).event(event.name.as_str());
+            let entry = entry.data(event.data.as_str());
+            match event.exclude {
+                Some(socket) => entry.socket(socket.to_string()),
+                None => entry,
+            }
+        });
+    }
 }

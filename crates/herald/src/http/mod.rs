@@ -19,7 +19,7 @@ mod error;
 pub(crate) mod events;
 #[doc(hidden)]
 pub(crate) mod fuzz;
-mod info;
+pub(crate) mod info;
 mod usage;
 mod users;
 

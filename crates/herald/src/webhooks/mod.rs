@@ -141,6 +141,9 @@ pub(crate) struct Shared {
     /// Where the housekeeping report sends `webhook_dead_letter` alerts. Set once at start-up
     /// (`Webhooks::use_alerts`), read without a lock.
     pub alerts: OnceLock<Arc<crate::alerts::Alerts>>,
+    /// The debug console's tap: the workers record deliveries, failures and dead letters in
+    /// it. Set once at start-up (`Webhooks::use_tap`), read without a lock.
+    pub tap: OnceLock<Arc<crate::console::tap::Tap>>,
     /// Per target key: the delivery its worker is retrying (the console shows its attempts and
     /// next attempt). A std mutex held for one map operation by the worker after a failed
     /// attempt and after each delivery, and by the console's listing; never across an await.
@@ -192,6 +195,7 @@ impl Shared {
             recorder,
             states: Mutex::new(HashMap::new()),
             alerts: OnceLock::new(),
+            tap: OnceLock::new(),
             retries: Mutex::new(HashMap::new()),
         }
     }
@@ -413,6 +417,11 @@ impl Webhooks {
     /// per app per 10 s report). Called once, at start-up.
     pub fn use_alerts(&self, alerts: Arc<crate::alerts::Alerts>) {
         let _ = self.shared.alerts.set(alerts);
+    }
+
+    /// Where the workers record deliveries for the debug console (once, at start-up).
+    pub(crate) fn use_tap(&self, tap: Arc<crate::console::tap::Tap>) {
+        let _ = self.shared.tap.set(tap);
     }
 
     /// Counts every webhook request sent (each attempt) in `requests` (usage accounting).

@@ -31,6 +31,7 @@ use super::routes::{Table, Target};
 use super::sender::{SendError, Sender};
 use super::store::{DeadLetter, DeliveryStore, Record};
 use super::Shared;
+use crate::console::tap::{Entry, EntryKind};
 
 /// What a worker shares with its siblings.
 #[derive(Clone)]
@@ -179,6 +180,10 @@ async fn deliver(w: &Worker, env: &WorkerEnv, seq: u64, record: Record, stop: &C
         let error = match result {
             Ok(()) => {
                 metrics.delivered.increment(1);
+                let (url, body) = (&target.spec.url, &record.body);
+                record_in_tap(env, &w.app_id, EntryKind::WebhookDelivered, || {
+                    format!("{url} {}: delivered (attempt {attempt})", event_names(body))
+                });
                 blocking(env, move |o, key| o.remove(&key, seq), &w.key).await;
                 return true;
             }
@@ -189,6 +194,14 @@ async fn deliver(w: &Worker, env: &WorkerEnv, seq: u64, record: Record, stop: &C
         match env.backoff.next(attempt, elapsed) {
             Next::RetryAfter(delay) => {
                 tracing::debug!(target = %w.key, attempt, error = %error, ?delay, "webhook delivery failed; retrying");
+                let (url, body) = (&target.spec.url, &record.body);
+                record_in_tap(env, &w.app_id, EntryKind::WebhookFailed, || {
+                    format!(
+                        "{url} {}: {error} (attempt {attempt}; retrying in {} ms)",
+                        event_names(body),
+                        delay.as_millis()
+                    )
+                });
                 env.shared.note_retry(&w.key, seq, attempt, delay);
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
@@ -200,6 +213,10 @@ async fn deliver(w: &Worker, env: &WorkerEnv, seq: u64, record: Record, stop: &C
                     target = %w.key, attempts = attempt, error = %error,
                     "webhook delivery failed for the whole retry window; moved to the dead letters"
                 );
+                let (url, body) = (&target.spec.url, &record.body);
+                record_in_tap(env, &w.app_id, EntryKind::WebhookDeadLetter, || {
+                    format!("{url} {}: {error} (gave up after {attempt} attempts)", event_names(body))
+                });
                 let dl = DeadLetter {
                     id: 0,
                     app_id: record.app_id.clone(),
@@ -220,6 +237,30 @@ async fn deliver(w: &Worker, env: &WorkerEnv, seq: u64, record: Record, stop: &C
                 return true;
             }
         }
+    }
+}
+
+/// Records a webhook outcome for the debug console, if it watches the app; `detail` builds the
+/// text (target URL, event names, outcome) only then.
+fn record_in_tap(env: &WorkerEnv, app_id: &str, kind: EntryKind, detail: impl FnOnce() -> String) {
+    if let Some(tap) = env.shared.tap.get() {
+        tap.record(app_id, || Entry::new(kind).detail(detail()));
+    }
+}
+
+/// The event names of a webhook body (`[channel_occupied, member_added]`).
+fn event_names(body: &str) -> String {
+    #[derive(serde::Deserialize)]
+    struct Named {
+        name: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Names {
+        events: Vec<Named>,
+    }
+    match serde_json::from_str::<Names>(body) {
+        Ok(b) => format!("[{}]", b.events.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", ")),
+        Err(_) => "[?]".to_owned(),
     }
 }
 

@@ -49,6 +49,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Frame, Utf8Byt
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
+use crate::console::tap::{Entry, EntryKind};
 use crate::log_limit::LogLimit;
 use crate::server::ServerState;
 
@@ -67,9 +68,10 @@ const ROUNDS: usize = 4;
 enum End {
     /// The socket failed: nothing more can be sent.
     Gone,
-    /// The peer sent its close frame: tungstenite queued the reply (echoing its code, or 1002
-    /// for a code a peer may not send), which is flushed before the socket is dropped.
-    PeerClosed,
+    /// The peer sent its close frame (with this code, if any): tungstenite queued the reply
+    /// (echoing its code, or 1002 for a code a peer may not send), which is flushed before the
+    /// socket is dropped.
+    PeerClosed(Option<u16>),
     /// herald closes with this code, after a `pusher:error` carrying the same code.
     Close(CloseCode, String),
 }
@@ -79,6 +81,10 @@ enum End {
 /// handshake, if herald is the one closing, then runs in its own short-lived task on the same
 /// tracker.
 pub(crate) fn spawn(ws: Ws, session: Session, state: Arc<ServerState>) {
+    let conn = session.connection();
+    state
+        .console_tap
+        .record(&session.app().id, || Entry::new(EntryKind::ConnectionOpened).socket(&*conn.socket_id_str));
     let sockets = state.sockets.clone();
     sockets.spawn(ConnectionTask::new(ws, session, state));
 }
@@ -162,12 +168,24 @@ impl Future for ConnectionTask {
         let mut this = self.project();
         let end = ready!(this.poll_turn(cx));
         let Some(session) = this.session.take() else { return Poll::Ready(()) };
+        let code = match &end {
+            End::Gone => None,
+            End::PeerClosed(code) => *code,
+            End::Close(code, _) => Some(code.get()),
+        };
+        this.state.console_tap.record(&session.app().id, || {
+            let closed = Entry::new(EntryKind::ConnectionClosed).socket(&*session.connection().socket_id_str);
+            match code {
+                Some(code) => closed.code(code),
+                None => closed,
+            }
+        });
         let mut peer_closed = None;
         let closing = match (end, this.ws.take()) {
             (End::Close(code, message), Some(ws)) => {
                 Some((ws, code, message, session.connection().socket_id_str.clone()))
             }
-            (End::PeerClosed, Some(ws)) => {
+            (End::PeerClosed(_), Some(ws)) => {
                 peer_closed = Some(ws);
                 None
             }
@@ -248,7 +266,7 @@ impl TaskProj<'_> {
                     // tungstenite queued the Pong; the write step pushes it out.
                     Ok(Message::Ping(_)) => *self.unflushed = true,
                     Ok(Message::Pong(_)) | Ok(Message::Frame(_)) => {}
-                    Ok(Message::Close(_)) => return Poll::Ready(End::PeerClosed),
+                    Ok(Message::Close(frame)) => return Poll::Ready(End::PeerClosed(frame.map(|f| u16::from(f.code)))),
                     Err(WsError::Capacity(_)) => {
                         return Poll::Ready(End::Close(CloseCode::MESSAGE_TOO_BIG, "Message too big".to_owned()))
                     }
