@@ -362,12 +362,6 @@ test('the channels page lists the occupied channels and presence members; the ch
   const apps = await openPage('/console', 'apps');
   await apps.locator('#apps-body a.app-id', { hasText: APP.id }).waitFor({ timeout: WAIT });
   await shot(apps, 'apps');
-  if (SHOTS) {
-    await debugPage.bringToFront();
-    await debugPage.evaluate(() => { const s = document.querySelector('#log-scroll'); s.scrollTop = s.scrollHeight; });
-    await sleep(300);
-    await shot(debugPage, 'debug');
-  }
   for (const k of keepers) k.disconnect();
 }));
 
@@ -379,6 +373,7 @@ async function traffic(keepers) {
   const extra = [];
   const until = Date.now() + 90000;
   for (let round = 0; Date.now() < until; round += 1) {
+    if (round === 60) await shot(debugPage, 'debug'); // the log in the middle of it
     const want = 4 + Math.round(6 * Math.abs(Math.sin(round / 6)));
     while (extra.length < want) {
       const c = member(`guest-${round}-${extra.length}`, `Guest ${extra.length}`);

@@ -482,9 +482,9 @@
         hint.textContent = `${name}: ${list.length} member${list.length === 1 ? '' : 's'}`;
         membersTable.hidden = list.length === 0;
         membersBody.replaceChildren(...list.map((m) => {
-          const info = m.info === undefined || m.info === null ? '' : JSON.stringify(m.info);
+          const info = m.info === undefined || m.info === null ? '—' : JSON.stringify(m.info);
           return el('tr', {}, el('td', { class: 'mono', text: String(m.id), title: String(m.id) }),
-            el('td', { class: 'mono', text: info, title: info || null }));
+            el('td', { class: 'mono', text: info, title: info }));
         }));
       } catch (e) {
         hint.textContent = `Could not load the members of ${name}: ${e.message}`;
@@ -629,7 +629,7 @@
         pendingBody.replaceChildren(...(pending.length ? pending.map((p) => el('tr', {},
           cell(String(p.id), 'mono'), cell(p.url, 'mono'), cell(eventsText(p.events)),
           cell(fmtNum(p.attempts), 'num'),
-          cell(typeof p.next_attempt_ms === 'number' ? fmtRelative(p.next_attempt_ms) : 'in flight'),
+          cell(typeof p.next_attempt_ms === 'number' ? fmtRelative(p.next_attempt_ms) : p.attempts ? 'in flight' : 'queued'),
         )) : [el('tr', {}, el('td', { class: 'empty', colspan: '5', text: 'Nothing pending.' }))]));
         deadIds = dead.map((d) => d.id);
         const focusedId = document.activeElement && document.activeElement.dataset.deadId;
@@ -717,11 +717,12 @@
       root.append(svg('line', { class: 'gridline', x1: m.l, x2: W - m.r, y1: y(v), y2: y(v) }));
       root.append(svg('text', { class: 'tick', x: m.l - 8, y: y(v) + 4, 'text-anchor': 'end' }, fmtNum(Math.round(v * 100) / 100)));
     }
-    const tenMin = 600000;
-    for (let t = Math.ceil(from / tenMin) * tenMin; t <= to; t += tenMin) {
+    // Clock times at a round step giving at most 8 ticks (seconds shown below a minute).
+    const tickMs = [30, 60, 120, 300, 600, 900].map((sec) => sec * 1000).find((ms) => (to - from) / ms <= 8) || 1800000;
+    for (let t = Math.ceil(from / tickMs) * tickMs; t <= to; t += tickMs) {
       root.append(svg('line', { class: 'gridline', x1: x(t), x2: x(t), y1: m.t, y2: m.t + ih }));
-      const d = new Date(t);
-      root.append(svg('text', { class: 'tick', x: x(t), y: m.t + ih + 18, 'text-anchor': 'middle' }, `${pad(d.getHours())}:${pad(d.getMinutes())}`));
+      const clock = fmtClock(t);
+      root.append(svg('text', { class: 'tick', x: x(t), y: m.t + ih + 18, 'text-anchor': 'middle' }, tickMs < 60000 ? clock : clock.slice(0, 5)));
     }
     root.append(svg('line', { class: 'axis', x1: m.l, x2: m.l, y1: m.t, y2: m.t + ih }));
     root.append(svg('line', { class: 'axis', x1: m.l, x2: W - m.r, y1: m.t + ih, y2: m.t + ih }));
@@ -751,7 +752,9 @@
         const samples = (h.samples || []).slice().sort((a, b) => a.t - b.t);
         const interval = h.interval_s || 10;
         const to = Date.now();
-        const from = to - 3600 * 1000;
+        // The last hour, or less when herald has not run that long (at least 2 minutes).
+        const first = samples.find((s) => s.t >= to - 3600 * 1000);
+        const from = Math.max(to - 3600 * 1000, Math.min(to - 120 * 1000, first ? first.t : to));
         const recent = samples.filter((s) => s.t >= from - interval * 1000);
         lineChart($('#chart-connections'), {
           points: recent.map((s) => [Math.max(s.t, from), s.connections]), from, to,
@@ -761,7 +764,9 @@
           points: recent.map((s) => [Math.max(s.t, from), s.messages]), from, to,
           yTitle: `Messages / ${interval} s`, cls: 'msg', label: `Messages per ${interval} s interval over the last hour`,
         });
-        $('#chart-msg-title').textContent = `Messages per ${interval} s interval (last hour)`;
+        const span = from > to - 3600 * 1000 ? `since ${fmtClock(from).slice(0, 5)}` : 'last hour';
+        $('#chart-conn-title').textContent = `Connections (${span})`;
+        $('#chart-msg-title').textContent = `Messages per ${interval} s interval (${span})`;
         const last = recent[recent.length - 1];
         setStatus(status, last
           ? `Now: ${fmtNum(last.connections)} connections, ${fmtNum(last.messages)} messages in the last ${interval} s · updated ${fmtClock(Date.now())}`
