@@ -118,6 +118,14 @@ async fn without_credentials_a_401_with_a_basic_challenge_and_the_login_form_but
         assert!(body.contains(&format!("name=\"next\" value=\"{path}\"")), "{body}");
         assert!(!body.contains(APP_ID) && !body.contains(KEY), "app data in the 401 body: {body}");
     }
+    // A browser's page navigation (a shared debug link) gets the form without the challenge:
+    // a challenge would make the browser show its own dialog (headless: fail the navigation).
+    let debug = format!("/console/apps/{APP_ID}/debug");
+    let res = http().get(url(&server, &debug)).header("sec-fetch-mode", "navigate").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert!(res.headers().get("www-authenticate").is_none());
+    let body = res.text().await.unwrap();
+    assert!(body.contains(&format!("name=\"next\" value=\"{debug}\"")), "{body}");
     // The assets are public (the login page uses the style sheet) and hold no app data.
     let css = http().get(url(&server, "/console/assets/console.css")).send().await.unwrap();
     assert_eq!((css.status(), css.headers()["cache-control"].to_str().unwrap()), (StatusCode::OK, "no-cache"));

@@ -146,9 +146,7 @@ after(async () => {
 test('a wrong password gets 401 and no app data, in the browser and over Basic auth', async () => explained(async () => {
   const fresh = await browser.newContext({ viewport: VIEWPORT });
   try {
-    // A page asked for without credentials: 401 with the Basic challenge and the login form.
-    // (Fetched, not navigated to: Chromium answers a navigation's Basic challenge with its own
-    // credentials dialog, which a headless browser turns into a failed navigation.)
+    // A script or curl asking without credentials: 401 with the Basic challenge and the form.
     const first = await fresh.request.get(url(`/console/apps/${APP.id}/debug`));
     const firstBody = await first.text();
     assert.equal(first.status(), 401);
@@ -158,9 +156,12 @@ test('a wrong password gets 401 and no app data, in the browser and over Basic a
       assert.ok(!firstBody.includes(secret), `the 401 page contains ${secret}`);
     }
 
+    // The browser opening the debug link itself: 401 and the login form in the page (no
+    // Basic challenge on a navigation, so no browser dialog).
     const page = watchPage(await fresh.newPage(), 'wrong');
-    const form = await page.goto(url(`/console/login?next=/console/apps/${APP.id}/debug`));
-    assert.equal(form.status(), 200);
+    const form = await page.goto(url(`/console/apps/${APP.id}/debug`));
+    assert.equal(form.status(), 401);
+    assert.equal(form.headers()['www-authenticate'], undefined);
     await page.fill('input[name="username"]', USER);
     await page.fill('input[name="password"]', 'not-the-password');
     const [answer] = await Promise.all([
@@ -201,17 +202,20 @@ test('a wrong password gets 401 and no app data, in the browser and over Basic a
   assert.equal(noToken.status, 403);
 }));
 
-test('the login form opens the console on the apps overview', async () => explained(async () => {
+test('a shared debug link asks for the login and opens on the live log; the apps overview', async () => explained(async () => {
   ctx = await browser.newContext({ viewport: VIEWPORT });
   const page = watchPage(await ctx.newPage(), 'login');
-  const res = await page.goto(url('/console/login'));
-  assert.equal(res.status(), 200);
+  const debugPath = `/console/apps/${APP.id}/debug`;
+  const res = await page.goto(url(debugPath));
+  assert.equal(res.status(), 401);
   await page.fill('input[name="username"]', USER);
   await page.fill('input[name="password"]', PASSWORD);
   await Promise.all([
-    page.waitForURL((u) => u.pathname === '/console', { timeout: WAIT }),
+    page.waitForURL((u) => u.pathname === debugPath, { timeout: WAIT }),
     page.press('input[name="password"]', 'Enter'),
   ]);
+  await page.locator('#debug-status', { hasText: 'Live' }).waitFor({ timeout: WAIT });
+  await page.goto(url('/console'));
   const cookie = (await ctx.cookies()).find((c) => c.name === 'herald_console');
   assert.ok(cookie && cookie.httpOnly && cookie.sameSite === 'Strict', `session cookie: ${JSON.stringify(cookie)}`);
   await page.locator('#apps-body a.app-id', { hasText: APP.id }).waitFor({ timeout: WAIT });

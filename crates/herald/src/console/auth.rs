@@ -6,9 +6,12 @@
 //!   password in constant time (HMACs of both sides under the process key).
 //! - Sessions live in memory: at most [`super::MAX_SESSIONS`] (the oldest evicted), each for
 //!   [`SESSION_TTL`]; `POST /console/logout` ends one. A restart logs everyone out.
-//! - A request without valid credentials gets 401, `WWW-Authenticate: Basic realm="herald
-//!   console"` and the login page (which posts back with `next` = the path asked for); it
-//!   never carries app data.
+//! - A request without valid credentials gets 401 and the login page (which posts back with
+//!   `next` = the path asked for, so a shared debug link opens on its log after the login); it
+//!   never carries app data. Requests other than a browser's page navigation also get
+//!   `WWW-Authenticate: Basic realm="herald console"` (curl, scripts). A navigation
+//!   (`Sec-Fetch-Mode: navigate`) does not: browsers answer that challenge with their own
+//!   credentials dialog, which hides the form and fails a headless browser's navigation.
 //! - CSRF: every POST but the login needs `X-CSRF-Token` equal to the session's token (Basic:
 //!   the HMAC of the username under the process key), and, when the browser sends them, a
 //!   same-origin `Origin` and `Sec-Fetch-Site: same-origin`; else 403. Pages carry the token in
@@ -232,11 +235,11 @@ pub(crate) async fn require(State(state): State<Arc<ServerState>>, mut req: Requ
             }
             if !credentials_match(console, &user, &pass) {
                 console.logins.failed(ip);
-                return unauthorized(req.uri().path(), None);
+                return unauthorized(req.uri().path(), None, challenge(req.headers()));
             }
             Identity { csrf: basic_csrf(console) }
         }
-        (None, None) => return unauthorized(req.uri().path(), None),
+        (None, None) => return unauthorized(req.uri().path(), None, challenge(req.headers())),
     };
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let token = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -248,11 +251,20 @@ pub(crate) async fn require(State(state): State<Arc<ServerState>>, mut req: Requ
     next.run(req).await
 }
 
-/// 401 with the login page; `error` is shown above the form.
-pub(crate) fn unauthorized(path: &str, error: Option<&str>) -> Response {
+/// 401 with the login page; `error` is shown above the form; with `challenge`, also the Basic
+/// challenge.
+pub(crate) fn unauthorized(path: &str, error: Option<&str>, challenge: bool) -> Response {
     let mut res = (StatusCode::UNAUTHORIZED, routes::login_page(path, error)).into_response();
-    res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"herald console\""));
+    if challenge {
+        res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"herald console\""));
+    }
     res
+}
+
+/// Whether a 401 to this request carries the Basic challenge: not for a browser's page
+/// navigation, which shows the login form instead (see the module doc).
+pub(crate) fn challenge(headers: &HeaderMap) -> bool {
+    headers.get("sec-fetch-mode").and_then(|v| v.to_str().ok()) != Some("navigate")
 }
 
 fn forbidden() -> Response {

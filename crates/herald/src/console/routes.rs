@@ -184,10 +184,8 @@ async fn login(State(state): State<Arc<ServerState>>, req: Request) -> Response 
     }
     if !auth::credentials_match(console, &user, &pass) {
         console.logins.failed(ip);
-        let mut res = auth::unauthorized(&next, Some("Wrong username or password."));
-        // The form failed, not the Basic credentials: no browser dialog on top of it.
-        res.headers_mut().remove(header::WWW_AUTHENTICATE);
-        return res;
+        // The form failed, not Basic credentials: no challenge (no browser dialog on top of it).
+        return auth::unauthorized(&next, Some("Wrong username or password."), false);
     }
     let session = console.sessions.create();
     let location = HeaderValue::from_str(auth::safe_next(&next)).unwrap_or(HeaderValue::from_static("/console"));
