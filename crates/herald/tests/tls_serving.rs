@@ -1,14 +1,15 @@
 //! TLS termination on the main port (`[tls]`), through real sockets: `wss://` and the signed
 //! HTTP API over `https://` on the same port, `force_tls` apps admitting TLS connections, plain
 //! HTTP sent to the TLS port, and a client that never starts its handshake (closed by the
-//! header-read timeout while it holds a pending-connection permit). The metrics listener stays
-//! plain HTTP, so the metrics here are read from it.
+//! header-read timeout while it holds a pending-connection permit), and the console behind the
+//! same TLS. The metrics listener stays plain HTTP, so the metrics here are read from it.
 #![allow(clippy::unwrap_used)] // a test's unwrap is its failure report
 
 mod support;
 
 use std::time::{Duration, Instant};
 
+use herald::config::console::ConsoleConfig;
 use herald::config::Config;
 use serde_json::json;
 use support::*;
@@ -140,4 +141,43 @@ async fn a_client_that_never_sends_a_client_hello_is_closed_by_the_header_read_t
     assert_eq!(metric(m, "herald_http_header_timeouts_total").await, 1.0);
     // The permit is back: a TLS client gets in.
     wss_client(srv.addr, &ca).await.assert_alive().await;
+}
+
+/// One raw HTTP/1.1 request (head and body as given) over a new TLS connection.
+async fn https_raw(addr: std::net::SocketAddr, ca: &TestCa, request: String) -> Resp {
+    let mut s = tls_connect(addr, ca).await;
+    s.write_all(request.as_bytes()).await.expect("write request");
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(WAIT, s.read_to_end(&mut buf)).await.expect("response in time");
+    parse_response(&buf)
+}
+
+#[tokio::test]
+async fn the_console_is_served_over_tls_with_a_secure_session_cookie() {
+    let ca = TestCa::new();
+    let files = TlsFiles::new(&ca.leaf(1));
+    let console = ConsoleConfig { username: "admin".into(), password: "console-pass".into() };
+    let srv = start_with(Config { console: Some(console), ..tls_config(&files) }).await;
+    let addr = srv.addr;
+    let form = "username=admin&password=console-pass&next=%2Fconsole";
+    let head = format!(
+        "POST /console/login HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+        form.len()
+    );
+    let login = https_raw(addr, &ca, format!("{head}{form}")).await;
+    assert_eq!(login.status, 303, "{}", login.body);
+    let set_cookie =
+        login.headers.lines().find(|l| l.to_ascii_lowercase().starts_with("set-cookie:")).expect("a session cookie");
+    assert!(set_cookie.contains("; Secure"), "not marked Secure under TLS: {set_cookie}");
+    let cookie = set_cookie.split_once(':').unwrap().1.trim().split(';').next().unwrap();
+
+    let get =
+        format!("GET /console/api/apps HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nCookie: {cookie}\r\n\r\n");
+    let apps = https_raw(addr, &ca, get).await;
+    assert_eq!(apps.status, 200, "{}", apps.body);
+    assert_eq!(apps.json()[0]["id"], APP_ID);
+    let anonymous =
+        https_raw(addr, &ca, format!("GET /console HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")).await;
+    assert_eq!(anonymous.status, 401);
 }
