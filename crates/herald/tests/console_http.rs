@@ -438,3 +438,59 @@ fn config_errors_name_the_console_key() {
     let err = herald::config::load_from(["herald", "--config", file.to_str().unwrap()], &HashMap::new()).unwrap_err();
     assert!(err.to_string().contains("pasword"), "{err}");
 }
+
+#[tokio::test]
+async fn a_console_that_stops_reading_is_dropped_and_delivery_never_waits_for_it() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = start_with(console_config(test_config())).await;
+    // A live log whose reader stops after the first chunk: its socket buffers fill, then the
+    // tap's ring (1,024 entries) overflows.
+    let mut sse = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let auth = base64_basic(USER, PASSWORD);
+    let head = format!(
+        "GET /console/apps/{APP_ID}/stream HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic {auth}\r\n\r\n",
+        server.addr
+    );
+    sse.write_all(head.as_bytes()).await.unwrap();
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains(": connected") {
+        let mut buf = [0u8; 4096];
+        let n = tokio::time::timeout(WAIT, sse.read(&mut buf)).await.expect("stream head in time").unwrap();
+        assert!(n > 0, "stream closed early: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+
+    // Meanwhile a subscriber gets every one of 3,000 events of 4 KiB (12 MiB in all).
+    const EVENTS: usize = 3000;
+    let mut sub = subscriber(&server, &["flood"]).await;
+    let received = tokio::spawn(async move {
+        let mut n = 0;
+        while n < EVENTS {
+            if sub.recv().await["event"] == "big" {
+                n += 1;
+            }
+        }
+        n
+    });
+    let data = "x".repeat(4096);
+    for _ in 0..EVENTS / 10 {
+        let batch: Vec<Value> = (0..10).map(|_| json!({"name": "big", "channel": "flood", "data": data})).collect();
+        let res = post_raw(&server, &batch_path(), json!({ "batch": batch }).to_string().as_bytes()).await;
+        assert_eq!(res.status, 200, "{}", res.body);
+    }
+    let got = tokio::time::timeout(Duration::from_secs(60), received).await.expect("every event delivered in time");
+    assert_eq!(got.unwrap(), EVENTS);
+
+    // The stalled console was told it fell behind, and its stream ended.
+    let mut rest = Vec::new();
+    let read_all = tokio::time::timeout(Duration::from_secs(30), sse.read_to_end(&mut rest)).await;
+    assert!(read_all.is_ok(), "the dropped stream was not ended");
+    let text = String::from_utf8_lossy(&rest);
+    assert!(text.contains("event: dropped"), "no `dropped` in the last {} bytes", rest.len());
+    server.server.shutdown().await;
+}
+
+fn base64_basic(user: &str, password: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+}
