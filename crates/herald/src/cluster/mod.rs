@@ -138,6 +138,8 @@ pub(crate) struct ClusterMetrics {
     pub failed: Counter,
     /// Operations dropped because the queue to the worker was full.
     pub dropped: Counter,
+    /// Debug-console entries not relayed to the other nodes (the relay's share was used up).
+    pub console_skipped: Counter,
     /// Pub/sub messages missed because the subscription buffer overflowed.
     pub lagged: Counter,
     /// Messages dropped because a channel's buffer (snapshot loading) was full.
@@ -309,7 +311,7 @@ impl RedisAdapter {
 
     /// Relays the debug console's entries between the nodes (call before `attach`).
     pub(crate) fn use_tap(&self, tap: Arc<crate::console::tap::Tap>) {
-        tap.use_relay(Arc::new(tap::TapRelay(Arc::downgrade(&self.inner))));
+        tap.use_relay(Arc::new(tap::TapRelay::new(Arc::downgrade(&self.inner))));
         let _ = self.inner.tap.set(tap);
     }
 
@@ -329,6 +331,7 @@ impl RedisAdapter {
             received: m.counter("herald_cluster_messages_received_total"),
             failed: m.counter("herald_cluster_redis_failures_total"),
             dropped: m.counter("herald_cluster_ops_dropped_total"),
+            console_skipped: m.counter("herald_cluster_console_entries_skipped_total"),
             buffer_overflow: m.counter("herald_cluster_buffer_overflow_total"),
             lagged: m.counter("herald_cluster_messages_lagged_total"),
             reaped_nodes: m.counter("herald_cluster_reaped_nodes_total"),

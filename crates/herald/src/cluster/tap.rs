@@ -14,8 +14,14 @@
 //!   back are skipped by node id ([`received`]), so nothing is shown twice.
 //! - The subscriber connection's reconnects re-SUBSCRIBE these channels like any other
 //!   (`inbound::resubscribe`).
+//! - The relay shares the worker's queue with the cluster's real work (publishes, counts,
+//!   presence), so it never takes more than its share: at most [`RELAY_PER_SECOND`] entries a
+//!   second per node, and none while the queue is more than half full. Entries beyond that are
+//!   left out of the other nodes' consoles (counted in
+//!   `herald_cluster_console_entries_skipped_total`); delivery never waits for a console.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -36,13 +42,50 @@ fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-/// Queues the entries of apps watched elsewhere for the worker to publish.
-pub(crate) struct TapRelay(pub Weak<Inner>);
+/// Entries one node relays to the other nodes' consoles per second at most.
+pub(crate) const RELAY_PER_SECOND: u64 = 2_000;
+
+/// Queues the entries of apps watched elsewhere for the worker to publish, within
+/// [`RELAY_PER_SECOND`] and half the worker's queue.
+pub(crate) struct TapRelay {
+    inner: Weak<Inner>,
+    /// The current second (Unix, upper 32 bits) and the entries relayed in it (lower 32):
+    /// one compare-and-swap per entry on the recording path, no lock.
+    window: AtomicU64,
+}
+
+impl TapRelay {
+    pub(crate) fn new(inner: Weak<Inner>) -> TapRelay {
+        TapRelay { inner, window: AtomicU64::new(0) }
+    }
+
+    /// Takes one of this second's relay slots, if any is left.
+    fn admit(&self, now_s: u64) -> bool {
+        let second = now_s & 0xffff_ffff;
+        let mut current = self.window.load(Ordering::Relaxed);
+        loop {
+            let (s, n) = (current >> 32, current & 0xffff_ffff);
+            let next = match s == second {
+                true if n >= RELAY_PER_SECOND => return false,
+                true => current + 1,
+                false => (second << 32) | 1,
+            };
+            match self.window.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return true,
+                Err(seen) => current = seen,
+            }
+        }
+    }
+}
 
 impl Relay for TapRelay {
     fn forward(&self, app_id: &str, entry: Arc<Entry>) {
-        if let Some(inner) = self.0.upgrade() {
+        let Some(inner) = self.inner.upgrade() else { return };
+        let roomy = inner.ops.capacity() * 2 >= inner.ops.max_capacity();
+        if roomy && self.admit((now_ms() / 1000) as u64) {
             inner.enqueue(Op::Tap { app: Arc::from(app_id), entry });
+        } else if let Some(m) = inner.metrics() {
+            m.console_skipped.increment(1);
         }
     }
 }
@@ -147,5 +190,18 @@ pub(crate) async fn leave(inner: &Inner) {
     }
     if let Err(e) = inner.client.zrem::<i64, _, _>(inner.names.tap_watchers(), members).await {
         inner.redis_error(Step::Console, &e, "the other nodes stop publishing when the registration expires");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_relay_admits_its_share_per_second_and_starts_again_the_next() {
+        let relay = TapRelay::new(Weak::new());
+        let admitted = (0..RELAY_PER_SECOND + 500).filter(|_| relay.admit(100)).count() as u64;
+        assert_eq!(admitted, RELAY_PER_SECOND);
+        assert!(relay.admit(101), "a new second has its own slots");
     }
 }
