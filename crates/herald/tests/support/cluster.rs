@@ -18,27 +18,50 @@ pub(crate) struct Redis {
 }
 
 impl Redis {
+    /// A redis-server on a port that was free a moment ago. Another test's listener can take
+    /// that port before redis-server binds it (redis-server then exits); so a start counts only
+    /// once the port answers PING with PONG from our child, and otherwise retries on a new port.
     pub(crate) fn start() -> Redis {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut r = Redis { port, child: None };
-        r.spawn();
-        r
+        for _ in 0..10 {
+            let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let mut r = Redis { port, child: None };
+            if r.try_spawn() {
+                return r;
+            }
+        }
+        panic!("redis-server did not start on any of 10 free ports");
     }
+    /// Starts redis-server again on the same port (after `kill`).
     pub(crate) fn spawn(&mut self) {
-        let child = Command::new("redis-server")
+        assert!(self.try_spawn(), "redis-server did not start again on port {}", self.port);
+    }
+    /// Spawns redis-server on `self.port`; true once it answers PING there.
+    fn try_spawn(&mut self) -> bool {
+        let mut child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server is installed");
-        self.child = Some(child);
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
+        for _ in 0..250 {
+            if child.try_wait().ok().flatten().is_some() {
+                return false; // it could not bind the port: someone else has it
+            }
+            if answers_ping(self.port) {
+                // A PONG from another test's redis-server on the same port: ours exits at once
+                // (it could not bind), well within this grace period.
+                std::thread::sleep(Duration::from_millis(100));
+                if child.try_wait().ok().flatten().is_some() {
+                    return false;
+                }
+                self.child = Some(child);
+                return true;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("redis-server did not start");
+        let _ = child.kill();
+        let _ = child.wait();
+        false
     }
     pub(crate) fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -49,6 +72,15 @@ impl Redis {
     pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
+}
+
+/// Whether a Redis server answers `PING` on `port` (not just any listener).
+fn answers_ping(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    let mut buf = [0u8; 7];
+    s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
 }
 
 impl Drop for Redis {
